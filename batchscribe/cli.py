@@ -1,0 +1,176 @@
+"""The `batchscribe` command: parse flags, build Settings, run the pipeline, map to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchscribe import __version__
+from batchscribe.config import ENGINES, Settings, build_settings, parse_extensions
+from batchscribe.engines import check_engine_available, create_engine
+from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
+from batchscribe.pipeline import run
+from batchscribe.report import Reporter, exit_code
+
+EXAMPLES = """\b
+Examples:
+  batchscribe ./recordings                      # local Whisper, no key needed
+  ASSEMBLYAI_API_KEY=... batchscribe ./recordings --concurrency 8
+  batchscribe talk.mp3 --engine local --model ./my-whisper-model
+  batchscribe ./recordings --quiet              # in cron: prints only failures
+
+\b
+Outputs go next to each recording: talk.mp3 -> talk.txt, talk.json.
+Re-running transcribes only new or changed files.
+Exit status: 0 all done, 1 some files failed, 2 usage or configuration error,
+3 another run holds the folder, 130 interrupted.
+"""
+
+
+class RedactKey(logging.Filter):
+    """Belt and braces: no log record may carry the API key, whatever a library logs."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def setup_logging(settings: Settings) -> None:
+    level = logging.DEBUG if settings.verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    if settings.api_key:
+        handler.addFilter(RedactKey(settings.api_key))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    if not settings.verbose:
+        logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+
+
+async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:
+    # SIGTERM (systemd, kill) stops the run like Ctrl-C: cancel, journal stays consistent.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await run(settings, reporter, create_engine)
+
+
+@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Files uploaded or transcribed at once.  [default: 5]",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    help="auto: AssemblyAI when a key is set, else local.  [default: auto]",
+)
+@click.option(
+    "--api-url",
+    "base_url",
+    metavar="URL",
+    help="AssemblyAI base URL without /v2 (EU: https://api.eu.assemblyai.com). "
+    "Env: ASSEMBLYAI_BASE_URL.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file.  [default: ./batchscribe.toml, then ~/.config/batchscribe/config.toml]",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Seconds between polls of one transcript.  [default: 3]",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Stop waiting for a transcript after S seconds; the next run collects it.  "
+    "[default: 21600]",
+)
+@click.option(
+    "--ext",
+    "extensions",
+    metavar="LIST",
+    help="Comma-separated extensions to transcribe.  [default: mp3,mp4,m4a,wav,flac,"
+    "ogg,opus,webm,aac,wma,aiff,amr,mov,mkv]",
+)
+@click.option(
+    "--model",
+    metavar="DIR|NAME",
+    help="Local engine: a faster-whisper model directory or name.  "
+    "[default: bundled Whisper tiny.en]",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, default=None, help="Print nothing unless something failed."
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    default=None,
+    help="Log every request and retry (the key is never shown).",
+)
+@click.version_option(__version__, prog_name="batchscribe")
+def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None:
+    """Transcribe every recording under PATH... and write a transcript next to each.
+
+    PATH may be a folder (walked recursively) or a single file.
+    """
+    if flags["extensions"] is not None:
+        try:
+            flags["extensions"] = parse_extensions(flags["extensions"])
+        except ConfigError as err:
+            raise click.BadParameter(str(err), param_hint="--ext") from None
+    try:
+        settings = build_settings(
+            flags={**flags, "paths": paths},
+            env=os.environ,
+            cwd=Path.cwd(),
+            config_path=config_path,
+        )
+        check_engine_available(settings)
+    except ConfigError as err:
+        _fail(err)
+    setup_logging(settings)
+    reporter = Reporter(quiet=settings.quiet)
+    reporter.summary.engine = settings.chosen_engine()
+    try:
+        asyncio.run(_run_with_signals(settings, reporter))
+    except BatchscribeError as err:
+        _fail(err)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        reporter.finish()
+        click.echo(
+            "batchscribe: interrupted; run the same command again to finish the rest.", err=True
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    reporter.finish()
+    sys.exit(exit_code(reporter.summary))
+
+
+def _fail(err: BatchscribeError) -> None:
+    click.echo(f"batchscribe: error: {err}", err=True)
+    sys.exit(err.exit_code)
+
+
+def main() -> None:
+    cli(prog_name="batchscribe")

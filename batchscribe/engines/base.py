@@ -1,0 +1,61 @@
+"""The `Engine` protocol the pipeline drives, whatever does the transcribing.
+
+An engine either finishes a job while the worker waits (the local model) or submits it and
+leaves it to the single poller (AssemblyAI). Billable steps are reported through `Checkpoint`
+so that the pipeline can journal each one before the next starts; engines never see SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from batchscribe.scan import Job
+from batchscribe.transcript import Transcript
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The transcript is ready."""
+
+    transcript: Transcript
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The job runs remotely under `transcript_id`; the poller takes it from here."""
+
+    transcript_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StillRunning:
+    """A poll found the transcript queued or processing."""
+
+
+class Checkpoint(Protocol):
+    """Called by an engine the moment a billable step has happened, before the next begins."""
+
+    def uploaded(self, upload_url: str) -> None: ...
+
+    def submitted(self, transcript_id: str) -> None: ...
+
+
+class Engine(Protocol):
+    """What the pipeline needs from an engine. Per-file trouble raises a FileError subclass;
+    trouble that dooms the whole run (a bad key) raises FatalApiError."""
+
+    #: shown in reports and saved in the journal
+    name: str
+
+    async def start(self, job: Job, checkpoint: Checkpoint) -> Finished | Submitted:
+        """Begin (and for a local engine, finish) the job; resume from `job.record` if set."""
+        ...
+
+    async def poll(self, transcript_id: str) -> Finished | StillRunning:
+        """One look at a submitted job; raises TranscriptionFailed on `status: error`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release sessions, executors and models."""
+        ...

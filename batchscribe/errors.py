@@ -1,0 +1,104 @@
+"""The exception tree: every expected failure is one of these, with one user-facing line.
+
+    BatchscribeError                  anything batchscribe expects and explains
+    ├── ConfigError                   bad flag, config file or key          → exit 2
+    ├── LockHeld                      another run owns the folder           → exit 3
+    ├── FatalApiError                 the whole run cannot go on            → exit 2
+    │   └── AuthError                 HTTP 401: the key is wrong
+    └── FileError                     one file failed; the run goes on     → exit 1 at the end
+        ├── InputError                the file itself is unusable (empty, unreadable, too big)
+        ├── ApiError                  an HTTP request about this file failed
+        │   ├── RetryableApiError     429, 5xx, reset, timeout: worth another try
+        │   └── PermanentApiError     other 4xx: trying again cannot help
+        ├── TranscriptionFailed       the engine finished with an error (`status: error`)
+        └── OutputError               the outputs could not be written
+
+Messages name the file and suggest a fix; they never contain the API key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Exit statuses, the contract scripts rely on (ARCHITECTURE.md).
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+EXIT_INTERRUPTED = 130
+
+
+class BatchscribeError(Exception):
+    """Base of every expected failure; `str(err)` is the line shown to the user."""
+
+    exit_code = EXIT_SOME_FAILED
+
+
+class ConfigError(BatchscribeError):
+    """A flag, config file, environment variable or missing extra makes the run impossible."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockHeld(BatchscribeError):
+    """Another batchscribe process is working on the same folder."""
+
+    exit_code = EXIT_LOCKED
+
+
+class FatalApiError(BatchscribeError):
+    """The API refuses the whole run (not one file): stop at once instead of failing every file."""
+
+    exit_code = EXIT_USAGE
+
+
+class AuthError(FatalApiError):
+    """HTTP 401: the API key is missing or wrong."""
+
+
+class FileError(BatchscribeError):
+    """One file failed; the others go on. `path` is filled in by whoever knows the file."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path is not None else self.message
+
+
+class InputError(FileError):
+    """The source file cannot be transcribed as it is (empty, unreadable, too large, changed)."""
+
+
+class ApiError(FileError):
+    """An HTTP request failed; `status` is the HTTP status, or None for a transport failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        path: Path | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RetryableApiError(ApiError):
+    """429, 5xx, a dropped connection or a timeout: another attempt may succeed."""
+
+
+class PermanentApiError(ApiError):
+    """A 4xx other than 401/429: the request itself is wrong and retrying cannot help."""
+
+
+class TranscriptionFailed(FileError):
+    """The engine finished the job with an error, e.g. the file is not audio."""
+
+
+class OutputError(FileError):
+    """The transcript could not be written next to the source (permissions, full disk)."""

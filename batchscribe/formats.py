@@ -1,0 +1,82 @@
+"""Output naming and pure renderers; `write_atomic` is the one place outputs touch the disk."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from batchscribe.errors import OutputError
+from batchscribe.transcript import Transcript
+
+#: Formats written when none are asked for.
+DEFAULT_FORMATS: tuple[str, ...] = ("txt", "json")
+
+
+def output_paths(
+    source: Path, *, clash: bool, formats: Iterable[str] = DEFAULT_FORMATS
+) -> dict[str, Path]:
+    """Where the outputs of `source` go: `talk.mp3` -> `talk.txt`, or `talk.mp3.txt` on a clash.
+
+    `clash` is true when another audio file in the same folder has the same stem; then each
+    keeps its full name so that neither overwrites the other's transcript.
+    """
+    base = source.name if clash else source.stem
+    return {fmt: source.with_name(f"{base}.{fmt}") for fmt in formats}
+
+
+def clashing_stems(names: Iterable[str]) -> set[str]:
+    """Stems shared by two or more of `names` (the audio files of one folder)."""
+    seen: set[str] = set()
+    clashes: set[str] = set()
+    for name in names:
+        stem = Path(name).stem
+        (clashes if stem in seen else seen).add(stem)
+    return clashes
+
+
+def render_txt(transcript: Transcript) -> str:
+    """The transcript text followed by one newline."""
+    return transcript.text.strip() + "\n"
+
+
+def render_json(transcript: Transcript) -> str:
+    """The transcript object, pretty-printed, UTF-8 characters kept as they are."""
+    return json.dumps(transcript.data, ensure_ascii=False, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Transcript], str]] = {
+    "txt": render_txt,
+    "json": render_json,
+}
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never half.
+
+    The temporary file lives in the same folder (rename is atomic only within a filesystem)
+    and is removed on any failure; raises OutputError naming `path`.
+    """
+    fd, tmp_name = -1, ""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fd = -1  # now owned by fh
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except OSError as err:
+        if fd >= 0:
+            os.close(fd)
+        if tmp_name:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        reason = err.strerror or str(err)
+        raise OutputError(
+            f"cannot write {path.name} ({reason}); check the folder's permissions and free space.",
+            path=path,
+        ) from None

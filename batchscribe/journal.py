@@ -1,0 +1,228 @@
+"""Crash-safe state per root: SQLite in `<root>/.batchscribe/`, plus the run lock.
+
+Every billable step is recorded here before the next one starts, so a run killed at any moment
+resumes without uploading or transcribing anything twice. Rows are keyed by the source's path
+relative to the root (POSIX separators), so a moved root keeps its history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+
+from batchscribe.errors import ConfigError, LockHeld
+
+#: The folder batchscribe owns inside every root; the scanner never descends into it.
+STATE_DIR = ".batchscribe"
+JOURNAL_NAME = "journal.sqlite3"
+LOCK_NAME = "lock"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path          TEXT PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    mtime_ns      INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    engine        TEXT,
+    upload_url    TEXT,
+    uploaded_at   REAL,
+    transcript_id TEXT,
+    error         TEXT,
+    outputs       TEXT,
+    updated_at    REAL NOT NULL
+);
+"""
+
+
+class State(StrEnum):
+    """Where a source stands; each step is committed before the next billable one starts."""
+
+    #: seen, nothing billable done yet
+    PENDING = "pending"
+    #: the bytes are on AssemblyAI's storage (`upload_url` set)
+    UPLOADED = "uploaded"
+    #: a transcript exists (`transcript_id` set); only ever polled from here, never re-created
+    SUBMITTED = "submitted"
+    #: outputs written
+    DONE = "done"
+    #: the last attempt failed (`error` says why)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What says a file is unchanged: size and modification time in nanoseconds."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Fingerprint:
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One journal row."""
+
+    key: str
+    fingerprint: Fingerprint
+    state: State
+    engine: str | None = None
+    upload_url: str | None = None
+    uploaded_at: float | None = None
+    transcript_id: str | None = None
+    error: str | None = None
+    outputs: tuple[str, ...] = ()
+
+
+def _private_mkdir(path: Path) -> None:
+    path.mkdir(mode=0o700, exist_ok=True)
+
+
+class Journal:
+    """The SQLite journal of one root. Not thread-safe: use it from the event loop only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        state_dir = root / STATE_DIR
+        try:
+            _private_mkdir(state_dir)
+            db_path = state_dir / JOURNAL_NAME
+            # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
+            os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
+            self._db = sqlite3.connect(db_path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed step survives power loss, which is the point of the journal.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise ConfigError(
+                f"{state_dir}: cannot open the journal ({err}); batchscribe needs a writable "
+                "folder to remember what it did."
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def records(self) -> dict[str, Record]:
+        """Every row, keyed by relative path: read once per run, so a re-scan is one query."""
+        rows = self._db.execute(
+            "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
+            " transcript_id, error, outputs FROM files"
+        )
+        return {row[0]: _record(row) for row in rows}
+
+    def get(self, key: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
+            " transcript_id, error, outputs FROM files WHERE path = ?",
+            (key,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def start(self, key: str, fingerprint: Fingerprint, engine: str) -> None:
+        """A fresh attempt at `key`: forget any earlier upload or transcript of other bytes.
+
+        `outputs` is kept: those files are still ours to overwrite.
+        """
+        self._db.execute(
+            "INSERT INTO files (path, size, mtime_ns, state, engine, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO UPDATE SET"
+            " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
+            " uploaded_at = NULL, transcript_id = NULL, error = NULL, updated_at = ?6",
+            (key, fingerprint.size, fingerprint.mtime_ns, State.PENDING, engine, time.time()),
+        )
+
+    def uploaded(self, key: str, upload_url: str) -> None:
+        self._set(key, state=State.UPLOADED, upload_url=upload_url, uploaded_at=time.time())
+
+    def submitted(self, key: str, transcript_id: str) -> None:
+        self._set(key, state=State.SUBMITTED, transcript_id=transcript_id)
+
+    def done(self, key: str, outputs: list[str]) -> None:
+        self._set(key, state=State.DONE, error=None, outputs=json.dumps(outputs))
+
+    def failed(self, key: str, error: str) -> None:
+        self._set(key, state=State.FAILED, error=error)
+
+    def _set(self, key: str, **columns: object) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._db.execute(
+            f"UPDATE files SET {assignments}, updated_at = ? WHERE path = ?",
+            (*columns.values(), time.time(), key),
+        )
+
+
+def _record(row: tuple[object, ...]) -> Record:
+    (key, size, mtime_ns, state, engine, url, uploaded_at, tid, error, outputs) = row
+    return Record(
+        key=str(key),
+        fingerprint=Fingerprint(int(size), int(mtime_ns)),  # type: ignore[call-overload]
+        state=State(str(state)),
+        engine=engine if isinstance(engine, str) else None,
+        upload_url=url if isinstance(url, str) else None,
+        uploaded_at=float(uploaded_at) if isinstance(uploaded_at, float | int) else None,
+        transcript_id=tid if isinstance(tid, str) else None,
+        error=error if isinstance(error, str) else None,
+        outputs=tuple(json.loads(outputs)) if isinstance(outputs, str) else (),
+    )
+
+
+class RunLock:
+    """One run per root: an flock on `.batchscribe/lock`, released by the kernel if we die.
+
+    Because the kernel drops an flock when its process exits (even on kill -9), a lock left by
+    a dead run never blocks the next one.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / STATE_DIR / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            _private_mkdir(self.path.parent)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as err:
+            raise ConfigError(
+                f"{self.path.parent}: cannot create the lock file ({err.strerror}); "
+                "batchscribe needs a writable folder to remember what it did."
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise LockHeld(
+                f"{self.path.parent.parent}: another batchscribe run (pid {holder}) is working "
+                "on this folder; wait for it to finish or stop it."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None

@@ -1,0 +1,308 @@
+"""One run: producer -> bounded queue -> N workers -> one poller -> outputs, in one TaskGroup.
+
+Cancellation (Ctrl-C, SIGTERM, a fatal error) flows through the TaskGroup; every billable step
+is journaled as it happens and outputs are written atomically, so stopping anywhere is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchscribe.config import Settings
+from batchscribe.engines.base import Engine, Finished, StillRunning, Submitted
+from batchscribe.errors import (
+    BatchscribeError,
+    ConfigError,
+    FileError,
+    OutputError,
+    RetryableApiError,
+)
+from batchscribe.formats import RENDERERS, write_atomic
+from batchscribe.journal import Journal, Record, RunLock, State
+from batchscribe.report import Reporter
+from batchscribe.retry import poll_spacing
+from batchscribe.scan import Batch, Found, Job, Root, Unreadable, plan, resolve_roots, walk
+from batchscribe.transcript import Transcript
+
+log = logging.getLogger("batchscribe.pipeline")
+
+#: Polls in flight at once: enough to keep up with hundreds pending, few enough to be polite.
+MAX_PARALLEL_POLLS = 8
+#: Jobs waiting for a worker, per worker: keeps workers busy while the walk stays lazy.
+QUEUE_PER_WORKER = 2
+
+
+@dataclass(slots=True)
+class Pending:
+    """A submitted transcript the poller is watching."""
+
+    job: Job
+    transcript_id: str
+    submitted_at: float
+    due: float
+
+
+class JournalCheckpoint:
+    """Records an engine's billable steps in the journal the moment they happen."""
+
+    def __init__(self, journal: Journal, key: str) -> None:
+        self._journal, self._key = journal, key
+
+    def uploaded(self, upload_url: str) -> None:
+        self._journal.uploaded(self._key, upload_url)
+
+    def submitted(self, transcript_id: str) -> None:
+        self._journal.submitted(self._key, transcript_id)
+
+
+EngineFactory = Callable[[Settings], Engine]
+
+
+async def run(settings: Settings, reporter: Reporter, engine_factory: EngineFactory) -> None:
+    """Transcribe everything under `settings.paths` that needs work; counts go to `reporter`.
+
+    Raises ConfigError / LockHeld / FatalApiError for run-wide trouble; per-file failures are
+    reported and the run goes on.
+    """
+    roots = resolve_roots(settings.paths)
+    for root in roots:
+        if not root.walk_from.exists():
+            raise ConfigError(f"{root.walk_from}: no such file or folder.")
+    with contextlib.ExitStack() as stack:
+        journals: dict[Path, Journal] = {}
+        for root in roots:
+            if root.path not in journals:
+                stack.enter_context(RunLock(root.path))
+                journal = Journal(root.path)
+                stack.callback(journal.close)
+                journals[root.path] = journal
+        pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), journals, reporter)
+        try:
+            await pipeline.run(roots)
+        except BaseExceptionGroup as group:
+            raise _first_expected(group) from None
+        finally:
+            await pipeline.engine.aclose()
+
+
+def _first_expected(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to show for a failed TaskGroup: a fatal BatchscribeError, else the group."""
+    for error in _leaves(group):
+        if isinstance(error, BatchscribeError | KeyboardInterrupt | asyncio.CancelledError):
+            return error
+    return group
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
+
+
+class LazyEngine:
+    """Creates the engine on first use, so a run with nothing to do loads no model."""
+
+    def __init__(self, factory: EngineFactory, settings: Settings) -> None:
+        self._factory, self._settings = factory, settings
+        self._engine: Engine | None = None
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._factory(self._settings)
+        return self._engine
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            await self._engine.aclose()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: LazyEngine,
+        journals: dict[Path, Journal],
+        reporter: Reporter,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.journals = journals
+        self.reporter = reporter
+        self.formats = ("txt", "json")
+        self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
+            maxsize=settings.concurrency * QUEUE_PER_WORKER
+        )
+        self.pending: dict[str, Pending] = {}
+        self.wakeup = asyncio.Event()
+        self.workers_left = settings.concurrency
+
+    async def run(self, roots: list[Root]) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._produce(roots))
+            for _ in range(self.settings.concurrency):
+                tasks.create_task(self._work())
+            tasks.create_task(self._poll())
+
+    # -- producer
+    async def _produce(self, roots: list[Root]) -> None:
+        try:
+            for root in roots:
+                records = self.journals[root.path].records()
+                folders = walk(root.walk_from, self.settings.extensions)
+                while True:
+                    batch = await asyncio.to_thread(
+                        _plan_next, folders, root.path, records, self.formats
+                    )
+                    if batch is None:
+                        break
+                    self.reporter.skipped(batch.skipped)
+                    for problem in batch.problems:
+                        self.reporter.failed(problem.path, f"cannot read it ({problem.reason})")
+                    for job in batch.jobs:
+                        await self.queue.put(job)
+        finally:
+            for _ in range(self.settings.concurrency):
+                await self.queue.put(None)
+
+    # -- workers
+    async def _work(self) -> None:
+        try:
+            while (job := await self.queue.get()) is not None:
+                await self._start(job)
+        finally:
+            self.workers_left -= 1
+            self.wakeup.set()
+
+    async def _start(self, job: Job) -> None:
+        journal = self.journals[job.root]
+        try:
+            _refuse_foreign_outputs(job)
+            engine = self.engine.get()
+            if not _resumable(job, engine.name):
+                journal.start(job.key, job.fingerprint, engine.name)
+            result = await engine.start(job, JournalCheckpoint(journal, job.key))
+        except FileError as err:
+            self._fail(job, err)
+            return
+        if isinstance(result, Finished):
+            await self._finish(job, result.transcript)
+        else:
+            self._watch(job, result)
+
+    def _watch(self, job: Job, submitted: Submitted) -> None:
+        now = time.monotonic()
+        self.pending[submitted.transcript_id] = Pending(
+            job, submitted.transcript_id, submitted_at=now, due=now + self._spacing()
+        )
+        self.wakeup.set()
+
+    # -- poller
+    def _spacing(self) -> float:
+        return poll_spacing(
+            len(self.pending),
+            interval=self.settings.poll_interval,
+            requests_per_minute=self.settings.requests_per_minute,
+        )
+
+    async def _poll(self) -> None:
+        """The one poller: polls whatever is due, sleeps until the next is due or work arrives."""
+        while self.pending or self.workers_left > 0:
+            now = time.monotonic()
+            due = sorted((p for p in self.pending.values() if p.due <= now), key=lambda p: p.due)[
+                :MAX_PARALLEL_POLLS
+            ]
+            if due:
+                await asyncio.gather(*(self._poll_one(p) for p in due))
+                continue
+            self.wakeup.clear()
+            wait = min((p.due for p in self.pending.values()), default=now + 3600) - now
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wait, 0)):
+                    await self.wakeup.wait()
+
+    async def _poll_one(self, pending: Pending) -> None:
+        job = pending.job
+        try:
+            result = await self.engine.get().poll(pending.transcript_id)
+        except RetryableApiError as err:
+            log.info("%s: poll failed (%s); trying again later", job.source, err)
+            result = StillRunning()
+        except FileError as err:
+            del self.pending[pending.transcript_id]
+            self._fail(job, err)
+            return
+        if isinstance(result, Finished):
+            del self.pending[pending.transcript_id]
+            await self._finish(job, result.transcript)
+        elif time.monotonic() - pending.submitted_at > self.settings.max_wait:
+            # Left `submitted` in the journal: the next run polls it, never re-creates it.
+            del self.pending[pending.transcript_id]
+            self.reporter.still_running(job.source)
+        else:
+            pending.due = time.monotonic() + self._spacing()
+
+    # -- writer
+    async def _finish(self, job: Job, transcript: Transcript) -> None:
+        try:
+            await asyncio.to_thread(write_outputs, job, transcript)
+        except OutputError as err:
+            self._fail(job, err)
+            return
+        self.journals[job.root].done(job.key, [p.name for p in job.outputs.values()])
+        self.reporter.done(job.source, transcript.audio_duration)
+
+    def _fail(self, job: Job, err: FileError) -> None:
+        # A file whose transcript exists stays `submitted`: it is paid for, so only poll again.
+        record = self.journals[job.root].get(job.key)
+        if not (record and record.state is State.SUBMITTED and isinstance(err, OutputError)):
+            self.journals[job.root].failed(job.key, err.message)
+        self.reporter.failed(job.source, err.message)
+
+
+def _plan_next(
+    folders: Iterator[list[Found | Unreadable]],
+    root: Path,
+    records: dict[str, Record],
+    formats: tuple[str, ...],
+) -> Batch | None:
+    """Next folder of the walk, planned; runs in a worker thread."""
+    items = next(folders, None)
+    if items is None:
+        return None
+    return plan(items, root, records, formats)
+
+
+def _resumable(job: Job, engine: str) -> bool:
+    """An earlier run of this engine got part-way with these very bytes: carry on from there."""
+    record = job.record
+    return (
+        record is not None
+        and record.engine == engine
+        and record.fingerprint == job.fingerprint
+        and record.state in (State.UPLOADED, State.SUBMITTED)
+    )
+
+
+def _refuse_foreign_outputs(job: Job) -> None:
+    """Never overwrite a file batchscribe did not write (checked before anything is paid)."""
+    ours = set(job.record.outputs) if job.record else set()
+    for path in job.outputs.values():
+        if path.name not in ours and path.exists():
+            raise OutputError(
+                f"{path.name} already exists and was not written by batchscribe; kept it. "
+                "Move or delete it to transcribe this file.",
+            )
+
+
+def write_outputs(job: Job, transcript: Transcript) -> None:
+    """Render and atomically write every requested format of one transcript."""
+    for fmt, path in job.outputs.items():
+        write_atomic(path, RENDERERS[fmt](transcript))

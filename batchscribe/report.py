@@ -1,0 +1,84 @@
+"""What the user sees: one line per finished or failed file, and the end-of-run summary.
+
+Lines go to stderr so that stdout stays free for machine-readable output; `--quiet` keeps
+only failures (cron mails only on trouble).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counts of one run; the exit status is derived from it."""
+
+    engine: str = ""
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    still_running: list[Path] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def exit_code(summary: Summary) -> int:
+    """0 when every file is done or current; 1 when any failed or is still processing."""
+    return EXIT_SOME_FAILED if summary.failed or summary.still_running else EXIT_OK
+
+
+def format_summary(summary: Summary) -> str:
+    parts = [f"{summary.done} done", f"{summary.skipped} up to date"]
+    if summary.failed:
+        parts.append(f"{len(summary.failed)} failed")
+    if summary.still_running:
+        parts.append(f"{len(summary.still_running)} still processing (the next run collects them)")
+    return f"batchscribe: {', '.join(parts)} in {summary.elapsed:.1f}s"
+
+
+class Reporter:
+    """Prints events as they happen and the summary at the end."""
+
+    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.summary = Summary()
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def done(self, source: Path, audio_seconds: float | None) -> None:
+        self.summary.done += 1
+        self.summary.audio_seconds += audio_seconds or 0.0
+        if not self.quiet:
+            self._line(f"done    {source}")
+
+    def skipped(self, count: int) -> None:
+        self.summary.skipped += count
+
+    def failed(self, source: Path, message: str) -> None:
+        self.summary.failed.append((source, message))
+        self._line(f"failed  {source}: {message}")
+
+    def still_running(self, source: Path) -> None:
+        self.summary.still_running.append(source)
+        if not self.quiet:
+            self._line(f"waiting {source}: still processing; the next run collects it")
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._line(text)
+
+    def finish(self) -> None:
+        if not self.quiet or self.summary.failed:
+            self._line(format_summary(self.summary))

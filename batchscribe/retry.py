@@ -1,0 +1,78 @@
+"""The one retry policy and the poll schedule: pure schedules, sleeping injected.
+
+Retries: exponential backoff with full jitter (AWS's "full jitter" keeps many clients from
+retrying in lock-step), except that a `Retry-After` from the server is obeyed as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from batchscribe.errors import ApiError, RetryableApiError
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: However many attempts are allowed, give up on one request after this long (seconds).
+MAX_TOTAL_RETRY_TIME = 15 * 60.0
+#: Never wait longer than this for one Retry-After, whatever the server says.
+MAX_RETRY_AFTER = 300.0
+
+
+class wait_retry_after(wait_base):
+    """Wait what the server's Retry-After says; otherwise fall back to `fallback`."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, ApiError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), MAX_RETRY_AFTER)
+        return float(self.fallback(retry_state))
+
+
+def backoff(*, base: float, maximum: float) -> wait_base:
+    """Full-jitter exponential backoff: a random wait in [0, min(maximum, base * 2**n)]."""
+    return wait_retry_after(wait_random_exponential(multiplier=base, max=maximum))
+
+
+def retrying(
+    *,
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    sleep: Sleep,
+) -> AsyncRetrying:
+    """A fresh policy for one request: retry RetryableApiError only, then re-raise the last one.
+
+    Use one per request (`async for attempt in retrying(...)`): the attempt count is per request.
+    """
+    return AsyncRetrying(
+        stop=stop_after_attempt(attempts) | stop_after_delay(MAX_TOTAL_RETRY_TIME),
+        wait=backoff(base=base_delay, maximum=max_delay),
+        retry=retry_if_exception_type(RetryableApiError),
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> float:
+    """Seconds between two polls of one transcript with `pending` of them outstanding.
+
+    Each transcript is polled every `interval` seconds until that would exceed the request
+    budget; then the spacing grows with the number pending, so the request rate stays flat.
+    Half the budget is left for uploads, creates and result downloads.
+    """
+    poll_budget_per_second = requests_per_minute / 60.0 / 2
+    return max(interval, pending / poll_budget_per_second)

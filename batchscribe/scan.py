@@ -1,0 +1,181 @@
+"""Walk the roots, find audio files, and decide which of them need work.
+
+The walk blocks (os.scandir, stat), so it runs in a worker thread one folder at a time; the
+decision of whether a file needs work is the pure `needs_work`, the one place that rule lives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchscribe.formats import clashing_stems, output_paths
+from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A folder with its own journal, and where to walk inside it.
+
+    `walk_from` is the root itself, a sub-folder of it, or a single file in it.
+    """
+
+    path: Path
+    walk_from: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One source that needs work, with everything the workers and writer need to know."""
+
+    source: Path
+    root: Path
+    key: str
+    fingerprint: Fingerprint
+    outputs: Mapping[str, Path]
+    #: why it needs work: "new", "changed", "unfinished", "outputs missing", "failed before"
+    reason: str
+    #: the journal row from an earlier run, if any (a resumed upload or transcript)
+    record: Record | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An audio file the walk found; `clash` when a sibling shares its stem."""
+
+    path: Path
+    stat: os.stat_result
+    clash: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A folder or file the walk could not read: reported, never silently skipped."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one folder of the walk produced."""
+
+    jobs: list[Job] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[Unreadable] = field(default_factory=list)
+
+
+def resolve_roots(paths: Iterable[Path]) -> list[Root]:
+    """Absolute, de-duplicated roots; a path inside another given path is dropped.
+
+    A path inside a folder that already has a journal uses that journal, so running on a
+    sub-folder after the whole tree never transcribes a file twice.
+    """
+    walk_froms: list[Path] = []
+    for raw in paths:
+        path = Path(os.path.abspath(raw))
+        if any(path == other or other in path.parents for other in walk_froms):
+            continue
+        walk_froms = [other for other in walk_froms if path not in other.parents]
+        walk_froms.append(path)
+    return [Root(path=journal_root_for(p), walk_from=p) for p in walk_froms]
+
+
+def journal_root_for(path: Path) -> Path:
+    """The nearest folder at or above `path` holding a journal, else `path`'s own folder."""
+    start = path if path.is_dir() else path.parent
+    for folder in (start, *start.parents):
+        if (folder / STATE_DIR / JOURNAL_NAME).is_file():
+            return folder
+    return start
+
+
+def walk(walk_from: Path, extensions: frozenset[str]) -> Iterator[list[Found | Unreadable]]:
+    """Yield the audio files of one folder at a time, depth first.
+
+    Hidden files and folders (and so our own `.batchscribe`) are skipped; folder symlinks are
+    not followed, which also makes symlink loops harmless. File symlinks are followed.
+    """
+    if not walk_from.is_dir():
+        yield _single_file(walk_from, extensions)
+        return
+    stack = [walk_from]
+    while stack:
+        folder = stack.pop()
+        items: list[Found | Unreadable] = []
+        audio: list[tuple[Path, os.stat_result]] = []
+        subfolders: list[Path] = []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            subfolders.append(Path(entry.path))
+                        elif _is_audio(entry.name, extensions) and entry.is_file():
+                            audio.append((Path(entry.path), entry.stat()))
+                    except OSError as err:
+                        items.append(Unreadable(Path(entry.path), err.strerror or str(err)))
+        except OSError as err:
+            items.append(Unreadable(folder, err.strerror or str(err)))
+        clashes = clashing_stems(p.name for p, _ in audio)
+        items.extend(Found(p, st, p.stem in clashes) for p, st in sorted(audio))
+        stack.extend(sorted(subfolders, reverse=True))
+        if items:
+            yield items
+
+
+def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable]:
+    try:
+        st = path.stat()
+        siblings = [e.name for e in os.scandir(path.parent) if _is_audio(e.name, extensions)]
+    except OSError as err:
+        return [Unreadable(path, err.strerror or str(err))]
+    return [Found(path, st, path.stem in clashing_stems(siblings))]
+
+
+def _is_audio(name: str, extensions: frozenset[str]) -> bool:
+    _, dot, ext = name.rpartition(".")
+    return bool(dot) and ext.lower() in extensions
+
+
+def needs_work(record: Record | None, fingerprint: Fingerprint, outputs_exist: bool) -> str | None:
+    """Why a source needs work, or None when its outputs are current. The one re-run rule."""
+    if record is None:
+        return "new"
+    if record.fingerprint != fingerprint:
+        return "changed"
+    if record.state is State.DONE:
+        return None if outputs_exist else "outputs missing"
+    if record.state is State.FAILED:
+        return "failed before"
+    return "unfinished"
+
+
+def plan(
+    items: list[Found | Unreadable],
+    root: Path,
+    records: Mapping[str, Record],
+    formats: Iterable[str],
+) -> Batch:
+    """Turn one folder's findings into jobs; runs in the scan thread (it stats outputs)."""
+    batch = Batch()
+    wanted = tuple(formats)
+    for item in items:
+        if isinstance(item, Unreadable):
+            batch.problems.append(item)
+            continue
+        key = item.path.relative_to(root).as_posix()
+        fingerprint = Fingerprint.of(item.stat)
+        outputs = output_paths(item.path, clash=item.clash, formats=wanted)
+        record = records.get(key)
+        exist = record is not None and all(p.exists() for p in outputs.values())
+        reason = needs_work(record, fingerprint, exist)
+        if reason is None:
+            batch.skipped += 1
+        else:
+            batch.jobs.append(Job(item.path, root, key, fingerprint, outputs, reason, record))
+    return batch
