@@ -49,14 +49,16 @@ class RedactKey(logging.Filter):
 
 
 def setup_logging(settings: Settings) -> None:
-    level = logging.DEBUG if settings.verbose else logging.WARNING
+    """Our loggers to stderr: warnings only, everything with --verbose; the key redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     if settings.api_key:
         handler.addFilter(RedactKey(settings.api_key))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    if not settings.verbose:
-        logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    for name in ("batchscribe", "faster_whisper"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG if settings.verbose else logging.WARNING)
 
 
 async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:

@@ -97,6 +97,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("assemblyai", "max_wait"): ("max_wait", (int, float)),
     ("assemblyai", "requests_per_minute"): ("requests_per_minute", int),
     ("assemblyai", "retry_attempts"): ("retry_attempts", int),
+    ("assemblyai", "retry_base_delay"): ("retry_base_delay", (int, float)),
+    ("assemblyai", "retry_max_delay"): ("retry_max_delay", (int, float)),
     ("local", "model"): ("model", str),
     ("local", "compute_type"): ("compute_type", str),
     ("local", "beam_size"): ("beam_size", int),
@@ -224,8 +226,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("poll_interval and max_wait must be positive numbers of seconds.")
     if settings.requests_per_minute < 10:
         raise ConfigError("requests_per_minute must be at least 10.")
-    if settings.retry_attempts < 1:
-        raise ConfigError("retry_attempts must be at least 1.")
+    if settings.retry_attempts < 1 or settings.retry_base_delay < 0 or settings.retry_max_delay < 0:
+        raise ConfigError("retry_attempts must be at least 1 and retry delays not negative.")
     if not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"API URL must start with http:// or https://, not '{settings.base_url}'."

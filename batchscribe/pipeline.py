@@ -153,24 +153,23 @@ class Pipeline:
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
-        try:
-            for root in roots:
-                records = self.journals[root.path].records()
-                folders = walk(root.walk_from, self.settings.extensions)
-                while True:
-                    batch = await asyncio.to_thread(
-                        _plan_next, folders, root.path, records, self.formats
-                    )
-                    if batch is None:
-                        break
-                    self.reporter.skipped(batch.skipped)
-                    for problem in batch.problems:
-                        self.reporter.failed(problem.path, f"cannot read it ({problem.reason})")
-                    for job in batch.jobs:
-                        await self.queue.put(job)
-        finally:
-            for _ in range(self.settings.concurrency):
-                await self.queue.put(None)
+        for root in roots:
+            records = self.journals[root.path].records()
+            folders = walk(root.walk_from, self.settings.extensions)
+            while True:
+                batch = await asyncio.to_thread(
+                    _plan_next, folders, root.path, records, self.formats
+                )
+                if batch is None:
+                    break
+                self.reporter.skipped(batch.skipped)
+                for problem in batch.problems:
+                    self.reporter.failed(problem.path, f"cannot read it ({problem.reason})")
+                for job in batch.jobs:
+                    await self.queue.put(job)
+        # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
+        for _ in range(self.settings.concurrency):
+            await self.queue.put(None)
 
     # -- workers
     async def _work(self) -> None:

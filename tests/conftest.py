@@ -1,0 +1,85 @@
+"""Shared fixtures: an isolated environment, the fake API, a tree of recordings, the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from batchscribe.cli import cli
+from tests.fakeapi import API_KEY, FakeServer
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "recordings"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's key, config file or working folder."""
+    for name in ("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_KEY", "ASSEMBLYAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.chdir(home)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    """Timings set to zero-ish so tests never wait on purpose."""
+    path = tmp_path / "fast.toml"
+    path.write_text(
+        "[assemblyai]\npoll_interval = 0.02\nretry_base_delay = 0.0\nretry_max_delay = 0.0\n"
+    )
+    return path
+
+
+def speech(text: str) -> bytes:
+    """File content the fake API "hears" as `text` (see tests/fakeapi.py)."""
+    return f"SPEECH:{text}\n".encode() + os.urandom(64)
+
+
+#: 22 recordings in nested folders, with spaces, non-ASCII names and mixed-case extensions.
+TREE_AUDIO = [
+    "a.mp3", "b.wav", "LOUD.MP3", "c.flac", "d.ogg", "e.opus", "f.m4a", "g.webm",
+    "Sub Folder/meeting 1.mp3", "Sub Folder/meeting 2.mp3", "Sub Folder/deeper/x.aac",
+    "Sub Folder/deeper/y.aiff", "Sub Folder/deeper/z.amr", "ünïcödé/café.mp3",
+    "ünïcödé/naïve.wav", "日本語/録音.mp3", "日本語/会議.flac", "deep/1/2/3/4/five.mp4",
+    "deep/1/2/3/four.mov", "deep/1/2/three.mkv", "deep/1/one.wma", "deep/zero.mp3",
+]  # fmt: skip
+TREE_OTHER = ["notes.md", "Sub Folder/cover.jpg", "deep/1/data.csv", ".hidden.mp3",
+              ".cache/skip.mp3", "README"]  # fmt: skip
+
+
+def make_tree(root: Path) -> dict[Path, str]:
+    """Write the tree; returns each recording with the text the fake will hear in it."""
+    spoken: dict[Path, str] = {}
+    for i, name in enumerate(TREE_AUDIO):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = f"recording {i} named {Path(name).stem}"
+        path.write_bytes(speech(text))
+        spoken[path] = text
+    for name in TREE_OTHER:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(speech("not for transcription"))
+    return spoken
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def api_env(server: FakeServer, key: str = API_KEY) -> dict[str, str]:
+    return {"ASSEMBLYAI_API_KEY": key, "ASSEMBLYAI_BASE_URL": server.url}

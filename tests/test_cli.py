@@ -1,0 +1,226 @@
+"""The real CLI against the fake AssemblyAI API on 127.0.0.1: the contract end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
+from tests.fakeapi import API_KEY, FakeServer
+
+
+def test_folder_is_transcribed_with_every_output_next_to_its_own_source(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "recordings"
+    spoken = make_tree(root)
+
+    result = run_cli(str(root), "--concurrency", "3", "--config", str(fast_config),
+                     env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert len(spoken) == len(TREE_AUDIO) >= 20
+    for source, text in spoken.items():
+        assert source.with_suffix(".txt").read_text(encoding="utf-8") == text + "\n"
+        data = json.loads(source.with_suffix(".json").read_text(encoding="utf-8"))
+        assert data["status"] == "completed" and data["text"] == text
+    assert fake.api.upload_count == len(spoken)
+    assert fake.api.transcript_count == len(spoken)
+    assert max(fake.api.uploads_by_digest.values()) == 1
+    assert 1 <= fake.api.peak_uploads_in_flight <= 3
+    # non-audio and hidden files are left alone
+    assert not (root / ".hidden.txt").exists() and not (root / "notes.txt").exists()
+    assert not (root / ".cache" / "skip.txt").exists()
+    assert f"{len(spoken)} done" in result.output
+
+
+def test_peak_concurrent_uploads_never_exceed_concurrency(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.upload_bytes_per_second = 2_000_000  # slow uploads so they overlap
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(12):
+        (root / f"{i}.wav").write_bytes(speech(f"n {i}") + os.urandom(100_000))
+
+    result = run_cli(str(root), "-c", "4", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.peak_uploads_in_flight == 4
+
+
+def test_rerun_makes_no_request_when_outputs_are_current(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "recordings"
+    make_tree(root)
+    assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    fake.api.reset_counters()
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert fake.api.request_count == 0
+    assert f"0 done, {len(TREE_AUDIO)} up to date" in result.output
+
+
+def test_touched_file_is_redone_alone(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "recordings"
+    make_tree(root)
+    assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    fake.api.reset_counters()
+    changed = root / "Sub Folder" / "meeting 2.mp3"
+    changed.write_bytes(speech("the new take"))
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert fake.api.upload_count == 1 and fake.api.transcript_count == 1
+    assert changed.with_suffix(".txt").read_text() == "the new take\n"
+
+
+def test_deleted_output_is_redone(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.mp3").write_bytes(speech("alpha"))
+    assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    (root / "a.json").unlink()
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert json.loads((root / "a.json").read_text())["text"] == "alpha"
+
+
+def test_stem_clash_uses_full_names(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "talk.mp3").write_bytes(speech("from the mp3"))
+    (root / "talk.wav").write_bytes(speech("from the wav"))
+    (root / "solo.mp3").write_bytes(speech("alone"))
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert (root / "talk.mp3.txt").read_text() == "from the mp3\n"
+    assert (root / "talk.wav.txt").read_text() == "from the wav\n"
+    assert (root / "solo.txt").read_text() == "alone\n"
+    assert not (root / "talk.txt").exists()
+
+
+def test_single_file_argument(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    (tmp_path / "one.mp3").write_bytes(speech("just one"))
+    (tmp_path / "two.mp3").write_bytes(speech("not this"))
+
+    result = run_cli(str(tmp_path / "one.mp3"), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert (tmp_path / "one.txt").read_text() == "just one\n"
+    assert not (tmp_path / "two.txt").exists()
+
+
+def test_not_audio_fails_alone_with_the_api_error(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "good.mp3").write_bytes(speech("fine"))
+    (root / "bad.mp3").write_bytes(b"NOTAUDIO this is a text file")
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    assert (root / "good.txt").read_text() == "fine\n"
+    assert not (root / "bad.txt").exists() and not (root / "bad.json").exists()
+    failure = [line for line in result.output.splitlines() if "bad.mp3" in line]
+    assert len(failure) == 1 and "does not appear to contain audio" in failure[0]
+    assert "1 done" in result.output and "1 failed" in result.output
+
+
+def test_bad_key_stops_at_once_with_one_line_and_exit_2(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    make_tree(root)
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake, "wrong-key"))
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.count("HTTP 401") == 1
+    assert "Traceback" not in result.output
+    # stopped at once: not one request per file
+    assert fake.api.request_count < len(TREE_AUDIO)
+
+
+def test_key_never_appears_in_output_outputs_or_journal(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.mp3").write_bytes(speech("secret-free"))
+    (root / "bad.mp3").write_bytes(b"NOTAUDIO")
+
+    result = run_cli(str(root), "-v", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    assert API_KEY not in result.output
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_journal_and_lock_are_private(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.mp3").write_bytes(speech("x"))
+    assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    state = root / ".batchscribe"
+    assert state.stat().st_mode & 0o077 == 0
+    for name in ("journal.sqlite3", "lock"):
+        assert (state / name).stat().st_mode & 0o077 == 0
+    with sqlite3.connect(state / "journal.sqlite3") as db:
+        rows = db.execute("SELECT path, state, transcript_id FROM files").fetchall()
+    assert rows[0][:2] == ("a.mp3", "done") and rows[0][2]
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path / "nope"))
+    assert result.exit_code == EXIT_USAGE
+    assert "nope" in result.output and "Traceback" not in result.output
+
+
+def test_help_lists_every_flag_and_examples() -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for flag in ("--concurrency", "--engine", "--api-url", "--config", "--poll-interval",
+                 "--ext", "--quiet", "--verbose", "--model", "Examples:"):  # fmt: skip
+        assert flag in result.output
+
+
+def test_ext_flag_limits_the_extensions(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("mp3"))
+    (tmp_path / "b.WAV").write_bytes(speech("wav"))
+
+    result = run_cli(str(tmp_path), "--ext", ".wav", "--config", str(fast_config),
+                     env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert (tmp_path / "b.txt").exists() and not (tmp_path / "a.txt").exists()
+
+
+def test_quiet_prints_nothing_on_success(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("shh"))
+
+    result = run_cli(str(tmp_path), "-q", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert result.output == ""
