@@ -64,6 +64,7 @@ class FakeAssemblyAI:
     transcripts_by_digest: Counter[str] = field(default_factory=Counter)
     create_bodies: list[dict[str, Any]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
+    upload_transfer_encodings: Counter[str] = field(default_factory=Counter)
     uploads_in_flight: int = 0
     peak_uploads_in_flight: int = 0
     uploads: dict[str, str] = field(default_factory=dict)  # upload id -> digest
@@ -131,6 +132,7 @@ class FakeAssemblyAI:
         return await handler(request)  # type: ignore[no-any-return]
 
     async def _upload(self, request: web.Request) -> web.Response:
+        self.upload_transfer_encodings[request.headers.get("Transfer-Encoding", "")] += 1
         self.uploads_in_flight += 1
         self.peak_uploads_in_flight = max(self.peak_uploads_in_flight, self.uploads_in_flight)
         try:

@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiofiles
+import aiofiles.threadpool
 import aiohttp
+from aiofiles.threadpool.binary import AsyncBufferedReader
 
 from batchscribe import __version__
 from batchscribe.config import Settings
@@ -83,13 +85,21 @@ class AssemblyAIClient:
             total=READ_TIMEOUT + size / UPLOAD_MIN_BYTES_PER_SECOND,
             sock_connect=CONNECT_TIMEOUT,
         )
-        body = await self._request(
-            "POST",
-            "/v2/upload",
-            data=lambda: _file_chunks(path),
-            headers={"Content-Type": "application/octet-stream"},
-            timeout=timeout,
-        )
+
+        async def send() -> dict[str, Any]:
+            # Opened per attempt, synchronously (one syscall): aiofiles.open runs in a thread
+            # and leaks the handle if cancelled midway; this one is closed whatever happens.
+            with open(path, "rb") as raw:  # noqa: ASYNC230
+                fh = aiofiles.threadpool.wrap(raw)
+                return await self._once(
+                    "POST",
+                    "/v2/upload",
+                    data=_chunks(fh),
+                    headers={"Content-Type": "application/octet-stream"},
+                    timeout=timeout,
+                )
+
+        body = await self._retrying(send)
         return str(body["upload_url"])
 
     async def create_transcript(self, audio_url: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +117,10 @@ class AssemblyAIClient:
         return await self._request("DELETE", f"/v2/transcript/{transcript_id}")
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return await self._retrying(lambda: self._once(method, path, **kwargs))
+
+    async def _retrying(self, send: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Run one request under the retry policy; re-raises the last error."""
         policy = retrying(
             attempts=self._settings.retry_attempts,
             base_delay=self._settings.retry_base_delay,
@@ -115,7 +129,7 @@ class AssemblyAIClient:
         )
         async for attempt in policy:
             with attempt:
-                return await self._once(method, path, **kwargs)
+                return await send()
         raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
 
     async def _once(
@@ -137,7 +151,7 @@ class AssemblyAIClient:
                 method,
                 self._base + path,
                 headers={**self._headers, **(headers or {})},
-                data=data() if callable(data) else data,
+                data=data,
                 timeout=timeout,
                 **kwargs,
             ) as resp:
@@ -178,10 +192,9 @@ def _seconds(value: str | None) -> float | None:
         return None  # an HTTP date: rare here; fall back to our own backoff
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    async with aiofiles.open(path, "rb") as fh:
-        while chunk := await fh.read(UPLOAD_CHUNK):
-            yield chunk
+async def _chunks(fh: AsyncBufferedReader) -> AsyncIterator[bytes]:
+    while chunk := await fh.read(UPLOAD_CHUNK):
+        yield chunk
 
 
 class AssemblyAIEngine:
