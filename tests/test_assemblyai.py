@@ -82,8 +82,9 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def client(session: aiohttp.ClientSession, sleeps: Sleeps) -> AssemblyAIClient:
-    return AssemblyAIClient(session, base_url=BASE + "/", api_key=KEY,
-                            settings=Settings(retry_attempts=3), sleep=sleeps)
+    return AssemblyAIClient(
+        session, base_url=BASE + "/", api_key=KEY, settings=Settings(retry_attempts=3), sleep=sleeps
+    )
 
 
 def job_for(path: Path, record: Record | None = None) -> Job:
@@ -135,15 +136,20 @@ async def test_poll_completed_returns_the_whole_object(
 
 
 async def test_poll_error_fails_with_the_api_text(mocked: Any, client: AssemblyAIClient) -> None:
-    mocked.get(f"{BASE}/v2/transcript/t1",
-               payload={"id": "t1", "status": "error", "error": "Transcoding failed."})
+    mocked.get(
+        f"{BASE}/v2/transcript/t1",
+        payload={"id": "t1", "status": "error", "error": "Transcoding failed."},
+    )
     with pytest.raises(TranscriptionFailed, match="Transcoding failed"):
         await AssemblyAIEngine(client).poll("t1")
 
 
 async def test_401_is_an_auth_error_without_the_key(mocked: Any, client: AssemblyAIClient) -> None:
-    mocked.get(f"{BASE}/v2/transcript/t1", status=401,
-               payload={"error": "Authentication error, API token missing/invalid"})
+    mocked.get(
+        f"{BASE}/v2/transcript/t1",
+        status=401,
+        payload={"error": "Authentication error, API token missing/invalid"},
+    )
     with pytest.raises(AuthError) as err:
         await client.get_transcript("t1")
     assert KEY not in str(err.value) and "401" in str(err.value)
@@ -152,8 +158,9 @@ async def test_401_is_an_auth_error_without_the_key(mocked: Any, client: Assembl
 async def test_400_keeps_the_api_message_and_is_not_retried(
     mocked: Any, client: AssemblyAIClient, sleeps: Sleeps
 ) -> None:
-    mocked.post(f"{BASE}/v2/transcript", status=400,
-                payload={"error": "format_text must be a Boolean"})
+    mocked.post(
+        f"{BASE}/v2/transcript", status=400, payload={"error": "format_text must be a Boolean"}
+    )
     with pytest.raises(PermanentApiError, match="format_text must be a Boolean"):
         await client.create_transcript("u", {})
     assert sleeps.calls == []
@@ -162,8 +169,12 @@ async def test_400_keeps_the_api_message_and_is_not_retried(
 async def test_429_waits_retry_after_then_succeeds(
     mocked: Any, client: AssemblyAIClient, sleeps: Sleeps
 ) -> None:
-    mocked.get(f"{BASE}/v2/transcript/t1", status=429, headers={"Retry-After": "4"},
-               payload={"error": "Too Many Requests"})
+    mocked.get(
+        f"{BASE}/v2/transcript/t1",
+        status=429,
+        headers={"Retry-After": "4"},
+        payload={"error": "Too Many Requests"},
+    )
     mocked.get(f"{BASE}/v2/transcript/t1", payload={"id": "t1", "status": "queued"})
     assert (await client.get_transcript("t1"))["status"] == "queued"
     assert sleeps.calls == [4.0]

@@ -18,8 +18,9 @@ def test_folder_is_transcribed_with_every_output_next_to_its_own_source(
     root = tmp_path / "recordings"
     spoken = make_tree(root)
 
-    result = run_cli(str(root), "--concurrency", "3", "--config", str(fast_config),
-                     env=api_env(fake))
+    result = run_cli(
+        str(root), "--concurrency", "3", "--config", str(fast_config), env=api_env(fake)
+    )
 
     assert result.exit_code == EXIT_OK, result.output
     assert len(spoken) == len(TREE_AUDIO) >= 20
@@ -69,9 +70,7 @@ def test_rerun_makes_no_request_when_outputs_are_current(
     assert f"0 done, {len(TREE_AUDIO)} up to date" in result.output
 
 
-def test_touched_file_is_redone_alone(
-    fake: FakeServer, tmp_path: Path, fast_config: Path
-) -> None:
+def test_touched_file_is_redone_alone(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
     root = tmp_path / "recordings"
     make_tree(root)
     assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
@@ -210,8 +209,9 @@ def test_ext_flag_limits_the_extensions(
     (tmp_path / "a.mp3").write_bytes(speech("mp3"))
     (tmp_path / "b.WAV").write_bytes(speech("wav"))
 
-    result = run_cli(str(tmp_path), "--ext", ".wav", "--config", str(fast_config),
-                     env=api_env(fake))
+    result = run_cli(
+        str(tmp_path), "--ext", ".wav", "--config", str(fast_config), env=api_env(fake)
+    )
 
     assert result.exit_code == EXIT_OK
     assert (tmp_path / "b.txt").exists() and not (tmp_path / "a.txt").exists()

@@ -9,14 +9,20 @@ from batchscribe.errors import ConfigError
 from tests.conftest import run_cli
 
 
-def settings(tmp_path: Path, *, flags: dict[str, object] | None = None,
-             env: dict[str, str] | None = None, config: str | None = None) -> Settings:
+def settings(
+    tmp_path: Path,
+    *,
+    flags: dict[str, object] | None = None,
+    env: dict[str, str] | None = None,
+    config: str | None = None,
+) -> Settings:
     config_path = None
     if config is not None:
         config_path = tmp_path / "c.toml"
         config_path.write_text(config)
-    return build_settings(flags=flags or {}, env=env or {"HOME": str(tmp_path)}, cwd=tmp_path,
-                          config_path=config_path)
+    return build_settings(
+        flags=flags or {}, env=env or {"HOME": str(tmp_path)}, cwd=tmp_path, config_path=config_path
+    )
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -32,8 +38,12 @@ def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
     env = {"ASSEMBLYAI_BASE_URL": "http://env", "ASSEMBLYAI_API_KEY": "env-key"}
     s = settings(tmp_path, config=toml, env=env)
     assert (s.base_url, s.api_key, s.concurrency) == ("http://env", "env-key", 7)
-    s = settings(tmp_path, config=toml, env=env, flags={"base_url": "http://flag",
-                                                         "concurrency": 2, "quiet": None})
+    s = settings(
+        tmp_path,
+        config=toml,
+        env=env,
+        flags={"base_url": "http://flag", "concurrency": 2, "quiet": None},
+    )
     assert (s.base_url, s.concurrency, s.quiet) == ("http://flag", 2, False)
 
 

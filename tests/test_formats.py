@@ -12,7 +12,9 @@ from batchscribe.transcript import Transcript
 
 def test_output_paths_next_to_source() -> None:
     assert output_paths(Path("/r/talk.mp3"), clash=False) == {
-        "txt": Path("/r/talk.txt"), "json": Path("/r/talk.json")}
+        "txt": Path("/r/talk.txt"),
+        "json": Path("/r/talk.json"),
+    }
 
 
 def test_output_paths_on_a_stem_clash_keep_the_full_name() -> None:

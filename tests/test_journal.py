@@ -24,7 +24,10 @@ def test_states_survive_reopening(tmp_path: Path) -> None:
     assert record is not None
     assert record.state is State.SUBMITTED
     assert (record.upload_url, record.transcript_id, record.fingerprint) == (
-        "https://cdn/upload/1", "t-1", FP)
+        "https://cdn/upload/1",
+        "t-1",
+        FP,
+    )
 
 
 def test_restart_forgets_the_old_upload_but_keeps_our_outputs(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ class Sleeps:
 
 async def attempt_until(policy_sleep: Sleeps, errors: list[Exception], attempts: int = 5) -> int:
     tries = 0
-    async for attempt in retrying(attempts=attempts, base_delay=1.0, max_delay=8.0,
-                                  sleep=policy_sleep):
+    async for attempt in retrying(
+        attempts=attempts, base_delay=1.0, max_delay=8.0, sleep=policy_sleep
+    ):
         with attempt:
             tries += 1
             if errors:
@@ -41,8 +42,9 @@ async def test_backoff_is_jittered_and_capped() -> None:
 async def test_gives_up_after_attempts_with_the_last_error() -> None:
     sleeps = Sleeps()
     with pytest.raises(RetryableApiError, match="last"):
-        await attempt_until(sleeps, [RetryableApiError("first"), RetryableApiError("last")],
-                            attempts=2)
+        await attempt_until(
+            sleeps, [RetryableApiError("first"), RetryableApiError("last")], attempts=2
+        )
 
 
 async def test_permanent_errors_are_not_retried() -> None:
