@@ -50,7 +50,7 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
 def test_write_atomic_in_read_only_folder_fails_cleanly(tmp_path: Path) -> None:
     tmp_path.chmod(0o500)
     try:
-        with pytest.raises(OutputError, match="a.txt"):
+        with pytest.raises(OutputError, match=r"a\.txt"):
             write_atomic(tmp_path / "a.txt", "x")
     finally:
         tmp_path.chmod(0o700)
