@@ -9,43 +9,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Engine, Finished, StillRunning, Submitted
+from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import (
     BatchscribeError,
     ConfigError,
     FileError,
     OutputError,
-    RetryableApiError,
 )
 from batchscribe.formats import RENDERERS, write_atomic
 from batchscribe.journal import Journal, Record, RunLock, State
+from batchscribe.poller import Poller
 from batchscribe.report import Reporter
-from batchscribe.retry import poll_spacing
 from batchscribe.scan import Batch, Found, Job, Root, Unreadable, plan, resolve_roots, walk
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.pipeline")
 
-#: Polls in flight at once: enough to keep up with hundreds pending, few enough to be polite.
-MAX_PARALLEL_POLLS = 8
 #: Jobs waiting for a worker, per worker: keeps workers busy while the walk stays lazy.
 QUEUE_PER_WORKER = 2
-
-
-@dataclass(slots=True)
-class Pending:
-    """A submitted transcript the poller is watching."""
-
-    job: Job
-    transcript_id: str
-    submitted_at: float
-    due: float
 
 
 class JournalCheckpoint:
@@ -140,16 +125,21 @@ class Pipeline:
         self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
             maxsize=settings.concurrency * QUEUE_PER_WORKER
         )
-        self.pending: dict[str, Pending] = {}
-        self.wakeup = asyncio.Event()
         self.workers_left = settings.concurrency
+        self.poller = Poller(
+            engine.get,
+            settings,
+            finish=self._finish,
+            fail=self._fail,
+            give_up=lambda job: reporter.still_running(job.source),
+        )
 
     async def run(self, roots: list[Root]) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._produce(roots))
             for _ in range(self.settings.concurrency):
                 tasks.create_task(self._work())
-            tasks.create_task(self._poll())
+            tasks.create_task(self.poller.run())
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
@@ -178,7 +168,8 @@ class Pipeline:
                 await self._start(job)
         finally:
             self.workers_left -= 1
-            self.wakeup.set()
+            if self.workers_left == 0:
+                self.poller.close()
 
     async def _start(self, job: Job) -> None:
         journal = self.journals[job.root]
@@ -194,59 +185,7 @@ class Pipeline:
         if isinstance(result, Finished):
             await self._finish(job, result.transcript)
         else:
-            self._watch(job, result)
-
-    def _watch(self, job: Job, submitted: Submitted) -> None:
-        now = time.monotonic()
-        self.pending[submitted.transcript_id] = Pending(
-            job, submitted.transcript_id, submitted_at=now, due=now + self._spacing()
-        )
-        self.wakeup.set()
-
-    # -- poller
-    def _spacing(self) -> float:
-        return poll_spacing(
-            len(self.pending),
-            interval=self.settings.poll_interval,
-            requests_per_minute=self.settings.requests_per_minute,
-        )
-
-    async def _poll(self) -> None:
-        """The one poller: polls whatever is due, sleeps until the next is due or work arrives."""
-        while self.pending or self.workers_left > 0:
-            now = time.monotonic()
-            due = sorted((p for p in self.pending.values() if p.due <= now), key=lambda p: p.due)[
-                :MAX_PARALLEL_POLLS
-            ]
-            if due:
-                await asyncio.gather(*(self._poll_one(p) for p in due))
-                continue
-            self.wakeup.clear()
-            wait = min((p.due for p in self.pending.values()), default=now + 3600) - now
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(wait, 0)):
-                    await self.wakeup.wait()
-
-    async def _poll_one(self, pending: Pending) -> None:
-        job = pending.job
-        try:
-            result = await self.engine.get().poll(pending.transcript_id)
-        except RetryableApiError as err:
-            log.info("%s: poll failed (%s); trying again later", job.source, err)
-            result = StillRunning()
-        except FileError as err:
-            del self.pending[pending.transcript_id]
-            self._fail(job, err)
-            return
-        if isinstance(result, Finished):
-            del self.pending[pending.transcript_id]
-            await self._finish(job, result.transcript)
-        elif time.monotonic() - pending.submitted_at > self.settings.max_wait:
-            # Left `submitted` in the journal: the next run polls it, never re-creates it.
-            del self.pending[pending.transcript_id]
-            self.reporter.still_running(job.source)
-        else:
-            pending.due = time.monotonic() + self._spacing()
+            self.poller.add(job, result.transcript_id)
 
     # -- writer
     async def _finish(self, job: Job, transcript: Transcript) -> None:

@@ -50,6 +50,10 @@ CONNECT_TIMEOUT = 30.0
 READ_TIMEOUT = 120.0
 #: Uploads get a total timeout that scales with size, assuming at least 64 KiB/s of uplink.
 UPLOAD_MIN_BYTES_PER_SECOND = 64 * 1024
+#: The list endpoint's largest page.
+LIST_PAGE = 200
+#: Pages listed beyond those our own pending transcripts fill: room for other clients' jobs.
+LIST_EXTRA_PAGES = 2
 #: Pages of `GET /v2/transcript` searched when adopting a transcript created before a crash.
 ADOPT_SEARCH_PAGES = 5
 
@@ -239,6 +243,23 @@ class AssemblyAIEngine:
         if status == "error":
             raise TranscriptionFailed(f"AssemblyAI could not transcribe it: {body.get('error')}")
         return StillRunning()
+
+    async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
+        """Page back through `GET /v2/transcript` (newest first) until every id is seen."""
+        seen: dict[str, bool] = {}
+        params: dict[str, str | int] = {"limit": LIST_PAGE}
+        for _ in range(len(transcript_ids) // LIST_PAGE + LIST_EXTRA_PAGES):
+            page = await self._client.list_transcripts(**params)
+            items = page.get("transcripts") or []
+            for item in items:
+                if item.get("id") in transcript_ids:
+                    seen[str(item["id"])] = item.get("status") in ("completed", "error")
+            if len(seen) == len(transcript_ids) or not items:
+                break
+            if not (page.get("page_details") or {}).get("prev_url"):
+                break
+            params = {"limit": LIST_PAGE, "before_id": str(items[-1]["id"])}
+        return seen
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -56,6 +56,11 @@ class Engine(Protocol):
         """One look at a submitted job; raises TranscriptionFailed on `status: error`."""
         ...
 
+    async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
+        """Which of these have finished (completed or error), learnt in as few requests as
+        the engine can; ids it did not see are left out. `{}` when it cannot tell."""
+        ...
+
     async def aclose(self) -> None:
         """Release sessions, executors and models."""
         ...

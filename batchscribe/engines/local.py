@@ -97,6 +97,9 @@ class LocalEngine:
     async def poll(self, transcript_id: str) -> StillRunning:
         raise AssertionError("the local engine finishes in start(); nothing is ever polled")
 
+    async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
+        return {}
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._model = None

@@ -1,0 +1,149 @@
+"""The one poller: watches every submitted transcript on its own schedule, no task per file.
+
+With a few transcripts pending it polls each (`GET /v2/transcript/{id}`: one request that also
+returns the finished transcript). With more, one listing (`GET /v2/transcript`, 200 a page)
+tells which have finished, and only those are fetched: the request rate stays flat however
+many are pending, and finished ones are still collected within one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from batchscribe.config import Settings
+from batchscribe.engines.base import Engine, Finished
+from batchscribe.errors import FileError, RetryableApiError
+from batchscribe.retry import poll_spacing
+from batchscribe.scan import Job
+from batchscribe.transcript import Transcript
+
+log = logging.getLogger("batchscribe.poller")
+
+#: From this many pending, one listing is cheaper than a GET each.
+LIST_FROM = 4
+#: Requests in flight at once for polls and fetches: keeps up, stays polite.
+MAX_PARALLEL_POLLS = 8
+
+
+@dataclass(slots=True)
+class Pending:
+    """A submitted transcript the poller is watching."""
+
+    job: Job
+    transcript_id: str
+    submitted_at: float
+    due: float
+
+
+class Poller:
+    """Collects submitted transcripts; `finish`, `fail` and `give_up` are the pipeline's."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        settings: Settings,
+        *,
+        finish: Callable[[Job, Transcript], Awaitable[None]],
+        fail: Callable[[Job, FileError], None],
+        give_up: Callable[[Job], None],
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._finish, self._fail, self._give_up = finish, fail, give_up
+        self.pending: dict[str, Pending] = {}
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._last_list = -float("inf")
+        self._slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+
+    def add(self, job: Job, transcript_id: str) -> None:
+        now = time.monotonic()
+        due = now + self._settings.poll_interval  # nothing finishes the moment it is created
+        self.pending[transcript_id] = Pending(job, transcript_id, now, due)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """No more transcripts will be added: `run` returns once the pending ones are settled."""
+        self._closed = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while self.pending or not self._closed:
+            now = time.monotonic()
+            next_tick = self._next_tick()
+            if next_tick <= now:
+                await self._tick(now)
+                continue
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(None if next_tick == float("inf") else next_tick - now):
+                    await self._wakeup.wait()
+
+    def _listing(self) -> bool:
+        return len(self.pending) >= LIST_FROM
+
+    def _next_tick(self) -> float:
+        if not self.pending:
+            return float("inf")
+        earliest = min(p.due for p in self.pending.values())
+        if self._listing():
+            return max(earliest, self._last_list + self._settings.poll_interval)
+        return earliest
+
+    async def _tick(self, now: float) -> None:
+        due = [p for p in self.pending.values() if p.due <= now]
+        if self._listing():
+            self._last_list = now
+            seen = await self._list_statuses()
+            for transcript_id, finished in seen.items():
+                pending = self.pending[transcript_id]
+                if finished:
+                    pending.due = now  # fetch it now
+                elif now - pending.submitted_at > self._settings.max_wait:
+                    del self.pending[transcript_id]
+                    self._give_up(pending.job)
+                else:
+                    pending.due = now + self._settings.poll_interval
+            due = [p for p in self.pending.values() if p.due <= now]
+        await asyncio.gather(*(self._poll_one(p) for p in due))
+
+    async def _list_statuses(self) -> dict[str, bool]:
+        try:
+            return await self._engine().finished(set(self.pending))
+        except RetryableApiError as err:
+            log.info("listing transcripts failed (%s); polling one by one", err)
+            return {}
+
+    def _spacing(self) -> float:
+        return poll_spacing(
+            len(self.pending),
+            interval=self._settings.poll_interval,
+            requests_per_minute=self._settings.requests_per_minute,
+        )
+
+    async def _poll_one(self, pending: Pending) -> None:
+        job = pending.job
+        try:
+            async with self._slots:
+                result = await self._engine().poll(pending.transcript_id)
+        except RetryableApiError as err:
+            log.info("%s: poll failed (%s); trying again later", job.source, err)
+            result = None
+        except FileError as err:
+            del self.pending[pending.transcript_id]
+            self._fail(job, err)
+            return
+        if isinstance(result, Finished):
+            del self.pending[pending.transcript_id]
+            await self._finish(job, result.transcript)
+        elif time.monotonic() - pending.submitted_at > self._settings.max_wait:
+            # Left `submitted` in the journal: the next run polls it, never re-creates it.
+            del self.pending[pending.transcript_id]
+            self._give_up(job)
+        else:
+            pending.due = time.monotonic() + self._spacing()
