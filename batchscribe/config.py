@@ -61,6 +61,10 @@ class Settings:
     max_wait: float = 6 * 3600.0
     #: Ceiling on requests per minute for the whole run; the API allows 4,000 (20,000 / 5 min).
     requests_per_minute: int = 3000
+    #: /v2/upload refuses files above 2.2 GB; larger files fail before a byte is sent.
+    max_upload_bytes: int = 2_200_000_000
+    #: AssemblyAI deletes uploads after about a day; an older one is uploaded again.
+    upload_ttl: float = 23 * 3600.0
     #: Attempts per request before the file fails (429, 5xx, resets, timeouts).
     retry_attempts: int = 6
     #: First backoff step in seconds; doubles each attempt, with full jitter.
@@ -96,6 +100,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("assemblyai", "poll_interval"): ("poll_interval", (int, float)),
     ("assemblyai", "max_wait"): ("max_wait", (int, float)),
     ("assemblyai", "requests_per_minute"): ("requests_per_minute", int),
+    ("assemblyai", "max_upload_bytes"): ("max_upload_bytes", int),
+    ("assemblyai", "upload_ttl"): ("upload_ttl", (int, float)),
     ("assemblyai", "retry_attempts"): ("retry_attempts", int),
     ("assemblyai", "retry_base_delay"): ("retry_base_delay", (int, float)),
     ("assemblyai", "retry_max_delay"): ("retry_max_delay", (int, float)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -68,6 +69,15 @@ class Fingerprint:
     @classmethod
     def of(cls, st: os.stat_result) -> Fingerprint:
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of the file's bytes: identical recordings are paid for once per run.
+
+    Blocking (reads the whole file): call it in a thread, and only for files that need work.
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batchscribe.config import Settings
@@ -18,10 +20,11 @@ from batchscribe.errors import (
     BatchscribeError,
     ConfigError,
     FileError,
+    InputError,
     OutputError,
 )
 from batchscribe.formats import RENDERERS, write_atomic
-from batchscribe.journal import Journal, Record, RunLock, State
+from batchscribe.journal import Journal, Record, RunLock, State, content_digest
 from batchscribe.poller import Poller
 from batchscribe.report import Reporter
 from batchscribe.scan import Batch, Found, Job, Root, Unreadable, plan, resolve_roots, walk
@@ -31,6 +34,15 @@ log = logging.getLogger("batchscribe.pipeline")
 
 #: Jobs waiting for a worker, per worker: keeps workers busy while the walk stays lazy.
 QUEUE_PER_WORKER = 2
+
+
+@dataclass(slots=True)
+class Twins:
+    """Files of one run with the same bytes: the first is transcribed, the others reuse it."""
+
+    waiting: list[Job] = field(default_factory=list)
+    #: the first one's .json once written: a twin found later renders from it
+    transcript_json: Path | None = None
 
 
 class JournalCheckpoint:
@@ -126,12 +138,14 @@ class Pipeline:
             maxsize=settings.concurrency * QUEUE_PER_WORKER
         )
         self.workers_left = settings.concurrency
+        #: content digest -> the other jobs with those bytes, waiting on the first one's result
+        self.twins: dict[str, Twins] = {}
         self.poller = Poller(
             engine.get,
             settings,
             finish=self._finish,
-            fail=self._fail,
-            give_up=lambda job: reporter.still_running(job.source),
+            fail=self._fail_with_twins,
+            give_up=self._give_up,
         )
 
     async def run(self, roots: list[Root]) -> None:
@@ -175,17 +189,37 @@ class Pipeline:
         journal = self.journals[job.root]
         try:
             _refuse_foreign_outputs(job)
+            job = replace(job, digest=await _digest(job.source))
             engine = self.engine.get()
-            if not _resumable(job, engine.name):
+            resuming = _resumable(job, engine.name)
+            if not resuming:
                 journal.start(job.key, job.fingerprint, engine.name)
+                if await self._follow_twin(job):
+                    return
+            self.twins.setdefault(job.digest or "", Twins())
             result = await engine.start(job, JournalCheckpoint(journal, job.key))
         except FileError as err:
-            self._fail(job, err)
+            self._fail_with_twins(job, err)
             return
         if isinstance(result, Finished):
             await self._finish(job, result.transcript)
         else:
             self.poller.add(job, result.transcript_id)
+
+    async def _follow_twin(self, job: Job) -> bool:
+        """Same bytes as a file already under way or done in this run: reuse its transcript."""
+        twins = self.twins.get(job.digest or "")
+        if twins is None:
+            return False
+        if twins.transcript_json is None:
+            twins.waiting.append(job)
+            return True
+        try:
+            transcript = await asyncio.to_thread(_read_transcript, twins.transcript_json)
+        except (OSError, ValueError):
+            return False  # the twin's output is gone: transcribe this one itself
+        await self._finish(job, transcript)
+        return True
 
     # -- writer
     async def _finish(self, job: Job, transcript: Transcript) -> None:
@@ -193,9 +227,15 @@ class Pipeline:
             await asyncio.to_thread(write_outputs, job, transcript)
         except OutputError as err:
             self._fail(job, err)
-            return
-        self.journals[job.root].done(job.key, [p.name for p in job.outputs.values()])
-        self.reporter.done(job.source, transcript.audio_duration)
+        else:
+            self.journals[job.root].done(job.key, [p.name for p in job.outputs.values()])
+            self.reporter.done(job.source, transcript.audio_duration)
+        twins = self.twins.get(job.digest or "")
+        if twins is not None and twins.waiting:
+            waiting, twins.waiting = twins.waiting, []
+            twins.transcript_json = job.outputs.get("json")
+            for twin in waiting:
+                await self._finish(twin, transcript)
 
     def _fail(self, job: Job, err: FileError) -> None:
         # A file whose transcript exists stays `submitted`: it is paid for, so only poll again.
@@ -203,6 +243,19 @@ class Pipeline:
         if not (record and record.state is State.SUBMITTED and isinstance(err, OutputError)):
             self.journals[job.root].failed(job.key, err.message)
         self.reporter.failed(job.source, err.message)
+
+    def _fail_with_twins(self, job: Job, err: FileError) -> None:
+        """The transcription itself failed: its twins fail alike, and a later twin tries anew."""
+        self._fail(job, err)
+        twins = self.twins.pop(job.digest or "", None)
+        for twin in twins.waiting if twins else []:
+            self._fail(twin, err)
+
+    def _give_up(self, job: Job) -> None:
+        """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
+        twins = self.twins.pop(job.digest or "", None)
+        for waiting in [job, *(twins.waiting if twins else [])]:
+            self.reporter.still_running(waiting.source)
 
 
 def _plan_next(
@@ -216,6 +269,13 @@ def _plan_next(
     if items is None:
         return None
     return plan(items, root, records, formats)
+
+
+async def _digest(source: Path) -> str:
+    try:
+        return await asyncio.to_thread(content_digest, source)
+    except OSError as err:
+        raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
 
 
 def _resumable(job: Job, engine: str) -> bool:
@@ -238,6 +298,10 @@ def _refuse_foreign_outputs(job: Job) -> None:
                 f"{path.name} already exists and was not written by batchscribe; kept it. "
                 "Move or delete it to transcribe this file.",
             )
+
+
+def _read_transcript(path: Path) -> Transcript:
+    return Transcript(json.loads(path.read_text(encoding="utf-8")))
 
 
 def write_outputs(job: Job, transcript: Transcript) -> None:

@@ -39,6 +39,8 @@ class Job:
     reason: str
     #: the journal row from an earlier run, if any (a resumed upload or transcript)
     record: Record | None = None
+    #: sha256 of the content, set by the worker before anything billable happens
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

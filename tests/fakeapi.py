@@ -53,6 +53,10 @@ class FakeAssemblyAI:
     throttle_rate: float = 0.0
     reset_rate: float = 0.0
     retry_after: int = 0
+    #: fraction of creates that succeed but whose response is lost (connection dropped)
+    lose_create_response_rate: float = 0.0
+    #: called with the upload's first bytes while it streams (a test can change the file)
+    on_upload: Any = None
     #: delay before answering any request (a slow API)
     response_delay: float = 0.0
     #: cap on upload speed in bytes per second (None: as fast as loopback goes)
@@ -139,6 +143,8 @@ class FakeAssemblyAI:
             digest = hashlib.sha256()
             head = b""
             async for chunk in request.content.iter_chunked(256 * 1024):
+                if self.on_upload is not None:
+                    self.on_upload(chunk)
                 digest.update(chunk)
                 if len(head) < 512:
                     head += chunk[: 512 - len(head)]
@@ -176,6 +182,11 @@ class FakeAssemblyAI:
         )
         self.transcripts[transcript.id] = transcript
         self.transcripts_by_digest[digest] += 1
+        if self._random.random() < self.lose_create_response_rate:
+            self.faults["lost create"] += 1
+            assert request.transport is not None
+            request.transport.abort()
+            raise web.HTTPInternalServerError()  # never reaches the client
         return web.json_response(self._object(transcript))
 
     async def _get(self, request: web.Request) -> web.Response:

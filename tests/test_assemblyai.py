@@ -123,7 +123,7 @@ async def test_poll_unfinished_is_still_running(
     mocked: Any, client: AssemblyAIClient, status: str
 ) -> None:
     mocked.get(f"{BASE}/v2/transcript/t1", payload={"id": "t1", "status": status})
-    assert isinstance(await AssemblyAIEngine(client).poll("t1"), StillRunning)
+    assert isinstance(await AssemblyAIEngine(client, Settings()).poll("t1"), StillRunning)
 
 
 async def test_poll_completed_returns_the_whole_object(
@@ -131,7 +131,7 @@ async def test_poll_completed_returns_the_whole_object(
 ) -> None:
     obj = {"id": "t1", "status": "completed", "text": "hi", "words": [], "extra": {"a": 1}}
     mocked.get(f"{BASE}/v2/transcript/t1", payload=obj)
-    result = await AssemblyAIEngine(client).poll("t1")
+    result = await AssemblyAIEngine(client, Settings()).poll("t1")
     assert isinstance(result, Finished) and dict(result.transcript.data) == obj
 
 
@@ -141,7 +141,7 @@ async def test_poll_error_fails_with_the_api_text(mocked: Any, client: AssemblyA
         payload={"id": "t1", "status": "error", "error": "Transcoding failed."},
     )
     with pytest.raises(TranscriptionFailed, match="Transcoding failed"):
-        await AssemblyAIEngine(client).poll("t1")
+        await AssemblyAIEngine(client, Settings()).poll("t1")
 
 
 async def test_401_is_an_auth_error_without_the_key(mocked: Any, client: AssemblyAIClient) -> None:
@@ -199,7 +199,7 @@ async def test_start_uploads_then_creates_and_checkpoints_each_step(
     mocked.post(f"{BASE}/v2/upload", payload={"upload_url": "https://cdn/up/9"})
     mocked.post(f"{BASE}/v2/transcript", payload={"id": "t9", "status": "queued"})
     checkpoints = Checkpoints()
-    result = await AssemblyAIEngine(client).start(job_for(audio), checkpoints)
+    result = await AssemblyAIEngine(client, Settings()).start(job_for(audio), checkpoints)
     assert result == Submitted("t9")
     assert checkpoints.events == [("uploaded", "https://cdn/up/9"), ("submitted", "t9")]
 
@@ -211,7 +211,7 @@ async def test_resume_with_transcript_id_makes_no_request(
     audio.write_bytes(b"RIFF")
     fp = Fingerprint.of(audio.stat())
     record = Record("a.wav", fp, State.SUBMITTED, "assemblyai", "u", time.time(), "t5")
-    result = await AssemblyAIEngine(client).start(job_for(audio, record), Checkpoints())
+    result = await AssemblyAIEngine(client, Settings()).start(job_for(audio, record), Checkpoints())
     assert result == Submitted("t5") and not mocked.requests
 
 
@@ -221,5 +221,5 @@ async def test_empty_file_fails_before_any_request(
     audio = tmp_path / "empty.mp3"
     audio.write_bytes(b"")
     with pytest.raises(InputError, match="empty"):
-        await AssemblyAIEngine(client).start(job_for(audio), Checkpoints())
+        await AssemblyAIEngine(client, Settings()).start(job_for(audio), Checkpoints())
     assert not mocked.requests

@@ -22,7 +22,10 @@ def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]
     env = {**os.environ, **api_env(fake)}
     return subprocess.Popen(
         [sys.executable, "-m", "batchscribe", str(root), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

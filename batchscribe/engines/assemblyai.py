@@ -41,10 +41,6 @@ log = logging.getLogger("batchscribe.assemblyai")
 
 #: Read and send uploads in pieces this big: memory stays flat whatever the file size.
 UPLOAD_CHUNK = 1024 * 1024
-#: /v2/upload refuses files above 2.2 GB; fail before sending a byte.
-UPLOAD_LIMIT = 2_200_000_000
-#: Uploaded files expire on AssemblyAI's side after about a day; re-upload before that.
-UPLOAD_TTL = 23 * 3600.0
 #: Connect and per-read timeouts: generous for slow links, finite so nothing hangs forever.
 CONNECT_TIMEOUT = 30.0
 READ_TIMEOUT = 120.0
@@ -106,9 +102,19 @@ class AssemblyAIClient:
         body = await self._retrying(send)
         return str(body["upload_url"])
 
-    async def create_transcript(self, audio_url: str, options: dict[str, Any]) -> dict[str, Any]:
-        return await self._request(
-            "POST", "/v2/transcript", json={**options, "audio_url": audio_url}
+    async def create_transcript(
+        self,
+        audio_url: str,
+        options: dict[str, Any],
+        *,
+        recover: Callable[[], Awaitable[dict[str, Any] | None]] | None = None,
+    ) -> dict[str, Any]:
+        """Create a transcript. Creating is billable and not idempotent: before retrying after
+        a failure that may have happened after the server acted (a dropped connection, a 5xx),
+        `recover` is asked for the transcript that request may have created."""
+        body = {**options, "audio_url": audio_url}
+        return await self._retrying(
+            lambda: self._once("POST", "/v2/transcript", json=body), recover=recover
         )
 
     async def get_transcript(self, transcript_id: str) -> dict[str, Any]:
@@ -123,7 +129,12 @@ class AssemblyAIClient:
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return await self._retrying(lambda: self._once(method, path, **kwargs))
 
-    async def _retrying(self, send: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def _retrying(
+        self,
+        send: Callable[[], Awaitable[dict[str, Any]]],
+        *,
+        recover: Callable[[], Awaitable[dict[str, Any] | None]] | None = None,
+    ) -> dict[str, Any]:
         """Run one request under the retry policy; re-raises the last error."""
         policy = retrying(
             attempts=self._settings.retry_attempts,
@@ -131,9 +142,16 @@ class AssemblyAIClient:
             max_delay=self._settings.retry_max_delay,
             sleep=self._sleep,
         )
+        maybe_acted = False
         async for attempt in policy:
             with attempt:
-                return await send()
+                if maybe_acted and recover is not None and (found := await recover()):
+                    return found
+                try:
+                    return await send()
+                except RetryableApiError as err:
+                    maybe_acted = err.status is None or err.status >= 500
+                    raise
         raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
 
     async def _once(
@@ -209,11 +227,13 @@ class AssemblyAIEngine:
     def __init__(
         self,
         client: AssemblyAIClient,
+        settings: Settings,
         *,
         options: dict[str, Any] | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._client = client
+        self._settings = settings
         self._options = options or {}
         self._session = session
 
@@ -222,7 +242,7 @@ class AssemblyAIEngine:
         if record is not None and record.fingerprint == job.fingerprint:
             if record.transcript_id:
                 return Submitted(record.transcript_id)  # never re-create: only poll it
-            if record.upload_url and _fresh(record.uploaded_at):
+            if record.upload_url and self._fresh(record.uploaded_at):
                 adopted = await self._find_existing(record.upload_url)
                 if adopted is not None:
                     checkpoint.submitted(adopted)
@@ -265,8 +285,12 @@ class AssemblyAIEngine:
         if self._session is not None:
             await self._session.close()
 
+    def _fresh(self, uploaded_at: float | None) -> bool:
+        """Uploads expire on AssemblyAI's side; an old one is uploaded again, not submitted."""
+        return uploaded_at is not None and time.time() - uploaded_at < self._settings.upload_ttl
+
     async def _upload(self, job: Job) -> str:
-        size = _check_source(job.source, job.fingerprint)
+        size = _check_source(job.source, job.fingerprint, self._settings.max_upload_bytes)
         url = await self._client.upload(job.source, size)
         # The bytes sent must be the bytes fingerprinted, or the transcript belongs to no file.
         try:
@@ -278,7 +302,11 @@ class AssemblyAIEngine:
         return url
 
     async def _create(self, upload_url: str, checkpoint: Checkpoint) -> Submitted:
-        body = await self._client.create_transcript(upload_url, self._options)
+        async def adopt() -> dict[str, Any] | None:
+            found = await self._find_existing(upload_url)
+            return {"id": found} if found else None
+
+        body = await self._client.create_transcript(upload_url, self._options, recover=adopt)
         transcript_id = str(body["id"])
         checkpoint.submitted(transcript_id)
         return Submitted(transcript_id)
@@ -302,11 +330,7 @@ class AssemblyAIEngine:
         return None
 
 
-def _fresh(uploaded_at: float | None) -> bool:
-    return uploaded_at is not None and time.time() - uploaded_at < UPLOAD_TTL
-
-
-def _check_source(path: Path, expected: Fingerprint) -> int:
+def _check_source(path: Path, expected: Fingerprint, limit: int) -> int:
     """Refuse files that cannot or must not be uploaded, before a byte is sent."""
     try:
         st = os.stat(path)
@@ -318,10 +342,10 @@ def _check_source(path: Path, expected: Fingerprint) -> int:
         raise InputError("changed since it was scanned; it will be redone next run")
     if st.st_size == 0:
         raise InputError("empty file (0 bytes); nothing to transcribe")
-    if st.st_size > UPLOAD_LIMIT:
+    if st.st_size > limit:
         raise InputError(
-            f"{st.st_size / 1e9:.1f} GB is over AssemblyAI's 2.2 GB upload limit; "
-            "split or compress it"
+            f"{st.st_size / 1e9:.2f} GB is over the {limit / 1e9:.2f} GB upload limit "
+            "(max_upload_bytes); split or compress it"
         )
     return st.st_size
 
@@ -334,7 +358,7 @@ def create_engine(settings: Settings) -> AssemblyAIEngine:
     client = AssemblyAIClient(
         session, base_url=settings.base_url, api_key=settings.api_key, settings=settings
     )
-    return AssemblyAIEngine(client, session=session)
+    return AssemblyAIEngine(client, settings, session=session)
 
 
 #: Connections kept for the poller beside the workers' uploads.

@@ -1,0 +1,158 @@
+"""Bad input: each one clear line naming the file, nothing half-written, the run goes on."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchscribe import formats
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from tests.conftest import api_env, run_cli, speech
+from tests.fakeapi import FakeServer
+
+
+def failure_lines(output: str, name: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("failed") and name in line]
+
+
+def state_of(root: Path, key: str) -> str:
+    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
+        row = db.execute("SELECT state FROM files WHERE path = ?", (key,)).fetchone()
+    return str(row[0])
+
+
+def test_each_bad_file_fails_alone_with_one_line(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "good.mp3").write_bytes(speech("fine"))
+    (root / "empty.mp3").write_bytes(b"")
+    (root / "text.mp3").write_bytes(b"NOTAUDIO plain text")
+    (root / "huge.wav").write_bytes(speech("big") + b"\0" * 5000)
+    (root / "mine.mp3").write_bytes(speech("would overwrite"))
+    (root / "mine.txt").write_text("my own notes\n")
+    os.symlink(root, root / "loop")  # a folder symlink loop is not followed
+    config = tmp_path / "c.toml"
+    config.write_text(fast_config.read_text() + "max_upload_bytes = 4000\n")
+
+    result = run_cli(str(root), "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    assert "Traceback" not in result.output
+    for name, cause in [
+        ("empty.mp3", "empty file"),
+        ("text.mp3", "does not appear to contain"),
+        ("huge.wav", "upload limit"),
+        ("mine.mp3", "mine.txt already exists"),
+    ]:
+        lines = failure_lines(result.output, name)
+        assert len(lines) == 1 and cause in lines[0], (name, result.output)
+    assert (root / "good.txt").read_text() == "fine\n"
+    assert (root / "mine.txt").read_text() == "my own notes\n"
+    assert not any((root / n).exists() for n in ("empty.txt", "text.txt", "huge.txt"))
+    # the too-big file and the one with a foreign output were never uploaded
+    assert fake.api.upload_count == 2
+    assert "1 done" in result.output and "4 failed" in result.output
+
+
+def test_unreadable_file_fails_alone(
+    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "good.mp3").write_bytes(speech("ok"))
+    locked = tmp_path / "locked.mp3"
+    locked.write_bytes(speech("secret"))
+    locked.chmod(0)
+    real_open = open
+
+    def no_access(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(locked):  # root reads anything; refuse as a user's machine would
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_access)
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    (line,) = failure_lines(result.output, "locked.mp3")
+    assert "Permission denied" in line and "permissions" in line
+    assert (tmp_path / "good.txt").exists() and not (tmp_path / "locked.txt").exists()
+
+
+def test_file_changed_during_upload_is_not_kept_and_is_redone_next_run(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    source = tmp_path / "growing.mp3"
+    source.write_bytes(speech("first take"))
+
+    def grow(chunk: bytes) -> None:
+        if b"first take" in chunk:
+            source.write_bytes(speech("second take"))
+
+    fake.api.on_upload = grow
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    (line,) = failure_lines(result.output, "growing.mp3")
+    assert "changed" in line and "next run" in line
+    assert not (tmp_path / "growing.txt").exists()
+    fake.api.on_upload = None
+
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert again.exit_code == EXIT_OK
+    assert (tmp_path / "growing.txt").read_text() == "second take\n"
+
+
+def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
+    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "a.mp3"
+    source.write_bytes(content := speech("keep me"))
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(formats.os, "fsync", disk_full)
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    (line,) = failure_lines(result.output, "a.txt")
+    assert "No space left on device" in line
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.mp3", "fast.toml"]
+    assert source.read_bytes() == content
+    assert state_of(tmp_path, "a.mp3") == "submitted"  # paid for: only ever polled again
+    monkeypatch.undo()
+    fake.api.reset_counters()
+
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert again.exit_code == EXIT_OK, again.output
+    assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
+    assert (tmp_path / "a.txt").read_text() == "keep me\n"
+
+
+def test_read_only_output_folder_fails_the_file_and_keeps_it_collectable(
+    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("read only"))
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        if Path(kwargs.get("dir", "")) == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(formats.tempfile, "mkstemp", read_only)
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    (line,) = failure_lines(result.output, "a.txt")
+    assert "Permission denied" in line and "permissions" in line
+    assert state_of(tmp_path, "a.mp3") == "submitted"

@@ -1,0 +1,155 @@
+"""Never pay twice: faults, lost responses, resumed journals and identical content."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from batchscribe.errors import EXIT_OK
+from batchscribe.journal import Fingerprint, Journal
+from tests.conftest import api_env, make_tree, run_cli, speech
+from tests.fakeapi import FakeServer
+
+
+def test_flaky_api_ends_with_every_file_done_each_content_paid_once(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.error_rate = 0.2
+    fake.api.reset_rate = 0.1
+    fake.api.throttle_rate = 0.05
+    root = tmp_path / "r"
+    spoken = make_tree(root)
+    config = tmp_path / "flaky.toml"
+    config.write_text(fast_config.read_text() + "retry_attempts = 12\n")
+
+    result = run_cli(str(root), "-c", "4", "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.faults["500"] > 0 and fake.api.faults["reset"] > 0
+    assert all(s.with_suffix(".txt").read_text() == t + "\n" for s, t in spoken.items())
+    assert set(fake.api.uploads_by_digest.values()) == {1}
+    assert set(fake.api.transcripts_by_digest.values()) == {1}
+    assert len(fake.api.transcripts_by_digest) == len(spoken)
+
+
+def test_create_whose_response_was_lost_is_adopted_not_created_again(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.lose_create_response_rate = 0.5
+    for i in range(8):
+        (tmp_path / f"{i}.mp3").write_bytes(speech(f"lost {i}"))
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.faults["lost create"] > 0
+    assert set(fake.api.transcripts_by_digest.values()) == {1}
+    assert all((tmp_path / f"{i}.txt").read_text() == f"lost {i}\n" for i in range(8))
+
+
+def test_identical_files_share_one_upload_and_one_transcript(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    content = speech("same words")
+    for name in ("a.mp3", "copy of a.mp3", "sub/again.mp3"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "other.mp3").write_bytes(speech("different"))
+
+    result = run_cli(str(tmp_path), "-c", "3", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 2 and fake.api.transcript_count == 2
+    for name in ("a.txt", "copy of a.txt", "sub/again.txt"):
+        assert (tmp_path / name).read_text() == "same words\n"
+    assert "4 done" in result.output
+
+
+def seed_uploaded(root: Path, name: str, upload_url: str, *, age: float = 0.0) -> None:
+    """A journal as a run killed right after the upload (or the create) leaves it."""
+    journal = Journal(root)
+    journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai")
+    journal.uploaded(name, upload_url)
+    journal._db.execute("UPDATE files SET uploaded_at = ?", (time.time() - age,))
+    journal.close()
+
+
+def upload_directly(fake: FakeServer, content: bytes) -> str:
+    import asyncio
+
+    import aiohttp
+
+    async def go() -> str:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{fake.url}/v2/upload", data=content, headers={"Authorization": fake.api.api_key}
+            ) as resp,
+        ):
+            return str((await resp.json())["upload_url"])
+
+    return asyncio.run(go())
+
+
+def test_resumed_upload_is_submitted_not_uploaded_again(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(content := speech("resume me"))
+    seed_uploaded(tmp_path, "a.mp3", upload_directly(fake, content))
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 0 and fake.api.transcript_count == 1
+    assert (tmp_path / "a.txt").read_text() == "resume me\n"
+
+
+def test_transcript_created_before_a_crash_is_adopted_from_the_list(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    import asyncio
+
+    import aiohttp
+
+    (tmp_path / "a.mp3").write_bytes(content := speech("created then crashed"))
+    url = upload_directly(fake, content)
+
+    async def create() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{fake.url}/v2/transcript",
+                json={"audio_url": url},
+                headers={"Authorization": fake.api.api_key},
+            ) as resp,
+        ):
+            assert resp.status == 200
+
+    asyncio.run(create())
+    seed_uploaded(tmp_path, "a.mp3", url)  # the crash came before the id was journaled
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
+    assert (tmp_path / "a.txt").read_text() == "created then crashed\n"
+
+
+def test_expired_or_vanished_upload_is_uploaded_again(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "old.mp3").write_bytes(speech("old upload"))
+    (tmp_path / "gone.mp3").write_bytes(speech("gone upload"))
+    seed_uploaded(tmp_path, "old.mp3", f"{fake.url}/cdn/upload/expired", age=2 * 86400)
+    seed_uploaded(tmp_path, "gone.mp3", f"{fake.url}/cdn/upload/unknown-id")
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 2 and fake.api.transcript_count == 2
+    assert (tmp_path / "gone.txt").read_text() == "gone upload\n"
+    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
+        assert {row[0] for row in db.execute("SELECT state FROM files")} == {"done"}
