@@ -12,6 +12,9 @@ from pathlib import Path
 from batchscribe.errors import OutputError
 from batchscribe.transcript import Transcript
 
+#: Temporary files start with this: a run killed mid-write leaves one, the next run removes it.
+TEMP_PREFIX = ".batchscribe-"
+TEMP_SUFFIX = ".tmp"
 #: Formats written when none are asked for.
 DEFAULT_FORMATS: tuple[str, ...] = ("txt", "json")
 
@@ -54,6 +57,11 @@ RENDERERS: dict[str, Callable[[Transcript], str]] = {
 }
 
 
+def is_stale_temp(name: str) -> bool:
+    """A temporary output file that a killed run left behind (only ever ours)."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
 def write_atomic(path: Path, data: str) -> None:
     """Write `data` to `path` so that readers see the old file or the whole new one, never half.
 
@@ -62,7 +70,9 @@ def write_atomic(path: Path, data: str) -> None:
     """
     fd, tmp_name = -1, ""
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+        )
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fd = -1  # now owned by fh
             fh.write(data)

@@ -141,17 +141,29 @@ class Journal:
         ).fetchone()
         return _record(row) if row else None
 
-    def start(self, key: str, fingerprint: Fingerprint, engine: str) -> None:
+    def start(self, key: str, fingerprint: Fingerprint, engine: str, outputs: list[str]) -> None:
         """A fresh attempt at `key`: forget any earlier upload or transcript of other bytes.
 
-        `outputs` is kept: those files are still ours to overwrite.
+        `outputs` are claimed before they are written, so a run killed between writing them
+        and recording `done` still knows they are ours; earlier claims are kept.
         """
+        previous = self.get(key)
+        owned = sorted({*(previous.outputs if previous else ()), *outputs})
         self._db.execute(
-            "INSERT INTO files (path, size, mtime_ns, state, engine, updated_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO UPDATE SET"
+            "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (path) DO UPDATE SET"
             " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
-            " uploaded_at = NULL, transcript_id = NULL, error = NULL, updated_at = ?6",
-            (key, fingerprint.size, fingerprint.mtime_ns, State.PENDING, engine, time.time()),
+            " uploaded_at = NULL, transcript_id = NULL, error = NULL, outputs = ?6,"
+            " updated_at = ?7",
+            (
+                key,
+                fingerprint.size,
+                fingerprint.mtime_ns,
+                State.PENDING,
+                engine,
+                json.dumps(owned),
+                time.time(),
+            ),
         )
 
     def uploaded(self, key: str, upload_url: str) -> None:
@@ -160,8 +172,8 @@ class Journal:
     def submitted(self, key: str, transcript_id: str) -> None:
         self._set(key, state=State.SUBMITTED, transcript_id=transcript_id)
 
-    def done(self, key: str, outputs: list[str]) -> None:
-        self._set(key, state=State.DONE, error=None, outputs=json.dumps(outputs))
+    def done(self, key: str) -> None:
+        self._set(key, state=State.DONE, error=None)
 
     def failed(self, key: str, error: str) -> None:
         self._set(key, state=State.FAILED, error=error)

@@ -193,7 +193,7 @@ class Pipeline:
             engine = self.engine.get()
             resuming = _resumable(job, engine.name)
             if not resuming:
-                journal.start(job.key, job.fingerprint, engine.name)
+                journal.start(job.key, job.fingerprint, engine.name, _names(job))
                 if await self._follow_twin(job):
                     return
             self.twins.setdefault(job.digest or "", Twins())
@@ -228,7 +228,7 @@ class Pipeline:
         except OutputError as err:
             self._fail(job, err)
         else:
-            self.journals[job.root].done(job.key, [p.name for p in job.outputs.values()])
+            self.journals[job.root].done(job.key)
             self.reporter.done(job.source, transcript.audio_duration)
         twins = self.twins.get(job.digest or "")
         if twins is not None and twins.waiting:
@@ -276,6 +276,10 @@ async def _digest(source: Path) -> str:
         return await asyncio.to_thread(content_digest, source)
     except OSError as err:
         raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
+
+
+def _names(job: Job) -> list[str]:
+    return [path.name for path in job.outputs.values()]
 
 
 def _resumable(job: Job, engine: str) -> bool:

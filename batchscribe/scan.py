@@ -6,12 +6,13 @@ decision of whether a file needs work is the pure `needs_work`, the one place th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchscribe.formats import clashing_stems, output_paths
+from batchscribe.formats import clashing_stems, is_stale_temp, output_paths
 from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
 
 
@@ -113,6 +114,7 @@ def walk(walk_from: Path, extensions: frozenset[str]) -> Iterator[list[Found | U
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.name.startswith("."):
+                        _remove_if_stale_temp(entry)
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
@@ -128,6 +130,13 @@ def walk(walk_from: Path, extensions: frozenset[str]) -> Iterator[list[Found | U
         stack.extend(sorted(subfolders, reverse=True))
         if items:
             yield items
+
+
+def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
+    # The run lock is held while walking, so no live run of this root is writing it.
+    if is_stale_temp(entry.name):
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
 
 
 def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable]:

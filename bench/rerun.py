@@ -49,9 +49,11 @@ def fill_journal(root: Path, paths: list[Path]) -> None:
         outputs = output_paths(path, clash=False)
         for out in outputs.values():
             out.write_text("placeholder\n")
-        journal.start(key, Fingerprint.of(path.stat()), "assemblyai")
+        journal.start(
+            key, Fingerprint.of(path.stat()), "assemblyai", [p.name for p in outputs.values()]
+        )
         journal.submitted(key, f"t-{key}")
-        journal.done(key, [p.name for p in outputs.values()])
+        journal.done(key)
     journal._db.execute("COMMIT")
     journal.close()
 

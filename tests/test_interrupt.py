@@ -60,7 +60,8 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
 
     assert proc.returncode == EXIT_INTERRUPTED, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert journal_states(root) == ["submitted"] * 6
+    # a create cut short may not have its id journaled yet: the next run adopts it from the list
+    assert set(journal_states(root)) <= {"uploaded", "submitted"}
     fake.api.processing_seconds = 0
     fake.api.reset_counters()
 
@@ -80,3 +81,62 @@ def test_second_run_on_the_same_folder_exits_3_naming_the_holder(
     assert result.exit_code == EXIT_LOCKED
     assert f"pid {os.getpid()}" in result.output
     assert fake.api.request_count == 0
+
+
+def expected_kill_points() -> list[str]:
+    return ["mid-upload", "after-submit", "mid-poll", "mid-write"]
+
+
+@pytest.mark.parametrize("point", expected_kill_points())
+def test_kill_9_at_any_point_then_rerun_pays_nothing_twice(
+    fake: FakeServer, tmp_path: Path, point: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[assemblyai]\npoll_interval = 0.05\nretry_base_delay = 0.0\n")
+    root = tmp_path / "r"
+    root.mkdir()
+    said = {}
+    for i in range(8):
+        said[root / f"{i}.mp3"] = f"take {i}"
+        (root / f"{i}.mp3").write_bytes(speech(f"take {i}") + os.urandom(150_000))
+    api = fake.api
+    if point == "mid-upload":
+        api.upload_bytes_per_second = 300_000  # half a second per upload
+        reached = lambda: api.uploads_in_flight > 0 and api.upload_count >= 2  # noqa: E731
+    elif point == "after-submit":
+        api.processing_seconds = 3600
+        reached = lambda: api.transcript_count == 8  # noqa: E731
+    elif point == "mid-poll":
+        api.processing_seconds = 0.3
+        reached = lambda: any(  # noqa: E731
+            m == "GET" and p.count("/") == 3 for m, p in list(api.requests)
+        )
+    else:
+        reached = lambda: any(p.suffix == ".txt" for p in root.iterdir())  # noqa: E731
+    proc = start_cli(root, fake, "-c", "2", "--config", str(config))
+    wait_for(reached)
+    proc.kill()
+    proc.communicate(timeout=20)
+    assert proc.returncode == -signal.SIGKILL
+    api.upload_bytes_per_second = None
+    api.processing_seconds = 0
+
+    again = run_cli(str(root), "--config", str(config), env=api_env(fake))
+
+    assert again.exit_code == EXIT_OK, again.output
+    for source, text in said.items():
+        assert source.with_suffix(".txt").read_text() == text + "\n"
+    assert set(api.transcripts_by_digest.values()) == {1}, "a transcript was paid twice"
+    duplicate_uploads = sum(n - 1 for n in api.uploads_by_digest.values())
+    assert duplicate_uploads <= (2 if point == "mid-upload" else 0)
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_temp_file_left_by_a_killed_write_is_removed(fake: FakeServer, tmp_path: Path) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("x"))
+    stale = tmp_path / ".batchscribe-a.txt.k2j3h4g5.tmp"
+    stale.write_text("half a transc")
+    users_hidden = tmp_path / ".notes.tmp"
+    users_hidden.write_text("not ours")
+    run_cli(str(tmp_path), "--poll-interval", "0.05", env=api_env(fake))
+    assert not stale.exists() and users_hidden.exists()

@@ -16,7 +16,7 @@ FP = Fingerprint(100, 123456789)
 
 def test_states_survive_reopening(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
-    journal.start("a.mp3", FP, "assemblyai")
+    journal.start("a.mp3", FP, "assemblyai", ["a.txt"])
     journal.uploaded("a.mp3", "https://cdn/upload/1")
     journal.submitted("a.mp3", "t-1")
     journal.close()
@@ -32,15 +32,15 @@ def test_states_survive_reopening(tmp_path: Path) -> None:
 
 def test_restart_forgets_the_old_upload_but_keeps_our_outputs(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
-    journal.start("a.mp3", FP, "assemblyai")
+    journal.start("a.mp3", FP, "assemblyai", ["a.txt", "a.json"])
     journal.uploaded("a.mp3", "u")
     journal.submitted("a.mp3", "t")
-    journal.done("a.mp3", ["a.txt", "a.json"])
-    journal.start("a.mp3", Fingerprint(5, 6), "assemblyai")
+    journal.done("a.mp3")
+    journal.start("a.mp3", Fingerprint(5, 6), "assemblyai", ["a.mp3.txt"])
     record = journal.get("a.mp3")
     assert record is not None and record.state is State.PENDING
     assert record.upload_url is None and record.transcript_id is None
-    assert record.outputs == ("a.txt", "a.json")
+    assert record.outputs == ("a.json", "a.mp3.txt", "a.txt")
 
 
 def test_second_lock_on_the_same_root_is_refused_with_the_pid(tmp_path: Path) -> None:

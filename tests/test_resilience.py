@@ -69,7 +69,7 @@ def test_identical_files_share_one_upload_and_one_transcript(
 def seed_uploaded(root: Path, name: str, upload_url: str, *, age: float = 0.0) -> None:
     """A journal as a run killed right after the upload (or the create) leaves it."""
     journal = Journal(root)
-    journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai")
+    journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai", [])
     journal.uploaded(name, upload_url)
     journal._db.execute("UPDATE files SET uploaded_at = ?", (time.time() - age,))
     journal.close()

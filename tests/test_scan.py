@@ -88,8 +88,8 @@ def test_plan_skips_current_files(tmp_path: Path) -> None:
     src = touch(root / "a.mp3")
     touch(root / "b.mp3")
     journal = Journal(root)
-    journal.start("a.mp3", Fingerprint.of(src.stat()), "local")
-    journal.done("a.mp3", ["a.txt", "a.json"])
+    journal.start("a.mp3", Fingerprint.of(src.stat()), "local", ["a.txt", "a.json"])
+    journal.done("a.mp3")
     touch(root / "a.txt")
     touch(root / "a.json")
     items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
