@@ -154,6 +154,10 @@ class Pipeline:
             for _ in range(self.settings.concurrency):
                 tasks.create_task(self._work())
             tasks.create_task(self.poller.run())
+        # Every file ends reported; one left waiting on a twin would be a bug, never silence.
+        for twins in self.twins.values():
+            for job in twins.waiting:
+                self._fail(job, FileError("its identical twin never finished; run again"))
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
@@ -230,10 +234,12 @@ class Pipeline:
         else:
             self.journals[job.root].done(job.key)
             self.reporter.done(job.source, transcript.audio_duration)
+            twins = self.twins.get(job.digest or "")
+            if twins is not None and twins.transcript_json is None:
+                twins.transcript_json = job.outputs.get("json")
         twins = self.twins.get(job.digest or "")
         if twins is not None and twins.waiting:
             waiting, twins.waiting = twins.waiting, []
-            twins.transcript_json = job.outputs.get("json")
             for twin in waiting:
                 await self._finish(twin, transcript)
 

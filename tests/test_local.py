@@ -102,3 +102,19 @@ def test_thread_plan_uses_every_core_once() -> None:
     assert plan_threads(8, workers=2) == local.ThreadPlan(workers=2, threads=4)
     assert plan_threads(1) == local.ThreadPlan(workers=1, threads=1)
     assert plan_threads(4, workers=1, threads=3) == local.ThreadPlan(workers=1, threads=3)
+
+
+@pytest.mark.model
+def test_identical_recordings_are_transcribed_once_and_each_gets_outputs(
+    tmp_path: Path,
+) -> None:
+    for name in ("a.ogg", "b.ogg", "c.ogg"):
+        shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / name)
+
+    # one worker: the copies arrive after the first is finished, not while it runs
+    result = run_cli(str(tmp_path), "--engine", "local", "-c", "1")
+
+    assert result.exit_code == EXIT_OK, result.output
+    texts = {(tmp_path / f"{n}.txt").read_text() for n in "abc"}
+    assert len(texts) == 1 and "invoice" in texts.pop()
+    assert "3 done" in result.output
