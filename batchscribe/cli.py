@@ -160,10 +160,7 @@ def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None
     except BatchscribeError as err:
         _fail(err)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        reporter.finish()
-        click.echo(
-            "batchscribe: interrupted; run the same command again to finish the rest.", err=True
-        )
+        reporter.interrupted()
         sys.exit(EXIT_INTERRUPTED)
     reporter.finish()
     sys.exit(exit_code(reporter.summary))

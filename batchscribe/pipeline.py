@@ -172,7 +172,9 @@ class Pipeline:
                     break
                 self.reporter.skipped(batch.skipped)
                 for problem in batch.problems:
-                    self.reporter.failed(problem.path, f"cannot read it ({problem.reason})")
+                    self.reporter.failed(
+                        problem.path, f"cannot read it ({problem.reason})", started=False
+                    )
                 for job in batch.jobs:
                     await self.queue.put(job)
         # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
@@ -190,6 +192,7 @@ class Pipeline:
                 self.poller.close()
 
     async def _start(self, job: Job) -> None:
+        self.reporter.started()
         journal = self.journals[job.root]
         try:
             _refuse_foreign_outputs(job)

@@ -25,6 +25,8 @@ class Summary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     still_running: list[Path] = field(default_factory=list)
     audio_seconds: float = 0.0
+    #: files begun (hashing, uploading, transcribing) and not yet done, failed or waiting
+    in_progress: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -57,7 +59,11 @@ class Reporter:
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
+    def started(self) -> None:
+        self.summary.in_progress += 1
+
     def done(self, source: Path, audio_seconds: float | None) -> None:
+        self.summary.in_progress -= 1
         self.summary.done += 1
         self.summary.audio_seconds += audio_seconds or 0.0
         if not self.quiet:
@@ -66,11 +72,13 @@ class Reporter:
     def skipped(self, count: int) -> None:
         self.summary.skipped += count
 
-    def failed(self, source: Path, message: str) -> None:
+    def failed(self, source: Path, message: str, *, started: bool = True) -> None:
+        self.summary.in_progress -= started
         self.summary.failed.append((source, message))
         self._line(f"failed  {source}: {message}")
 
     def still_running(self, source: Path) -> None:
+        self.summary.in_progress -= 1
         self.summary.still_running.append(source)
         if not self.quiet:
             self._line(f"waiting {source}: still processing; the next run collects it")
@@ -78,6 +86,16 @@ class Reporter:
     def info(self, text: str) -> None:
         if not self.quiet:
             self._line(text)
+
+    def interrupted(self) -> None:
+        """Say what was done and what is left: always shown, even with --quiet."""
+        self._line(format_summary(self.summary))
+        left = self.summary.in_progress
+        self._line(
+            f"batchscribe: interrupted with {left} file(s) under way; their uploads and "
+            "transcripts are saved in the journal. Run the same command again to finish "
+            "without paying twice."
+        )
 
     def finish(self) -> None:
         if not self.quiet or self.summary.failed:

@@ -163,11 +163,31 @@ def main() -> None:
             for _ in range(args.runs):
                 out = tmp / "wc2"
                 shutil.rmtree(out, ignore_errors=True)
-                t, r = measured([args.wc2, *[str(p) for p, _ in clips], "--model_directory",
-                                 model_dir, "--compute_type", "int8", "--device", "cpu",
-                                 "--threads", str(args.threads), "--beam_size", "5",
-                                 "--word_timestamps", "True", "--output_format", "txt",
-                                 "--output_dir", str(out), "--verbose", "False"], env)
+                t, r = measured(
+                    [
+                        args.wc2,
+                        *[str(p) for p, _ in clips],
+                        "--model_directory",
+                        model_dir,
+                        "--compute_type",
+                        "int8",
+                        "--device",
+                        "cpu",
+                        "--threads",
+                        str(args.threads),
+                        "--beam_size",
+                        "5",
+                        "--word_timestamps",
+                        "True",
+                        "--output_format",
+                        "txt",
+                        "--output_dir",
+                        str(out),
+                        "--verbose",
+                        "False",
+                    ],
+                    env,
+                )
                 times.append(t)
                 rss.append(r)
             hyps = [(out / p.name).with_suffix(".txt").read_text() for p, _ in clips]

@@ -59,7 +59,7 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     _, stderr = proc.communicate(timeout=20)
 
     assert proc.returncode == EXIT_INTERRUPTED, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "interrupted with 6 file(s) under way" in stderr and "Traceback" not in stderr
     # a create cut short may not have its id journaled yet: the next run adopts it from the list
     assert set(journal_states(root)) <= {"uploaded", "submitted"}
     fake.api.processing_seconds = 0
