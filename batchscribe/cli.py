@@ -13,7 +13,14 @@ from typing import Any
 import click
 
 from batchscribe import __version__
-from batchscribe.config import ENGINES, Settings, build_settings, parse_extensions
+from batchscribe.config import (
+    ENGINES,
+    Settings,
+    build_settings,
+    parse_extensions,
+    parse_formats,
+    unknown_transcript_options,
+)
 from batchscribe.engines import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.pipeline import run
@@ -122,6 +129,42 @@ async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:
     "[default: bundled Whisper tiny.en]",
 )
 @click.option(
+    "--formats",
+    metavar="LIST",
+    help="Outputs to write: txt,json,srt,vtt.  [default: txt,json]",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write outputs (and the journal) under DIR, mirroring each file's path, "
+    "instead of next to the recordings: for read-only archives.",
+)
+@click.option(
+    "--language",
+    metavar="CODE",
+    help="Language of the recordings, e.g. en, fr (AssemblyAI language_code; local language).",
+)
+@click.option(
+    "--speaker-labels",
+    is_flag=True,
+    default=None,
+    help="AssemblyAI: label speakers; .txt gets one 'Speaker A:' paragraph per turn.",
+)
+@click.option("--speech-model", metavar="NAME", help="AssemblyAI speech_model, e.g. universal.")
+@click.option(
+    "--keep-existing",
+    is_flag=True,
+    default=None,
+    help="Keep transcripts made with other options instead of transcribing again.",
+)
+@click.option(
+    "--delete-after",
+    is_flag=True,
+    default=None,
+    help="Delete each transcript from AssemblyAI once its outputs are written.",
+)
+@click.option(
     "-q", "--quiet", is_flag=True, default=None, help="Print nothing unless something failed."
 )
 @click.option(
@@ -137,22 +180,36 @@ def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None
 
     PATH may be a folder (walked recursively) or a single file.
     """
-    if flags["extensions"] is not None:
-        try:
-            flags["extensions"] = parse_extensions(flags["extensions"])
-        except ConfigError as err:
-            raise click.BadParameter(str(err), param_hint="--ext") from None
+    for name, parse in (("extensions", parse_extensions), ("formats", parse_formats)):
+        if flags[name] is not None:
+            try:
+                flags[name] = parse(flags[name])
+            except ConfigError as err:
+                raise click.BadParameter(str(err), param_hint=f"--{name[:3]}") from None
+    request_options = {
+        "language_code": flags["language"],
+        "speaker_labels": flags.pop("speaker_labels"),
+        "speech_model": flags.pop("speech_model"),
+    }
     try:
         settings = build_settings(
             flags={**flags, "paths": paths},
             env=os.environ,
             cwd=Path.cwd(),
             config_path=config_path,
+            transcript_options={k: v for k, v in request_options.items() if v is not None},
         )
         check_engine_available(settings)
     except ConfigError as err:
         _fail(err)
     setup_logging(settings)
+    if settings.chosen_engine() == "assemblyai" and not settings.quiet:
+        for name in unknown_transcript_options(settings.transcript_options):
+            click.echo(
+                f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API "
+                "reference; sending it anyway.",
+                err=True,
+            )
     reporter = Reporter(quiet=settings.quiet)
     reporter.summary.engine = settings.chosen_engine()
     try:

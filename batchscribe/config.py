@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from batchscribe.errors import ConfigError
+from batchscribe.formats import FORMATS
+from batchscribe.subtitles import CueLimits
 
 #: The official API host; EU data residency is `https://api.eu.assemblyai.com`.
 DEFAULT_BASE_URL = "https://api.assemblyai.com"
@@ -39,6 +41,56 @@ KEY_ENV_NAMES = ("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_KEY")
 #: Name looked for in the working folder when no --config is given.
 LOCAL_CONFIG_NAME = "batchscribe.toml"
 ENGINES = ("auto", "assemblyai", "local")
+#: `POST /v2/transcript` fields in assemblyai-openapi.yml (TranscriptOptionalParams).
+KNOWN_TRANSCRIPT_OPTIONS = frozenset(
+    [
+        "audio_end_at",
+        "audio_start_from",
+        "auto_chapters",
+        "auto_highlights",
+        "content_safety",
+        "content_safety_confidence",
+        "custom_spelling",
+        "custom_topics",
+        "disfluencies",
+        "entity_detection",
+        "filter_profanity",
+        "format_text",
+        "iab_categories",
+        "keyterms_prompt",
+        "language_code",
+        "language_codes",
+        "language_confidence_threshold",
+        "language_detection",
+        "language_detection_options",
+        "multichannel",
+        "prompt",
+        "punctuate",
+        "redact_pii",
+        "redact_pii_audio",
+        "redact_pii_audio_options",
+        "redact_pii_audio_quality",
+        "redact_pii_policies",
+        "redact_pii_sub",
+        "remove_audio_tags",
+        "sentiment_analysis",
+        "speaker_labels",
+        "speaker_options",
+        "speakers_expected",
+        "speech_model",
+        "speech_models",
+        "speech_threshold",
+        "speech_understanding",
+        "summarization",
+        "summary_model",
+        "summary_type",
+        "temperature",
+        "topics",
+        "webhook_auth_header_name",
+        "webhook_auth_header_value",
+        "webhook_url",
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +104,17 @@ class Settings:
     extensions: frozenset[str] = DEFAULT_EXTENSIONS
     quiet: bool = False
     verbose: bool = False
+    # -- outputs
+    formats: tuple[str, ...] = ("txt", "json")
+    #: Write outputs (and the journal) here, mirroring each file's path, not next to sources.
+    output_dir: Path | None = None
+    #: Keep transcripts made with other options instead of transcribing again.
+    keep_existing: bool = False
+    #: Subtitle cues: characters per line, lines per cue, seconds per cue, pause that splits.
+    max_line_chars: int = 42
+    max_lines: int = 2
+    max_cue_seconds: float = 6.0
+    pause_seconds: float = 0.8
     # -- AssemblyAI
     api_key: str | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
@@ -65,6 +128,10 @@ class Settings:
     max_upload_bytes: int = 2_200_000_000
     #: AssemblyAI deletes uploads after about a day; an older one is uploaded again.
     upload_ttl: float = 23 * 3600.0
+    #: Fields sent with every `POST /v2/transcript` (speaker_labels, language_code, ...).
+    transcript_options: dict[str, Any] = field(default_factory=dict)
+    #: Delete each transcript from AssemblyAI once its outputs are safely written.
+    delete_after: bool = False
     #: Attempts per request before the file fails (429, 5xx, resets, timeouts).
     retry_attempts: int = 6
     #: First backoff step in seconds; doubles each attempt, with full jitter.
@@ -82,6 +149,26 @@ class Settings:
     threads: int = 0
     workers: int = 0
 
+    def engine_options(self) -> dict[str, Any]:
+        """What, besides the audio, decides the transcript: a change means transcribe again."""
+        if self.chosen_engine() == "assemblyai":
+            return dict(sorted(self.transcript_options.items()))
+        return {
+            "model": self.model,
+            "compute_type": self.compute_type,
+            "beam_size": self.beam_size,
+            "language": self.language,
+            "vad_filter": self.vad_filter,
+        }
+
+    def cue_limits(self) -> CueLimits:
+        return CueLimits(
+            max_chars=self.max_line_chars,
+            max_lines=self.max_lines,
+            max_seconds=self.max_cue_seconds,
+            pause=self.pause_seconds,
+        )
+
     def chosen_engine(self) -> str:
         """`auto` means AssemblyAI when a key is configured, else the local engine."""
         if self.engine != "auto":
@@ -95,6 +182,14 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("", "engine"): ("engine", str),
     ("", "concurrency"): ("concurrency", int),
     ("", "extensions"): ("extensions", list),
+    ("output", "formats"): ("formats", list),
+    ("output", "dir"): ("output_dir", str),
+    ("output", "max_line_chars"): ("max_line_chars", int),
+    ("output", "max_lines"): ("max_lines", int),
+    ("output", "max_cue_seconds"): ("max_cue_seconds", (int, float)),
+    ("output", "pause_seconds"): ("pause_seconds", (int, float)),
+    ("assemblyai", "transcript"): ("transcript_options", dict),
+    ("assemblyai", "delete_after"): ("delete_after", bool),
     ("assemblyai", "api_key"): ("api_key", str),
     ("assemblyai", "base_url"): ("base_url", str),
     ("assemblyai", "poll_interval"): ("poll_interval", (int, float)),
@@ -164,6 +259,10 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         raise ConfigError(f"{path}: '{dotted}' must be a {wanted}, not {value!r}.")
     if name == "extensions":
         return {name: _extensions(value, source=f"{path}: '{dotted}'")}
+    if name == "formats":
+        return {name: parse_formats(list(value), source=f"{path}: '{dotted}'")}  # type: ignore[call-overload]
+    if name == "output_dir":
+        return {name: Path(str(value)).expanduser() if value else None}
     if name in {"api_key", "model", "language"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"
     return {name: value}
@@ -177,6 +276,24 @@ def _extensions(items: Any, *, source: str) -> frozenset[str]:
     if not exts:
         raise ConfigError(f"{source} lists no extensions; give at least one, e.g. mp3,wav.")
     return exts
+
+
+def parse_formats(items: str | list[Any], *, source: str = "--formats") -> tuple[str, ...]:
+    """`txt,srt` -> ("txt", "srt"), in the order given, each once; unknown formats rejected."""
+    names = items.split(",") if isinstance(items, str) else [str(i) for i in items]
+    chosen = tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+    unknown = [n for n in chosen if n not in FORMATS]
+    if unknown or not chosen:
+        raise ConfigError(
+            f"{source}: unknown format {', '.join(unknown) or '(none)'}; choose from "
+            f"{','.join(FORMATS)}."
+        )
+    return chosen
+
+
+def unknown_transcript_options(options: Mapping[str, Any]) -> list[str]:
+    """Option names the API spec does not list: still sent (the API grows), but worth a word."""
+    return sorted(set(options) - KNOWN_TRANSCRIPT_OPTIONS)
 
 
 def parse_extensions(text: str) -> frozenset[str]:
@@ -201,10 +318,12 @@ def build_settings(
     env: Mapping[str, str],
     cwd: Path,
     config_path: Path | None = None,
+    transcript_options: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Merge every source in precedence order and validate the result.
 
-    `flags` holds only what the user gave on the command line (None means not given).
+    `flags` holds only what the user gave on the command line (None means not given);
+    `transcript_options` are the request fields flags set (--language, --speaker-labels).
     Raises ConfigError with a line naming the file or key at fault.
     """
     values: dict[str, Any] = {}
@@ -213,6 +332,11 @@ def build_settings(
         values.update(read_config_file(config_file))
     values.update(from_environment(env))
     values.update({name: value for name, value in flags.items() if value is not None})
+    if transcript_options:  # flags add to [assemblyai.transcript] rather than replace it
+        values["transcript_options"] = {
+            **values.get("transcript_options", {}),
+            **transcript_options,
+        }
     known = {f.name for f in fields(Settings)}
     unknown = set(values) - known
     if unknown:  # a programming error in the CLI, not a user error
@@ -243,5 +367,9 @@ def validate(settings: Settings) -> None:
             "No AssemblyAI key: set ASSEMBLYAI_API_KEY, or [assemblyai] api_key in the config "
             "file, or use --engine local."
         )
+    if min(settings.max_line_chars, settings.max_lines) < 1 or settings.max_cue_seconds <= 0:
+        raise ConfigError("max_line_chars and max_lines must be >= 1, max_cue_seconds > 0.")
+    if "audio_url" in settings.transcript_options:
+        raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
     if settings.beam_size < 1 or settings.threads < 0 or settings.workers < 0:
         raise ConfigError("local beam_size must be >= 1, threads and workers >= 0.")

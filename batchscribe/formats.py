@@ -6,10 +6,11 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from batchscribe.errors import OutputError
+from batchscribe.subtitles import DEFAULT_LIMITS, CueLimits, render_srt, render_vtt
 from batchscribe.transcript import Transcript
 
 #: Temporary files start with this: a run killed mid-write leaves one, the next run removes it.
@@ -19,16 +20,28 @@ TEMP_SUFFIX = ".tmp"
 DEFAULT_FORMATS: tuple[str, ...] = ("txt", "json")
 
 
+#: Outputs get the usual permissions (0666 less the umask); private files 0600. The umask is
+#: read once, at import, while the process is still single-threaded (reading it sets it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def output_paths(
-    source: Path, *, clash: bool, formats: Iterable[str] = DEFAULT_FORMATS
+    source: Path,
+    *,
+    clash: bool,
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    folder: Path | None = None,
 ) -> dict[str, Path]:
     """Where the outputs of `source` go: `talk.mp3` -> `talk.txt`, or `talk.mp3.txt` on a clash.
 
     `clash` is true when another audio file in the same folder has the same stem; then each
-    keeps its full name so that neither overwrites the other's transcript.
+    keeps its full name so that neither overwrites the other's transcript. `folder` is where
+    they go (`--output-dir`), by default next to the source.
     """
     base = source.name if clash else source.stem
-    return {fmt: source.with_name(f"{base}.{fmt}") for fmt in formats}
+    target = folder if folder is not None else source.parent
+    return {fmt: target / f"{base}.{fmt}" for fmt in formats}
 
 
 def clashing_stems(names: Iterable[str]) -> set[str]:
@@ -42,7 +55,10 @@ def clashing_stems(names: Iterable[str]) -> set[str]:
 
 
 def render_txt(transcript: Transcript) -> str:
-    """The transcript text followed by one newline."""
+    """The text and one newline; with speaker labels, one `Speaker A:` paragraph per turn."""
+    utterances = transcript.utterances
+    if utterances:
+        return "\n\n".join(f"Speaker {who}: {text}" for who, text in utterances) + "\n"
     return transcript.text.strip() + "\n"
 
 
@@ -51,10 +67,21 @@ def render_json(transcript: Transcript) -> str:
     return json.dumps(transcript.data, ensure_ascii=False, indent=2) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "txt": render_txt,
-    "json": render_json,
-}
+#: Every format batchscribe can write.
+FORMATS = ("txt", "json", "srt", "vtt")
+
+
+def render(fmt: str, transcript: Transcript, limits: CueLimits = DEFAULT_LIMITS) -> str:
+    """One output format of a transcript, as text."""
+    if fmt == "txt":
+        return render_txt(transcript)
+    if fmt == "json":
+        return render_json(transcript)
+    if fmt == "srt":
+        return render_srt(transcript, limits)
+    if fmt == "vtt":
+        return render_vtt(transcript, limits)
+    raise ValueError(f"unknown format {fmt!r}")
 
 
 def is_stale_temp(name: str) -> bool:
@@ -62,7 +89,7 @@ def is_stale_temp(name: str) -> bool:
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
-def write_atomic(path: Path, data: str) -> None:
+def write_atomic(path: Path, data: str, *, private: bool = False) -> None:
     """Write `data` to `path` so that readers see the old file or the whole new one, never half.
 
     The temporary file lives in the same folder (rename is atomic only within a filesystem)
@@ -70,9 +97,11 @@ def write_atomic(path: Path, data: str) -> None:
     """
     fd, tmp_name = -1, ""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
             prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
         )
+        os.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fd = -1  # now owned by fh
             fh.write(data)
@@ -87,6 +116,5 @@ def write_atomic(path: Path, data: str) -> None:
                 os.unlink(tmp_name)
         reason = err.strerror or str(err)
         raise OutputError(
-            f"cannot write {path.name} ({reason}); check the folder's permissions and free space.",
-            path=path,
+            f"cannot write {path.name} ({reason}); check the folder's permissions and free space."
         ) from None

@@ -39,9 +39,12 @@ CREATE TABLE IF NOT EXISTS files (
     transcript_id TEXT,
     error         TEXT,
     outputs       TEXT,
+    options       TEXT,
     updated_at    REAL NOT NULL
 );
 """
+#: Columns added after the first release, with their SQL type: added to older journals on open.
+_ADDED_COLUMNS = {"options": "TEXT"}
 
 
 class State(StrEnum):
@@ -93,6 +96,8 @@ class Record:
     transcript_id: str | None = None
     error: str | None = None
     outputs: tuple[str, ...] = ()
+    #: `store.options_id` of the options the transcript was (being) made with
+    options: str | None = None
 
 
 def _private_mkdir(path: Path) -> None:
@@ -116,6 +121,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            for column, sql_type in _ADDED_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {sql_type}")
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(
                 f"{state_dir}: cannot open the journal ({err}); batchscribe needs a writable "
@@ -129,19 +138,26 @@ class Journal:
         """Every row, keyed by relative path: read once per run, so a re-scan is one query."""
         rows = self._db.execute(
             "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-            " transcript_id, error, outputs FROM files"
+            " transcript_id, error, outputs, options FROM files"
         )
         return {row[0]: _record(row) for row in rows}
 
     def get(self, key: str) -> Record | None:
         row = self._db.execute(
             "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-            " transcript_id, error, outputs FROM files WHERE path = ?",
+            " transcript_id, error, outputs, options FROM files WHERE path = ?",
             (key,),
         ).fetchone()
         return _record(row) if row else None
 
-    def start(self, key: str, fingerprint: Fingerprint, engine: str, outputs: list[str]) -> None:
+    def start(
+        self,
+        key: str,
+        fingerprint: Fingerprint,
+        engine: str,
+        outputs: list[str],
+        options: str | None = None,
+    ) -> None:
         """A fresh attempt at `key`: forget any earlier upload or transcript of other bytes.
 
         `outputs` are claimed before they are written, so a run killed between writing them
@@ -150,11 +166,11 @@ class Journal:
         previous = self.get(key)
         owned = sorted({*(previous.outputs if previous else ()), *outputs})
         self._db.execute(
-            "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, updated_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (path) DO UPDATE SET"
+            "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (path) DO UPDATE SET"
             " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
             " uploaded_at = NULL, transcript_id = NULL, error = NULL, outputs = ?6,"
-            " updated_at = ?7",
+            " options = ?7, updated_at = ?8",
             (
                 key,
                 fingerprint.size,
@@ -162,6 +178,7 @@ class Journal:
                 State.PENDING,
                 engine,
                 json.dumps(owned),
+                options,
                 time.time(),
             ),
         )
@@ -187,7 +204,7 @@ class Journal:
 
 
 def _record(row: tuple[object, ...]) -> Record:
-    (key, size, mtime_ns, state, engine, url, uploaded_at, tid, error, outputs) = row
+    (key, size, mtime_ns, state, engine, url, uploaded_at, tid, error, outputs, options) = row
     return Record(
         key=str(key),
         fingerprint=Fingerprint(int(size), int(mtime_ns)),  # type: ignore[call-overload]
@@ -198,6 +215,7 @@ def _record(row: tuple[object, ...]) -> Record:
         transcript_id=tid if isinstance(tid, str) else None,
         error=error if isinstance(error, str) else None,
         outputs=tuple(json.loads(outputs)) if isinstance(outputs, str) else (),
+        options=options if isinstance(options, str) else None,
     )
 
 

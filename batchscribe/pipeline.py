@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import (
+    ApiError,
     BatchscribeError,
     ConfigError,
     FileError,
     InputError,
     OutputError,
 )
-from batchscribe.formats import RENDERERS, write_atomic
-from batchscribe.journal import Journal, Record, RunLock, State, content_digest
+from batchscribe.formats import render, write_atomic
+from batchscribe.journal import STATE_DIR, Journal, Record, RunLock, State, content_digest
 from batchscribe.poller import Poller
 from batchscribe.report import Reporter
-from batchscribe.scan import Batch, Found, Job, Root, Unreadable, plan, resolve_roots, walk
+from batchscribe.scan import Batch, Found, Job, Root, Unreadable, Wanted, plan, resolve_roots, walk
+from batchscribe.store import TranscriptStore, options_id
+from batchscribe.subtitles import CueLimits
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.pipeline")
@@ -36,13 +38,12 @@ log = logging.getLogger("batchscribe.pipeline")
 QUEUE_PER_WORKER = 2
 
 
-@dataclass(slots=True)
-class Twins:
-    """Files of one run with the same bytes: the first is transcribed, the others reuse it."""
+@dataclass(frozen=True, slots=True)
+class Home:
+    """What belongs to one journal folder: the journal and the transcript store."""
 
-    waiting: list[Job] = field(default_factory=list)
-    #: the first one's .json once written: a twin found later renders from it
-    transcript_json: Path | None = None
+    journal: Journal
+    store: TranscriptStore
 
 
 class JournalCheckpoint:
@@ -67,25 +68,33 @@ async def run(settings: Settings, reporter: Reporter, engine_factory: EngineFact
     Raises ConfigError / LockHeld / FatalApiError for run-wide trouble; per-file failures are
     reported and the run goes on.
     """
-    roots = resolve_roots(settings.paths)
+    roots = resolve_roots(settings.paths, settings.output_dir)
     for root in roots:
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
     with contextlib.ExitStack() as stack:
-        journals: dict[Path, Journal] = {}
+        homes: dict[Path, Home] = {}
         for root in roots:
-            if root.path not in journals:
+            if root.path not in homes:
+                _make_folder(root.path)
                 stack.enter_context(RunLock(root.path))
                 journal = Journal(root.path)
                 stack.callback(journal.close)
-                journals[root.path] = journal
-        pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), journals, reporter)
+                homes[root.path] = Home(journal, TranscriptStore(root.path / STATE_DIR))
+        pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), homes, reporter)
         try:
             await pipeline.run(roots)
         except BaseExceptionGroup as group:
             raise _first_expected(group) from None
         finally:
             await pipeline.engine.aclose()
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot create the folder ({err.strerror}).") from None
 
 
 def _first_expected(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -126,20 +135,27 @@ class Pipeline:
         self,
         settings: Settings,
         engine: LazyEngine,
-        journals: dict[Path, Journal],
+        homes: dict[Path, Home],
         reporter: Reporter,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.journals = journals
+        self.homes = homes
         self.reporter = reporter
-        self.formats = ("txt", "json")
+        self.engine_name = settings.chosen_engine()
+        self.wanted = Wanted(
+            formats=settings.formats,
+            engine=self.engine_name,
+            options=options_id(settings.engine_options()),
+            keep_existing=settings.keep_existing,
+        )
+        self.limits: CueLimits = settings.cue_limits()
         self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
             maxsize=settings.concurrency * QUEUE_PER_WORKER
         )
         self.workers_left = settings.concurrency
-        #: content digest -> the other jobs with those bytes, waiting on the first one's result
-        self.twins: dict[str, Twins] = {}
+        #: content digest -> files with the same bytes waiting for the first one's transcript
+        self.twins: dict[str, list[Job]] = {}
         self.poller = Poller(
             engine.get,
             settings,
@@ -155,19 +171,17 @@ class Pipeline:
                 tasks.create_task(self._work())
             tasks.create_task(self.poller.run())
         # Every file ends reported; one left waiting on a twin would be a bug, never silence.
-        for twins in self.twins.values():
-            for job in twins.waiting:
+        for waiting in self.twins.values():
+            for job in waiting:
                 self._fail(job, FileError("its identical twin never finished; run again"))
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
         for root in roots:
-            records = self.journals[root.path].records()
+            records = self.homes[root.path].journal.records()
             folders = walk(root.walk_from, self.settings.extensions)
             while True:
-                batch = await asyncio.to_thread(
-                    _plan_next, folders, root.path, records, self.formats
-                )
+                batch = await asyncio.to_thread(_plan_next, folders, root, records, self.wanted)
                 if batch is None:
                     break
                 self.reporter.skipped(batch.skipped)
@@ -193,18 +207,20 @@ class Pipeline:
 
     async def _start(self, job: Job) -> None:
         self.reporter.started()
-        journal = self.journals[job.root]
+        home = self.homes[job.root]
         try:
             _refuse_foreign_outputs(job)
             job = replace(job, digest=await _digest(job.source))
-            engine = self.engine.get()
-            resuming = _resumable(job, engine.name)
-            if not resuming:
-                journal.start(job.key, job.fingerprint, engine.name, _names(job))
-                if await self._follow_twin(job):
+            if _resumable(job, self.wanted):
+                self.twins.setdefault(job.digest or "", [])
+            else:
+                home.journal.start(
+                    job.key, job.fingerprint, self.engine_name, _names(job), self.wanted.options
+                )
+                if await self._reuse(job):
                     return
-            self.twins.setdefault(job.digest or "", Twins())
-            result = await engine.start(job, JournalCheckpoint(journal, job.key))
+            engine = self.engine.get()
+            result = await engine.start(job, JournalCheckpoint(home.journal, job.key))
         except FileError as err:
             self._fail_with_twins(job, err)
             return
@@ -213,71 +229,92 @@ class Pipeline:
         else:
             self.poller.add(job, result.transcript_id)
 
-    async def _follow_twin(self, job: Job) -> bool:
-        """Same bytes as a file already under way or done in this run: reuse its transcript."""
-        twins = self.twins.get(job.digest or "")
-        if twins is None:
-            return False
-        if twins.transcript_json is None:
-            twins.waiting.append(job)
+    async def _reuse(self, job: Job) -> bool:
+        """Same bytes and options as a transcript already made (this run or an earlier one):
+        render from it, or wait for it if it is under way. Nothing is paid twice."""
+        assert job.digest is not None
+        if job.digest in self.twins:
+            self.twins[job.digest].append(job)
             return True
-        try:
-            transcript = await asyncio.to_thread(_read_transcript, twins.transcript_json)
-        except (OSError, ValueError):
-            return False  # the twin's output is gone: transcribe this one itself
-        await self._finish(job, transcript)
+        self.twins[job.digest] = []  # before any await: a twin arriving meanwhile must wait
+        store = self.homes[job.root].store
+        kept = await asyncio.to_thread(store.load, job.digest, self.wanted.options)
+        if kept is None:
+            return False
+        for each in (job, *self.twins.pop(job.digest, [])):
+            await self._write(each, kept)
         return True
 
     # -- writer
     async def _finish(self, job: Job, transcript: Transcript) -> None:
+        """A fresh transcript: keep it in the store first, then write every file that wants it."""
+        assert job.digest is not None
+        store = self.homes[job.root].store
         try:
-            await asyncio.to_thread(write_outputs, job, transcript)
+            await asyncio.to_thread(store.save, job.digest, self.wanted.options, transcript)
+        except OutputError as err:
+            self._fail(job, err)  # still `submitted`: the next run fetches it again, unpaid
+            return
+        waiting = self.twins.pop(job.digest, [])
+        for each in (job, *waiting):
+            await self._write(each, transcript)
+        await self._delete_remote(job, transcript)
+
+    async def _write(self, job: Job, transcript: Transcript) -> None:
+        try:
+            await asyncio.to_thread(write_outputs, job, transcript, self.limits)
         except OutputError as err:
             self._fail(job, err)
-        else:
-            self.journals[job.root].done(job.key)
-            self.reporter.done(job.source, transcript.audio_duration)
-            twins = self.twins.get(job.digest or "")
-            if twins is not None and twins.transcript_json is None:
-                twins.transcript_json = job.outputs.get("json")
-        twins = self.twins.get(job.digest or "")
-        if twins is not None and twins.waiting:
-            waiting, twins.waiting = twins.waiting, []
-            for twin in waiting:
-                await self._finish(twin, transcript)
+            return
+        self.homes[job.root].journal.done(job.key)
+        reason = "" if job.reason == "new" else f" ({job.reason})"
+        self.reporter.done(job.source, transcript.audio_duration, reason)
+
+    async def _delete_remote(self, job: Job, transcript: Transcript) -> None:
+        """--delete-after: remove the transcript from the service once its outputs are safe."""
+        transcript_id = transcript.data.get("id")
+        if not self.settings.delete_after or not isinstance(transcript_id, str):
+            return
+        try:
+            await self.engine.get().delete(transcript_id)
+        except ApiError as err:
+            self.reporter.warn(
+                job.source,
+                f"could not delete transcript {transcript_id} from AssemblyAI ({err.message}); "
+                "the outputs are kept",
+            )
 
     def _fail(self, job: Job, err: FileError) -> None:
         # A file whose transcript exists stays `submitted`: it is paid for, so only poll again.
-        record = self.journals[job.root].get(job.key)
+        journal = self.homes[job.root].journal
+        record = journal.get(job.key)
         if not (record and record.state is State.SUBMITTED and isinstance(err, OutputError)):
-            self.journals[job.root].failed(job.key, err.message)
+            journal.failed(job.key, err.message)
         self.reporter.failed(job.source, err.message)
 
     def _fail_with_twins(self, job: Job, err: FileError) -> None:
         """The transcription itself failed: its twins fail alike, and a later twin tries anew."""
         self._fail(job, err)
-        twins = self.twins.pop(job.digest or "", None)
-        for twin in twins.waiting if twins else []:
+        for twin in self.twins.pop(job.digest or "", []):
             self._fail(twin, err)
 
     def _give_up(self, job: Job) -> None:
         """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
-        twins = self.twins.pop(job.digest or "", None)
-        for waiting in [job, *(twins.waiting if twins else [])]:
+        for waiting in [job, *self.twins.pop(job.digest or "", [])]:
             self.reporter.still_running(waiting.source)
 
 
 def _plan_next(
     folders: Iterator[list[Found | Unreadable]],
-    root: Path,
+    root: Root,
     records: dict[str, Record],
-    formats: tuple[str, ...],
+    wanted: Wanted,
 ) -> Batch | None:
     """Next folder of the walk, planned; runs in a worker thread."""
     items = next(folders, None)
     if items is None:
         return None
-    return plan(items, root, records, formats)
+    return plan(items, root, records, wanted)
 
 
 async def _digest(source: Path) -> str:
@@ -291,12 +328,13 @@ def _names(job: Job) -> list[str]:
     return [path.name for path in job.outputs.values()]
 
 
-def _resumable(job: Job, engine: str) -> bool:
-    """An earlier run of this engine got part-way with these very bytes: carry on from there."""
+def _resumable(job: Job, wanted: Wanted) -> bool:
+    """An earlier run got part-way with these very bytes and options: carry on from there."""
     record = job.record
     return (
         record is not None
-        and record.engine == engine
+        and record.engine == wanted.engine
+        and record.options == wanted.options
         and record.fingerprint == job.fingerprint
         and record.state in (State.UPLOADED, State.SUBMITTED)
     )
@@ -313,11 +351,7 @@ def _refuse_foreign_outputs(job: Job) -> None:
             )
 
 
-def _read_transcript(path: Path) -> Transcript:
-    return Transcript(json.loads(path.read_text(encoding="utf-8")))
-
-
-def write_outputs(job: Job, transcript: Transcript) -> None:
+def write_outputs(job: Job, transcript: Transcript, limits: CueLimits) -> None:
     """Render and atomically write every requested format of one transcript."""
     for fmt, path in job.outputs.items():
-        write_atomic(path, RENDERERS[fmt](transcript))
+        write_atomic(path, render(fmt, transcript, limits))

@@ -24,6 +24,8 @@ class Summary:
     skipped: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     still_running: list[Path] = field(default_factory=list)
+    #: files done whose follow-up failed (e.g. --delete-after could not delete)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
     audio_seconds: float = 0.0
     #: files begun (hashing, uploading, transcribing) and not yet done, failed or waiting
     in_progress: int = 0
@@ -35,14 +37,18 @@ class Summary:
 
 
 def exit_code(summary: Summary) -> int:
-    """0 when every file is done or current; 1 when any failed or is still processing."""
-    return EXIT_SOME_FAILED if summary.failed or summary.still_running else EXIT_OK
+    """0 when every file is done or current; 1 when any failed, is still processing, or its
+    transcript could not be deleted from the service as asked."""
+    trouble = summary.failed or summary.still_running or summary.warnings
+    return EXIT_SOME_FAILED if trouble else EXIT_OK
 
 
 def format_summary(summary: Summary) -> str:
     parts = [f"{summary.done} done", f"{summary.skipped} up to date"]
     if summary.failed:
         parts.append(f"{len(summary.failed)} failed")
+    if summary.warnings:
+        parts.append(f"{len(summary.warnings)} warning(s)")
     if summary.still_running:
         parts.append(f"{len(summary.still_running)} still processing (the next run collects them)")
     return f"batchscribe: {', '.join(parts)} in {summary.elapsed:.1f}s"
@@ -62,12 +68,16 @@ class Reporter:
     def started(self) -> None:
         self.summary.in_progress += 1
 
-    def done(self, source: Path, audio_seconds: float | None) -> None:
+    def done(self, source: Path, audio_seconds: float | None, reason: str = "") -> None:
         self.summary.in_progress -= 1
         self.summary.done += 1
         self.summary.audio_seconds += audio_seconds or 0.0
         if not self.quiet:
-            self._line(f"done    {source}")
+            self._line(f"done    {source}{reason}")
+
+    def warn(self, source: Path, message: str) -> None:
+        self.summary.warnings.append((source, message))
+        self._line(f"warning {source}: {message}")
 
     def skipped(self, count: int) -> None:
         self.summary.skipped += count
@@ -98,5 +108,5 @@ class Reporter:
         )
 
     def finish(self) -> None:
-        if not self.quiet or self.summary.failed:
+        if not self.quiet or self.summary.failed or self.summary.warnings:
             self._line(format_summary(self.summary))

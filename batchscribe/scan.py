@@ -18,13 +18,35 @@ from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, St
 
 @dataclass(frozen=True, slots=True)
 class Root:
-    """A folder with its own journal, and where to walk inside it.
+    """Where to walk, where the journal lives, and where outputs go.
 
-    `walk_from` is the root itself, a sub-folder of it, or a single file in it.
+    `walk_from` is a folder or a single file. `path` holds `.batchscribe/` (journal, lock,
+    transcripts); journal keys and mirrored output paths are relative to `base`. Without
+    --output-dir, `path` and `base` are the nearest folder with a journal at or above
+    `walk_from`; with it, the journal lives in the output folder.
     """
 
     path: Path
     walk_from: Path
+    base: Path
+    output_dir: Path | None = None
+
+    def output_folder(self, source: Path) -> Path:
+        """The folder `source`'s outputs go to: beside it, or mirrored under --output-dir."""
+        if self.output_dir is None:
+            return source.parent
+        return self.output_dir / source.parent.relative_to(self.base)
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a current transcript must match: formats on disk, engine and its options."""
+
+    formats: tuple[str, ...]
+    engine: str
+    options: str
+    #: keep transcripts made with other options (--keep-existing)
+    keep_existing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +92,12 @@ class Batch:
     problems: list[Unreadable] = field(default_factory=list)
 
 
-def resolve_roots(paths: Iterable[Path]) -> list[Root]:
+def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list[Root]:
     """Absolute, de-duplicated roots; a path inside another given path is dropped.
 
     A path inside a folder that already has a journal uses that journal, so running on a
-    sub-folder after the whole tree never transcribes a file twice.
+    sub-folder after the whole tree never transcribes a file twice. With `output_dir` and
+    several paths, each mirrors into a sub-folder named after it, so none collide.
     """
     walk_froms: list[Path] = []
     for raw in paths:
@@ -83,7 +106,19 @@ def resolve_roots(paths: Iterable[Path]) -> list[Root]:
             continue
         walk_froms = [other for other in walk_froms if path not in other.parents]
         walk_froms.append(path)
-    return [Root(path=journal_root_for(p), walk_from=p) for p in walk_froms]
+    if output_dir is None:
+        roots = []
+        for walk_from in walk_froms:
+            home = journal_root_for(walk_from)
+            roots.append(Root(path=home, walk_from=walk_from, base=home))
+        return roots
+    out = Path(os.path.abspath(output_dir))
+    mirrored = []
+    for walk_from in walk_froms:
+        base = walk_from if walk_from.is_dir() else walk_from.parent
+        target = out / base.name if len(walk_froms) > 1 else out
+        mirrored.append(Root(path=target, walk_from=walk_from, base=base, output_dir=target))
+    return mirrored
 
 
 def journal_root_for(path: Path) -> Path:
@@ -153,13 +188,24 @@ def _is_audio(name: str, extensions: frozenset[str]) -> bool:
     return bool(dot) and ext.lower() in extensions
 
 
-def needs_work(record: Record | None, fingerprint: Fingerprint, outputs_exist: bool) -> str | None:
-    """Why a source needs work, or None when its outputs are current. The one re-run rule."""
+def needs_work(
+    record: Record | None, fingerprint: Fingerprint, outputs_exist: bool, wanted: Wanted
+) -> str | None:
+    """Why a source needs work, or None when its outputs are current. The one re-run rule.
+
+    Options count only within one engine: switching engine keeps existing transcripts.
+    """
     if record is None:
         return "new"
     if record.fingerprint != fingerprint:
         return "changed"
     if record.state is State.DONE:
+        if (
+            record.engine == wanted.engine
+            and record.options != wanted.options
+            and not wanted.keep_existing
+        ):
+            return "options changed"
         return None if outputs_exist else "outputs missing"
     if record.state is State.FAILED:
         return "failed before"
@@ -168,25 +214,29 @@ def needs_work(record: Record | None, fingerprint: Fingerprint, outputs_exist: b
 
 def plan(
     items: list[Found | Unreadable],
-    root: Path,
+    root: Root,
     records: Mapping[str, Record],
-    formats: Iterable[str],
+    wanted: Wanted,
 ) -> Batch:
     """Turn one folder's findings into jobs; runs in the scan thread (it stats outputs)."""
     batch = Batch()
-    wanted = tuple(formats)
     for item in items:
         if isinstance(item, Unreadable):
             batch.problems.append(item)
             continue
-        key = item.path.relative_to(root).as_posix()
+        key = item.path.relative_to(root.base).as_posix()
         fingerprint = Fingerprint.of(item.stat)
-        outputs = output_paths(item.path, clash=item.clash, formats=wanted)
+        outputs = output_paths(
+            item.path,
+            clash=item.clash,
+            formats=wanted.formats,
+            folder=root.output_folder(item.path),
+        )
         record = records.get(key)
         exist = record is not None and all(p.exists() for p in outputs.values())
-        reason = needs_work(record, fingerprint, exist)
+        reason = needs_work(record, fingerprint, exist, wanted)
         if reason is None:
             batch.skipped += 1
         else:
-            batch.jobs.append(Job(item.path, root, key, fingerprint, outputs, reason, record))
+            batch.jobs.append(Job(item.path, root.path, key, fingerprint, outputs, reason, record))
     return batch

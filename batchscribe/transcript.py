@@ -42,6 +42,14 @@ class Transcript:
         ]
 
     @property
+    def utterances(self) -> list[tuple[str, str]]:
+        """(speaker, text) per turn, when the engine labelled speakers; else empty."""
+        return [
+            (str(u.get("speaker") or "?"), str(u.get("text") or "").strip())
+            for u in self.data.get("utterances") or []
+        ]
+
+    @property
     def audio_duration(self) -> float | None:
         value = self.data.get("audio_duration")
         return float(value) if value is not None else None

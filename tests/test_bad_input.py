@@ -123,7 +123,7 @@ def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
     result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
 
     assert result.exit_code == EXIT_SOME_FAILED
-    (line,) = failure_lines(result.output, "a.txt")
+    (line,) = failure_lines(result.output, "a.mp3")
     assert "No space left on device" in line
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.mp3", "fast.toml"]
     assert source.read_bytes() == content

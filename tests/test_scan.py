@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from batchscribe.config import DEFAULT_EXTENSIONS
 from batchscribe.journal import Fingerprint, Journal, Record, State
-from batchscribe.scan import Found, Unreadable, needs_work, plan, resolve_roots, walk
+from batchscribe.scan import Found, Root, Unreadable, Wanted, needs_work, plan, resolve_roots, walk
 
 
 def found(root: Path) -> list[str]:
@@ -71,16 +72,27 @@ FP = Fingerprint(10, 20)
 
 
 def rec(state: State, fp: Fingerprint = FP) -> Record:
-    return Record(key="a.mp3", fingerprint=fp, state=state)
+    return Record(key="a.mp3", fingerprint=fp, state=state, engine="assemblyai", options="opts-1")
+
+
+WANTED = Wanted(formats=("txt", "json"), engine="assemblyai", options="opts-1")
 
 
 def test_needs_work_rule() -> None:
-    assert needs_work(None, FP, False) == "new"
-    assert needs_work(rec(State.DONE), FP, True) is None
-    assert needs_work(rec(State.DONE), FP, False) == "outputs missing"
-    assert needs_work(rec(State.DONE, Fingerprint(10, 21)), FP, True) == "changed"
-    assert needs_work(rec(State.SUBMITTED), FP, False) == "unfinished"
-    assert needs_work(rec(State.FAILED), FP, False) == "failed before"
+    assert needs_work(None, FP, False, WANTED) == "new"
+    assert needs_work(rec(State.DONE), FP, True, WANTED) is None
+    assert needs_work(rec(State.DONE), FP, False, WANTED) == "outputs missing"
+    assert needs_work(rec(State.DONE, Fingerprint(10, 21)), FP, True, WANTED) == "changed"
+    assert needs_work(rec(State.SUBMITTED), FP, False, WANTED) == "unfinished"
+    assert needs_work(rec(State.FAILED), FP, False, WANTED) == "failed before"
+
+
+def test_changed_options_redo_unless_kept_and_other_engines_are_kept() -> None:
+    other = replace(rec(State.DONE), options="opts-0")
+    assert needs_work(other, FP, True, WANTED) == "options changed"
+    assert needs_work(other, FP, True, replace(WANTED, keep_existing=True)) is None
+    local = replace(other, engine="local")
+    assert needs_work(local, FP, True, WANTED) is None
 
 
 def test_plan_skips_current_files(tmp_path: Path) -> None:
@@ -88,12 +100,12 @@ def test_plan_skips_current_files(tmp_path: Path) -> None:
     src = touch(root / "a.mp3")
     touch(root / "b.mp3")
     journal = Journal(root)
-    journal.start("a.mp3", Fingerprint.of(src.stat()), "local", ["a.txt", "a.json"])
+    journal.start("a.mp3", Fingerprint.of(src.stat()), "assemblyai", ["a.txt", "a.json"], "opts-1")
     journal.done("a.mp3")
     touch(root / "a.txt")
     touch(root / "a.json")
     items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
-    batch = plan(items, root, journal.records(), ("txt", "json"))
+    batch = plan(items, Root(root, root, root), journal.records(), WANTED)
     assert batch.skipped == 1
     assert [(j.key, j.reason) for j in batch.jobs] == [("b.mp3", "new")]
 
@@ -109,3 +121,18 @@ def test_sub_folder_uses_the_journal_of_the_tree_above(tmp_path: Path) -> None:
     Journal(tmp_path / "a").close()
     (root,) = resolve_roots([tmp_path / "a" / "b"])
     assert root.path == tmp_path / "a" and root.walk_from == tmp_path / "a" / "b"
+
+
+def test_output_dir_mirrors_paths_and_holds_the_journal(tmp_path: Path) -> None:
+    (tmp_path / "archive" / "a" / "b").mkdir(parents=True)
+    (root,) = resolve_roots([tmp_path / "archive"], tmp_path / "out")
+    assert root.path == tmp_path / "out" and root.base == tmp_path / "archive"
+    source = tmp_path / "archive" / "a" / "b" / "x.mp3"
+    assert root.output_folder(source) == tmp_path / "out" / "a" / "b"
+
+
+def test_output_dir_with_several_roots_keeps_them_apart(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    roots = resolve_roots([tmp_path / "one", tmp_path / "two"], tmp_path / "out")
+    assert [r.path for r in roots] == [tmp_path / "out" / "one", tmp_path / "out" / "two"]

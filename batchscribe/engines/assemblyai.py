@@ -281,6 +281,9 @@ class AssemblyAIEngine:
             params = {"limit": LIST_PAGE, "before_id": str(items[-1]["id"])}
         return seen
 
+    async def delete(self, transcript_id: str) -> None:
+        await self._client.delete_transcript(transcript_id)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -358,7 +361,7 @@ def create_engine(settings: Settings) -> AssemblyAIEngine:
     client = AssemblyAIClient(
         session, base_url=settings.base_url, api_key=settings.api_key, settings=settings
     )
-    return AssemblyAIEngine(client, settings, session=session)
+    return AssemblyAIEngine(client, settings, options=settings.transcript_options, session=session)
 
 
 #: Connections kept for the poller beside the workers' uploads.

@@ -61,6 +61,10 @@ class Engine(Protocol):
         the engine can; ids it did not see are left out. `{}` when it cannot tell."""
         ...
 
+    async def delete(self, transcript_id: str) -> None:
+        """Remove a finished transcript from the service (--delete-after); raises ApiError."""
+        ...
+
     async def aclose(self) -> None:
         """Release sessions, executors and models."""
         ...

@@ -100,6 +100,9 @@ class LocalEngine:
     async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
         return {}
 
+    async def delete(self, transcript_id: str) -> None:
+        return None  # nothing leaves this machine, so nothing to delete
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._model = None
