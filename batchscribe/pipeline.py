@@ -217,6 +217,8 @@ class Pipeline:
                 home.journal.start(
                     job.key, job.fingerprint, self.engine_name, _names(job), self.wanted.options
                 )
+                # A fresh attempt: the engine must not resume the old upload or transcript.
+                job = replace(job, record=None)
                 if await self._reuse(job):
                     return
             engine = self.engine.get()

@@ -57,6 +57,8 @@ class FakeAssemblyAI:
     lose_create_response_rate: float = 0.0
     #: called with the upload's first bytes while it streams (a test can change the file)
     on_upload: Any = None
+    #: answer every DELETE with this status (None: delete normally)
+    delete_status: int | None = None
     #: delay before answering any request (a slow API)
     response_delay: float = 0.0
     #: cap on upload speed in bytes per second (None: as fast as loopback goes)
@@ -196,6 +198,8 @@ class FakeAssemblyAI:
         return web.json_response(self._object(transcript))
 
     async def _delete(self, request: web.Request) -> web.Response:
+        if self.delete_status is not None:
+            return _error(self.delete_status, "Internal Server Error")
         transcript = self.transcripts.get(request.match_info["id"])
         if transcript is None:
             return _error(404, "Transcript not found")
@@ -257,14 +261,15 @@ class FakeAssemblyAI:
         status = self._status(transcript)
         done = status == "completed"
         text = self.upload_text[transcript.digest]
-        words = fake_words(text) if done else None
+        labelled = bool(transcript.options.get("speaker_labels"))
+        words = fake_words(text, labelled) if done else None
         return {
             "id": transcript.id,
             "status": status,
             "audio_url": "http://deleted_by_user" if transcript.deleted else transcript.audio_url,
             "text": text if done else None,
             "words": words,
-            "utterances": None,
+            "utterances": fake_utterances(words) if words and labelled else None,
             "confidence": 0.93 if done else None,
             "audio_duration": (words[-1]["end"] // 1000 + 1) if words else None,
             "language_code": transcript.options.get("language_code", "en_us"),
@@ -286,11 +291,35 @@ def heard_text(head: bytes, hexdigest: str) -> str:
     return f"audio {hexdigest[:16]}"
 
 
-def fake_words(text: str) -> list[dict[str, Any]]:
-    return [
-        {"text": w, "start": i * 400, "end": i * 400 + 350, "confidence": 0.9, "speaker": None}
-        for i, w in enumerate(text.split())
-    ]
+def fake_words(text: str, labelled: bool = False) -> list[dict[str, Any]]:
+    """Words 400 ms apart; with speaker labels, speakers A and B take turns by sentence."""
+    words, speaker = [], "A"
+    for i, w in enumerate(text.split()):
+        words.append(
+            {
+                "text": w,
+                "start": i * 400,
+                "end": i * 400 + 350,
+                "confidence": 0.9,
+                "speaker": speaker if labelled else None,
+            }
+        )
+        if w.endswith((".", "?", "!")):
+            speaker = "B" if speaker == "A" else "A"
+    return words
+
+
+def fake_utterances(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = []
+    for word in words:
+        if not turns or turns[-1]["speaker"] != word["speaker"]:
+            turns.append({"speaker": word["speaker"], "start": word["start"], "words": []})
+        turns[-1]["words"].append(word)
+        turns[-1]["end"] = word["end"]
+    for turn in turns:
+        turn["text"] = " ".join(w["text"] for w in turn["words"])
+        turn["confidence"] = 0.9
+    return turns
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

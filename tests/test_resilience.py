@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batchscribe.errors import EXIT_OK
 from batchscribe.journal import Fingerprint, Journal
+from batchscribe.store import options_id
 from tests.conftest import api_env, make_tree, run_cli, speech
 from tests.fakeapi import FakeServer
 
@@ -69,7 +70,8 @@ def test_identical_files_share_one_upload_and_one_transcript(
 def seed_uploaded(root: Path, name: str, upload_url: str, *, age: float = 0.0) -> None:
     """A journal as a run killed right after the upload (or the create) leaves it."""
     journal = Journal(root)
-    journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai", [])
+    no_options = options_id({})  # what a run with the default request options records
+    journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai", [], no_options)
     journal.uploaded(name, upload_url)
     journal._db.execute("UPDATE files SET uploaded_at = ?", (time.time() - age,))
     journal.close()
