@@ -24,7 +24,9 @@ from batchscribe.config import (
 from batchscribe.engines import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.pipeline import run
+from batchscribe.preview import format_preview, preview
 from batchscribe.report import Reporter, exit_code
+from batchscribe.status import format_status
 
 EXAMPLES = """\b
 Examples:
@@ -56,16 +58,33 @@ class RedactKey(logging.Filter):
 
 
 def setup_logging(settings: Settings) -> None:
-    """Our loggers to stderr: warnings only, everything with --verbose; the key redacted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    if settings.api_key:
-        handler.addFilter(RedactKey(settings.api_key))
+    """Our loggers to stderr (warnings; everything with --verbose) and to --log-file (every
+    file's line; with --verbose every request too). The key is redacted everywhere."""
+    level = logging.DEBUG if settings.verbose else logging.WARNING
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    handlers: list[logging.Handler] = [console]
+    if settings.log_file is not None:
+        to_file = logging.FileHandler(settings.log_file, mode="a", encoding="utf-8")
+        to_file.setLevel(logging.DEBUG if settings.verbose else logging.INFO)
+        handlers.append(to_file)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        if settings.api_key:
+            handler.addFilter(RedactKey(settings.api_key))
+    for name in ("batchscribe", "faster_whisper", "batchscribe.report"):
+        for old in logging.getLogger(name).handlers:
+            old.close()  # a previous invocation's --log-file in the same process
     for name in ("batchscribe", "faster_whisper"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
+        logger.handlers[:] = handlers
         logger.propagate = False
-        logger.setLevel(logging.DEBUG if settings.verbose else logging.WARNING)
+        logger.setLevel(logging.DEBUG)
+    # The per-file lines already reach the terminal through the reporter: file only.
+    report = logging.getLogger("batchscribe.report")
+    report.handlers[:] = handlers[1:]
+    report.propagate = False
 
 
 async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:
@@ -165,6 +184,44 @@ async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:
     help="Delete each transcript from AssemblyAI once its outputs are written.",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    default=None,
+    help="List what would be transcribed and why, with total audio and estimated cost; "
+    "no request, no model, nothing written.",
+)
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="Show what the journal knows (counts, failures, last run) and exit.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    default=None,
+    help="Also retry files that failed for good before (not audio, empty, too big).",
+)
+@click.option(
+    "--max-files",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Start at most N files this run; the rest waits for the next.",
+)
+@click.option(
+    "--max-audio-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="H",
+    help="Stop starting files once H hours of audio are under way.",
+)
+@click.option("--json", is_flag=True, default=None, help="Print a JSON summary on stdout.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Append log lines (every file, and with -v every request) to FILE.",
+)
+@click.option(
     "-q", "--quiet", is_flag=True, default=None, help="Print nothing unless something failed."
 )
 @click.option(
@@ -175,7 +232,7 @@ async def _run_with_signals(settings: Settings, reporter: Reporter) -> None:
     help="Log every request and retry (the key is never shown).",
 )
 @click.version_option(__version__, prog_name="batchscribe")
-def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None:
+def cli(paths: tuple[Path, ...], config_path: Path | None, show_status: bool, **flags: Any) -> None:
     """Transcribe every recording under PATH... and write a transcript next to each.
 
     PATH may be a folder (walked recursively) or a single file.
@@ -202,7 +259,12 @@ def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None
         check_engine_available(settings)
     except ConfigError as err:
         _fail(err)
-    setup_logging(settings)
+    try:
+        setup_logging(settings)
+    except OSError as err:
+        _fail(ConfigError(f"{settings.log_file}: cannot open the log file ({err.strerror})."))
+    if show_status or settings.dry_run:
+        _inspect(settings, show_status=show_status)
     if settings.chosen_engine() == "assemblyai" and not settings.quiet:
         for name in unknown_transcript_options(settings.transcript_options):
             click.echo(
@@ -213,14 +275,28 @@ def cli(paths: tuple[Path, ...], config_path: Path | None, **flags: Any) -> None
     reporter = Reporter(quiet=settings.quiet)
     reporter.summary.engine = settings.chosen_engine()
     try:
-        asyncio.run(_run_with_signals(settings, reporter))
+        with reporter:
+            asyncio.run(_run_with_signals(settings, reporter))
     except BatchscribeError as err:
         _fail(err)
     except (KeyboardInterrupt, asyncio.CancelledError):
         reporter.interrupted()
         sys.exit(EXIT_INTERRUPTED)
-    reporter.finish()
+    reporter.finish(as_json=settings.json)
     sys.exit(exit_code(reporter.summary))
+
+
+def _inspect(settings: Settings, *, show_status: bool) -> None:
+    """--status and --dry-run: read, print, exit 0; nothing is written or requested."""
+    try:
+        lines = (
+            format_status(settings) if show_status else format_preview(preview(settings), settings)
+        )
+    except BatchscribeError as err:
+        _fail(err)
+    for line in lines:
+        click.echo(line)
+    sys.exit(0)
 
 
 def _fail(err: BatchscribeError) -> None:

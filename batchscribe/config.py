@@ -104,6 +104,18 @@ class Settings:
     extensions: frozenset[str] = DEFAULT_EXTENSIONS
     quiet: bool = False
     verbose: bool = False
+    #: print one machine-readable summary object on stdout at the end
+    json: bool = False
+    #: list what would be done and why; no request, no model, nothing written
+    dry_run: bool = False
+    #: also retry files whose last failure was permanent (not audio, empty, too big)
+    retry_failed: bool = False
+    #: stop starting new files after this many (the rest waits for the next run)
+    max_files: int | None = None
+    #: stop starting new files once this much audio (hours) has been started
+    max_audio_hours: float | None = None
+    #: append log lines (what --verbose shows) to this file
+    log_file: Path | None = None
     # -- outputs
     formats: tuple[str, ...] = ("txt", "json")
     #: Write outputs (and the journal) here, mirroring each file's path, not next to sources.
@@ -128,6 +140,9 @@ class Settings:
     max_upload_bytes: int = 2_200_000_000
     #: AssemblyAI deletes uploads after about a day; an older one is uploaded again.
     upload_ttl: float = 23 * 3600.0
+    #: For --dry-run's estimate: USD per audio hour. AssemblyAI's list price for its Universal
+    #: model was $0.15/h when this was written; set your plan's price in the config.
+    price_per_hour: float = 0.15
     #: Fields sent with every `POST /v2/transcript` (speaker_labels, language_code, ...).
     transcript_options: dict[str, Any] = field(default_factory=dict)
     #: Delete each transcript from AssemblyAI once its outputs are safely written.
@@ -190,6 +205,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("output", "pause_seconds"): ("pause_seconds", (int, float)),
     ("assemblyai", "transcript"): ("transcript_options", dict),
     ("assemblyai", "delete_after"): ("delete_after", bool),
+    ("assemblyai", "price_per_hour"): ("price_per_hour", (int, float)),
     ("assemblyai", "api_key"): ("api_key", str),
     ("assemblyai", "base_url"): ("base_url", str),
     ("assemblyai", "poll_interval"): ("poll_interval", (int, float)),
@@ -367,6 +383,10 @@ def validate(settings: Settings) -> None:
             "No AssemblyAI key: set ASSEMBLYAI_API_KEY, or [assemblyai] api_key in the config "
             "file, or use --engine local."
         )
+    if (settings.max_files is not None and settings.max_files < 1) or (
+        settings.max_audio_hours is not None and settings.max_audio_hours <= 0
+    ):
+        raise ConfigError("--max-files must be at least 1 and --max-audio-hours positive.")
     if min(settings.max_line_chars, settings.max_lines) < 1 or settings.max_cue_seconds <= 0:
         raise ConfigError("max_line_chars and max_lines must be >= 1, max_cue_seconds > 0.")
     if "audio_url" in settings.transcript_options:

@@ -57,12 +57,22 @@ class AuthError(FatalApiError):
 
 
 class FileError(BatchscribeError):
-    """One file failed; the others go on. `path` is filled in by whoever knows the file."""
+    """One file failed; the others go on. `path` is filled in by whoever knows the file.
 
-    def __init__(self, message: str, *, path: Path | None = None) -> None:
+    `permanent` failures (not audio, empty, too big) are not retried on later runs unless the
+    file changes or --retry-failed is given; the others are retried on the next run.
+    """
+
+    permanent = False
+
+    def __init__(
+        self, message: str, *, path: Path | None = None, permanent: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
+        if permanent is not None:
+            self.permanent = permanent
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path is not None else self.message
@@ -95,9 +105,13 @@ class RetryableApiError(ApiError):
 class PermanentApiError(ApiError):
     """A 4xx other than 401/429: the request itself is wrong and retrying cannot help."""
 
+    permanent = True
+
 
 class TranscriptionFailed(FileError):
     """The engine finished the job with an error, e.g. the file is not audio."""
+
+    permanent = True
 
 
 class OutputError(FileError):

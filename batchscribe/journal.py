@@ -40,11 +40,19 @@ CREATE TABLE IF NOT EXISTS files (
     error         TEXT,
     outputs       TEXT,
     options       TEXT,
+    permanent     INTEGER,
     updated_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    started_at  REAL NOT NULL,
+    ended_at    REAL,
+    outcome     TEXT,
+    summary     TEXT
 );
 """
 #: Columns added after the first release, with their SQL type: added to older journals on open.
-_ADDED_COLUMNS = {"options": "TEXT"}
+_ADDED_COLUMNS = {"options": "TEXT", "permanent": "INTEGER"}
 
 
 class State(StrEnum):
@@ -98,10 +106,50 @@ class Record:
     outputs: tuple[str, ...] = ()
     #: `store.options_id` of the options the transcript was (being) made with
     options: str | None = None
+    #: the last failure cannot be cured by trying again (not audio, empty, too big)
+    permanent: bool = False
 
 
 def _private_mkdir(path: Path) -> None:
     path.mkdir(mode=0o700, exist_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run as the journal remembers it."""
+
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    summary: dict[str, object]
+
+
+_SELECT_RECORDS = (
+    "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
+    " transcript_id, error, outputs, options, permanent FROM files"
+)
+
+
+def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
+    """A root's records and runs, read-only: nothing is created, locked or changed.
+
+    For --dry-run and --status; a root without a journal has neither.
+    """
+    db_path = root / STATE_DIR / JOURNAL_NAME
+    if not db_path.is_file():
+        return {}, []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
+            records = {row[0]: _record(row) for row in db.execute(_SELECT_RECORDS)}
+            runs = [
+                Run(started, ended, outcome, json.loads(summary) if summary else {})
+                for started, ended, outcome, summary in db.execute(
+                    "SELECT started_at, ended_at, outcome, summary FROM runs ORDER BY id"
+                )
+            ]
+    except sqlite3.Error as err:
+        raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
+    return records, runs
 
 
 class Journal:
@@ -136,18 +184,11 @@ class Journal:
 
     def records(self) -> dict[str, Record]:
         """Every row, keyed by relative path: read once per run, so a re-scan is one query."""
-        rows = self._db.execute(
-            "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-            " transcript_id, error, outputs, options FROM files"
-        )
+        rows = self._db.execute(_SELECT_RECORDS)
         return {row[0]: _record(row) for row in rows}
 
     def get(self, key: str) -> Record | None:
-        row = self._db.execute(
-            "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-            " transcript_id, error, outputs, options FROM files WHERE path = ?",
-            (key,),
-        ).fetchone()
+        row = self._db.execute(_SELECT_RECORDS + " WHERE path = ?", (key,)).fetchone()
         return _record(row) if row else None
 
     def start(
@@ -169,7 +210,8 @@ class Journal:
             "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options, updated_at)"
             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (path) DO UPDATE SET"
             " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
-            " uploaded_at = NULL, transcript_id = NULL, error = NULL, outputs = ?6,"
+            " uploaded_at = NULL, transcript_id = NULL, error = NULL, permanent = NULL,"
+            " outputs = ?6,"
             " options = ?7, updated_at = ?8",
             (
                 key,
@@ -192,8 +234,18 @@ class Journal:
     def done(self, key: str) -> None:
         self._set(key, state=State.DONE, error=None)
 
-    def failed(self, key: str, error: str) -> None:
-        self._set(key, state=State.FAILED, error=error)
+    def failed(self, key: str, error: str, *, permanent: bool = False) -> None:
+        self._set(key, state=State.FAILED, error=error, permanent=int(permanent))
+
+    def begin_run(self) -> int:
+        cursor = self._db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
+        return int(cursor.lastrowid or 0)
+
+    def end_run(self, run_id: int, outcome: str, summary: dict[str, object]) -> None:
+        self._db.execute(
+            "UPDATE runs SET ended_at = ?, outcome = ?, summary = ? WHERE id = ?",
+            (time.time(), outcome, json.dumps(summary), run_id),
+        )
 
     def _set(self, key: str, **columns: object) -> None:
         assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -204,7 +256,20 @@ class Journal:
 
 
 def _record(row: tuple[object, ...]) -> Record:
-    (key, size, mtime_ns, state, engine, url, uploaded_at, tid, error, outputs, options) = row
+    (
+        key,
+        size,
+        mtime_ns,
+        state,
+        engine,
+        url,
+        uploaded_at,
+        tid,
+        error,
+        outputs,
+        options,
+        permanent,
+    ) = row
     return Record(
         key=str(key),
         fingerprint=Fingerprint(int(size), int(mtime_ns)),  # type: ignore[call-overload]
@@ -216,6 +281,7 @@ def _record(row: tuple[object, ...]) -> Record:
         error=error if isinstance(error, str) else None,
         outputs=tuple(json.loads(outputs)) if isinstance(outputs, str) else (),
         options=options if isinstance(options, str) else None,
+        permanent=bool(permanent),
     )
 
 

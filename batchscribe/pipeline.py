@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batchscribe.config import Settings
+from batchscribe.durations import audio_seconds
 from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import (
     ApiError,
@@ -26,7 +27,7 @@ from batchscribe.errors import (
 from batchscribe.formats import render, write_atomic
 from batchscribe.journal import STATE_DIR, Journal, Record, RunLock, State, content_digest
 from batchscribe.poller import Poller
-from batchscribe.report import Reporter
+from batchscribe.report import Reporter, summary_json
 from batchscribe.scan import Batch, Found, Job, Root, Unreadable, Wanted, plan, resolve_roots, walk
 from batchscribe.store import TranscriptStore, options_id
 from batchscribe.subtitles import CueLimits
@@ -82,12 +83,19 @@ async def run(settings: Settings, reporter: Reporter, engine_factory: EngineFact
                 stack.callback(journal.close)
                 homes[root.path] = Home(journal, TranscriptStore(root.path / STATE_DIR))
         pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), homes, reporter)
+        runs = {home.journal: home.journal.begin_run() for home in homes.values()}
+        outcome = "interrupted"
         try:
             await pipeline.run(roots)
+            outcome = "completed"
         except BaseExceptionGroup as group:
-            raise _first_expected(group) from None
+            error = _first_expected(group)
+            outcome = f"stopped: {error}" if isinstance(error, BatchscribeError) else outcome
+            raise error from None
         finally:
             await pipeline.engine.aclose()
+            for journal, run_id in runs.items():
+                journal.end_run(run_id, outcome, summary_json(reporter.summary))
 
 
 def _make_folder(path: Path) -> None:
@@ -148,7 +156,11 @@ class Pipeline:
             engine=self.engine_name,
             options=options_id(settings.engine_options()),
             keep_existing=settings.keep_existing,
+            retry_failed=settings.retry_failed,
         )
+        #: what has been started so far, for --max-files and --max-audio-hours
+        self.budget_files = 0
+        self.budget_seconds = 0.0
         self.limits: CueLimits = settings.cue_limits()
         self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
             maxsize=settings.concurrency * QUEUE_PER_WORKER
@@ -185,6 +197,8 @@ class Pipeline:
                 if batch is None:
                     break
                 self.reporter.skipped(batch.skipped)
+                self.reporter.summary.failed_before += batch.failed_before
+                self.reporter.discovered(len(batch.jobs))
                 for problem in batch.problems:
                     self.reporter.failed(
                         problem.path, f"cannot read it ({problem.reason})", started=False
@@ -206,7 +220,10 @@ class Pipeline:
                 self.poller.close()
 
     async def _start(self, job: Job) -> None:
-        self.reporter.started()
+        if await self._over_budget(job):
+            self.reporter.summary.over_budget += 1
+            return
+        self.reporter.started(job.source)
         home = self.homes[job.root]
         try:
             _refuse_foreign_outputs(job)
@@ -229,7 +246,21 @@ class Pipeline:
         if isinstance(result, Finished):
             await self._finish(job, result.transcript)
         else:
+            self.reporter.transcribing(job.source)
             self.poller.add(job, result.transcript_id)
+
+    async def _over_budget(self, job: Job) -> bool:
+        """--max-files / --max-audio-hours: once reached, start nothing new (the next run will)."""
+        settings = self.settings
+        if settings.max_files is not None and self.budget_files >= settings.max_files:
+            return True
+        if settings.max_audio_hours is not None:
+            if self.budget_seconds >= settings.max_audio_hours * 3600:
+                return True
+            seconds = await asyncio.to_thread(audio_seconds, job.source)
+            self.budget_seconds += seconds or 0.0
+        self.budget_files += 1
+        return False
 
     async def _reuse(self, job: Job) -> bool:
         """Same bytes and options as a transcript already made (this run or an earlier one):
@@ -291,7 +322,7 @@ class Pipeline:
         journal = self.homes[job.root].journal
         record = journal.get(job.key)
         if not (record and record.state is State.SUBMITTED and isinstance(err, OutputError)):
-            journal.failed(job.key, err.message)
+            journal.failed(job.key, err.message, permanent=err.permanent)
         self.reporter.failed(job.source, err.message)
 
     def _fail_with_twins(self, job: Job, err: FileError) -> None:

@@ -1,18 +1,34 @@
-"""What the user sees: one line per finished or failed file, and the end-of-run summary.
+"""What the user sees: progress while it runs, one line per finished or failed file, a summary.
 
-Lines go to stderr so that stdout stays free for machine-readable output; `--quiet` keeps
-only failures (cron mails only on trouble).
+Human output goes to stderr, so stdout stays free for `--json`. On a terminal a rich progress
+display (files, audio hours, stages, rate, ETA) with finished files scrolling above it; piped or
+in cron, plain timestamped lines without control characters; `--quiet` keeps only trouble.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+
+log = logging.getLogger("batchscribe.report")
 
 
 @dataclass(slots=True)
@@ -26,6 +42,10 @@ class Summary:
     still_running: list[Path] = field(default_factory=list)
     #: files done whose follow-up failed (e.g. --delete-after could not delete)
     warnings: list[tuple[Path, str]] = field(default_factory=list)
+    #: files that failed for good in an earlier run, not retried (see --retry-failed)
+    failed_before: int = 0
+    #: files left for the next run because --max-files / --max-audio-hours was reached
+    over_budget: int = 0
     audio_seconds: float = 0.0
     #: files begun (hashing, uploading, transcribing) and not yet done, failed or waiting
     in_progress: int = 0
@@ -51,47 +71,111 @@ def format_summary(summary: Summary) -> str:
         parts.append(f"{len(summary.warnings)} warning(s)")
     if summary.still_running:
         parts.append(f"{len(summary.still_running)} still processing (the next run collects them)")
-    return f"batchscribe: {', '.join(parts)} in {summary.elapsed:.1f}s"
+    if summary.failed_before:
+        parts.append(f"{summary.failed_before} failed before, not retried (--retry-failed)")
+    if summary.over_budget:
+        parts.append(f"{summary.over_budget} left for the next run (budget reached)")
+    hours = f", {summary.audio_seconds / 3600:.2f} h of audio" if summary.audio_seconds else ""
+    return f"batchscribe: {', '.join(parts)}{hours} in {summary.elapsed:.1f}s"
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """The `--json` object: stable keys for scripts."""
+    return {
+        "engine": summary.engine,
+        "exit_code": exit_code(summary),
+        "done": summary.done,
+        "up_to_date": summary.skipped,
+        "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
+        "still_processing": [str(p) for p in summary.still_running],
+        "warnings": [{"path": str(p), "warning": w} for p, w in summary.warnings],
+        "failed_before": summary.failed_before,
+        "left_over_budget": summary.over_budget,
+        "audio_seconds": round(summary.audio_seconds, 3),
+        "wall_seconds": round(summary.elapsed, 3),
+    }
 
 
 class Reporter:
-    """Prints events as they happen and the summary at the end."""
+    """Receives the pipeline's events; prints as the mode asks; keeps the Summary."""
 
-    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         self.quiet = quiet
-        self.stream = stream if stream is not None else sys.stderr
+        self.console = console or Console(file=stream or sys.stderr, highlight=False)
         self.summary = Summary()
+        #: stage per file in progress: "working" (reading, uploading) or "transcribing"
+        self.stages: dict[Path, str] = {}
+        self.found = 0
+        self._progress: Progress | None = None
+        self._task: Any = None
 
-    def _line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    # -- lifecycle
+    def __enter__(self) -> Reporter:
+        if self.console.is_terminal and not self.quiet:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stages]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._task = self._progress.add_task("files", total=None, stages="")
+            self._progress.start()
+        return self
 
-    def started(self) -> None:
-        self.summary.in_progress += 1
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
-    def done(self, source: Path, audio_seconds: float | None, reason: str = "") -> None:
-        self.summary.in_progress -= 1
-        self.summary.done += 1
-        self.summary.audio_seconds += audio_seconds or 0.0
-        if not self.quiet:
-            self._line(f"done    {source}{reason}")
-
-    def warn(self, source: Path, message: str) -> None:
-        self.summary.warnings.append((source, message))
-        self._line(f"warning {source}: {message}")
+    # -- events
+    def discovered(self, count: int) -> None:
+        self.found += count
+        self._refresh()
 
     def skipped(self, count: int) -> None:
         self.summary.skipped += count
 
+    def started(self, source: Path | None = None) -> None:
+        self.summary.in_progress += 1
+        if source is not None:
+            self.stages[source] = "working"
+        self._refresh()
+
+    def transcribing(self, source: Path) -> None:
+        self.stages[source] = "transcribing"
+        self._refresh()
+
+    def done(self, source: Path, audio_seconds: float | None, reason: str = "") -> None:
+        self.summary.done += 1
+        self.summary.audio_seconds += audio_seconds or 0.0
+        self._end(source)
+        self._line(f"done    {source}{reason}", show=not self.quiet)
+
     def failed(self, source: Path, message: str, *, started: bool = True) -> None:
-        self.summary.in_progress -= started
         self.summary.failed.append((source, message))
-        self._line(f"failed  {source}: {message}")
+        if started:
+            self._end(source)
+        self._line(f"failed  {source}: {message}", style="red")
+
+    def warn(self, source: Path, message: str) -> None:
+        self.summary.warnings.append((source, message))
+        self._line(f"warning {source}: {message}", style="yellow")
 
     def still_running(self, source: Path) -> None:
-        self.summary.in_progress -= 1
         self.summary.still_running.append(source)
-        if not self.quiet:
-            self._line(f"waiting {source}: still processing; the next run collects it")
+        self._end(source)
+        self._line(f"waiting {source}: still processing; the next run collects it")
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -99,14 +183,53 @@ class Reporter:
 
     def interrupted(self) -> None:
         """Say what was done and what is left: always shown, even with --quiet."""
+        self.__exit__()
         self._line(format_summary(self.summary))
-        left = self.summary.in_progress
         self._line(
-            f"batchscribe: interrupted with {left} file(s) under way; their uploads and "
-            "transcripts are saved in the journal. Run the same command again to finish "
-            "without paying twice."
+            f"batchscribe: interrupted with {self.summary.in_progress} file(s) under way; their "
+            "uploads and transcripts are saved in the journal. Run the same command again to "
+            "finish without paying twice."
         )
 
-    def finish(self) -> None:
-        if not self.quiet or self.summary.failed or self.summary.warnings:
+    def finish(self, *, as_json: bool = False) -> None:
+        self.__exit__()
+        trouble = self.summary.failed or self.summary.warnings or self.summary.still_running
+        if not self.quiet or trouble:
             self._line(format_summary(self.summary))
+        if as_json:
+            print(json.dumps(summary_json(self.summary)), flush=True)
+
+    # -- output
+    def _end(self, source: Path) -> None:
+        self.summary.in_progress -= 1
+        self.stages.pop(source, None)
+        self._refresh()
+
+    def _line(self, text: str, style: str | None = None, *, show: bool = True) -> None:
+        log.info(text)  # --log-file keeps every line, --quiet or not
+        if not show:
+            return
+        if self.console.is_terminal:
+            # Printed above the live display, which redraws below it.
+            self.console.print(text, style=style, markup=False, highlight=False)
+        else:
+            stamp = datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.console.file.write(f"{stamp} {text}\n")
+            self.console.file.flush()
+
+    def _refresh(self) -> None:
+        if self._progress is None:
+            return
+        s = self.summary
+        stages = list(self.stages.values())
+        hours = s.audio_seconds / 3600
+        text = (
+            f"{stages.count('working')} uploading · {stages.count('transcribing')} transcribing"
+            f" · {s.done} done · {len(s.failed)} failed · {hours:.2f} h audio"
+        )
+        self._progress.update(
+            self._task,
+            total=max(self.found, 1),
+            completed=s.done + len(s.failed) + len(s.still_running),
+            stages=text,
+        )

@@ -6,6 +6,7 @@ retrying in lock-step), except that a `Retry-After` from the server is obeyed as
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from tenacity import (
@@ -21,6 +22,7 @@ from tenacity.wait import wait_base
 from batchscribe.errors import ApiError, RetryableApiError
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("batchscribe.retry")
 
 #: However many attempts are allowed, give up on one request after this long (seconds).
 MAX_TOTAL_RETRY_TIME = 15 * 60.0
@@ -64,7 +66,14 @@ def retrying(
         retry=retry_if_exception_type(RetryableApiError),
         sleep=sleep,
         reraise=True,
+        before_sleep=_log_retry,
     )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    log.info("retry %d in %.1fs after: %s", state.attempt_number, wait, error)
 
 
 def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> float:

@@ -47,6 +47,8 @@ class Wanted:
     options: str
     #: keep transcripts made with other options (--keep-existing)
     keep_existing: bool = False
+    #: retry files whose last failure was permanent (--retry-failed)
+    retry_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ class Batch:
 
     jobs: list[Job] = field(default_factory=list)
     skipped: int = 0
+    #: failed for good before and not retried (not audio, empty, too big)
+    failed_before: int = 0
     problems: list[Unreadable] = field(default_factory=list)
 
 
@@ -130,11 +134,14 @@ def journal_root_for(path: Path) -> Path:
     return start
 
 
-def walk(walk_from: Path, extensions: frozenset[str]) -> Iterator[list[Found | Unreadable]]:
+def walk(
+    walk_from: Path, extensions: frozenset[str], *, clean: bool = True
+) -> Iterator[list[Found | Unreadable]]:
     """Yield the audio files of one folder at a time, depth first.
 
     Hidden files and folders (and so our own `.batchscribe`) are skipped; folder symlinks are
-    not followed, which also makes symlink loops harmless. File symlinks are followed.
+    not followed, which also makes symlink loops harmless. File symlinks are followed. With
+    `clean`, temporary files a killed run left behind are removed (a run holds the lock).
     """
     if not walk_from.is_dir():
         yield _single_file(walk_from, extensions)
@@ -149,7 +156,8 @@ def walk(walk_from: Path, extensions: frozenset[str]) -> Iterator[list[Found | U
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.name.startswith("."):
-                        _remove_if_stale_temp(entry)
+                        if clean:
+                            _remove_if_stale_temp(entry)
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
@@ -235,7 +243,9 @@ def plan(
         record = records.get(key)
         exist = record is not None and all(p.exists() for p in outputs.values())
         reason = needs_work(record, fingerprint, exist, wanted)
-        if reason is None:
+        if reason == "failed before" and record and record.permanent and not wanted.retry_failed:
+            batch.failed_before += 1
+        elif reason is None:
             batch.skipped += 1
         else:
             batch.jobs.append(Job(item.path, root.path, key, fingerprint, outputs, reason, record))

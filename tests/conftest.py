@@ -77,6 +77,17 @@ def make_tree(root: Path) -> dict[Path, str]:
     return spoken
 
 
+def events(output: str, kind: str) -> list[str]:
+    """The per-file lines of one kind ("failed", "done", ...), without their timestamps."""
+    found = []
+    for line in output.splitlines():
+        stamp, _, rest = line.partition(" ")
+        text = rest if stamp[:2] == "20" and "T" in stamp else line
+        if text.startswith(kind):
+            found.append(text)
+    return found
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 

@@ -13,12 +13,12 @@ import pytest
 
 from batchscribe import formats
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from tests.conftest import api_env, run_cli, speech
+from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 
 
 def failure_lines(output: str, name: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith("failed") and name in line]
+    return [line for line in events(output, "failed") if name in line]
 
 
 def state_of(root: Path, key: str) -> str:

@@ -11,7 +11,7 @@ import srt
 import webvtt
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from tests.conftest import EXAMPLES, api_env, run_cli, speech
+from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 
 
@@ -159,7 +159,7 @@ def test_failed_delete_is_reported_and_outputs_are_kept(
     )
 
     assert result.exit_code == EXIT_SOME_FAILED
-    (line,) = [line for line in result.output.splitlines() if line.startswith("warning")]
+    (line,) = events(result.output, "warning")
     assert "could not delete transcript" in line and "outputs are kept" in line
     assert (tmp_path / "a.txt").read_text() == "still private\n"
 

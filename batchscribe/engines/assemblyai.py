@@ -344,11 +344,12 @@ def _check_source(path: Path, expected: Fingerprint, limit: int) -> int:
     if Fingerprint.of(st) != expected:
         raise InputError("changed since it was scanned; it will be redone next run")
     if st.st_size == 0:
-        raise InputError("empty file (0 bytes); nothing to transcribe")
+        raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
     if st.st_size > limit:
         raise InputError(
             f"{st.st_size / 1e9:.2f} GB is over the {limit / 1e9:.2f} GB upload limit "
-            "(max_upload_bytes); split or compress it"
+            "(max_upload_bytes); split or compress it",
+            permanent=True,
         )
     return st.st_size
 

@@ -88,7 +88,7 @@ class LocalEngine:
 
     async def start(self, job: Job, checkpoint: Checkpoint) -> Finished:
         if job.fingerprint.size == 0:
-            raise InputError("empty file (0 bytes); nothing to transcribe")
+            raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
         model = await self._load()
         loop = asyncio.get_running_loop()
         data = await loop.run_in_executor(self._executor, self._transcribe, model, job.source)

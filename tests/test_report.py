@@ -1,0 +1,219 @@
+"""Terminal and cron behaviour: progress, plain lines, --quiet, --json, --dry-run, --status,
+budgets, --retry-failed and --log-file."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.report import Reporter
+from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
+from tests.fakeapi import FakeServer
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (done|failed)  ")
+
+
+def drive(reporter: Reporter) -> None:
+    with reporter:
+        reporter.discovered(3)
+        for name in ("a.mp3", "b.mp3", "c.mp3"):
+            reporter.started(Path(name))
+        reporter.transcribing(Path("b.mp3"))
+        reporter.done(Path("a.mp3"), 60.0)
+        reporter.failed(Path("c.mp3"), "not audio")
+    reporter.finish()
+
+
+def test_plain_output_is_timestamped_lines_without_control_characters() -> None:
+    out = io.StringIO()
+    drive(Reporter(console=Console(file=out, force_terminal=False)))
+    lines = out.getvalue().splitlines()
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    assert STAMP.match(lines[0]) and lines[0].endswith("done    a.mp3")
+    assert STAMP.match(lines[1]) and lines[1].endswith("failed  c.mp3: not audio")
+    assert "1 done" in lines[2] and "1 failed" in lines[2]
+
+
+def test_terminal_gets_a_progress_display_with_stages() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=140)
+    reporter = Reporter(console=console)
+    with reporter:
+        reporter.discovered(4)
+        for name in ("a.mp3", "b.mp3", "c.mp3"):
+            reporter.started(Path(name))
+        reporter.transcribing(Path("b.mp3"))
+        reporter.done(Path("a.mp3"), 1800.0)
+        assert reporter._progress is not None
+        reporter._progress.refresh()
+        screen = ANSI.sub("", out.getvalue())
+    assert "━" in screen and "1/4" in screen
+    assert "1 uploading · 1 transcribing · 1 done · 0 failed · 0.50 h audio" in screen
+    assert "done    a.mp3" in screen
+
+
+def test_quiet_terminal_shows_no_progress_only_failures() -> None:
+    out = io.StringIO()
+    drive(Reporter(quiet=True, console=Console(file=out, force_terminal=True, width=100)))
+    text = out.getvalue()
+    assert "━" not in text and "done    a.mp3" not in text
+    assert "failed  c.mp3: not audio" in text
+
+
+def test_quiet_prints_the_failure_when_something_fails(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "ok.mp3").write_bytes(speech("fine"))
+    (tmp_path / "bad.mp3").write_bytes(b"NOTAUDIO")
+
+    result = run_cli(str(tmp_path), "-q", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    assert len(events(result.output, "failed")) == 1 and not events(result.output, "done")
+
+
+def test_json_summary_on_stdout(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    (tmp_path / "ok.mp3").write_bytes(speech("fine words"))
+    (tmp_path / "bad.mp3").write_bytes(b"NOTAUDIO")
+
+    result = run_cli(str(tmp_path), "--json", "--config", str(fast_config), env=api_env(fake))
+
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"engine", "exit_code", "done", "up_to_date", "failed",
+                            "still_processing", "warnings", "failed_before",
+                            "left_over_budget", "audio_seconds", "wall_seconds"}  # fmt: skip
+    assert summary["engine"] == "assemblyai" and summary["exit_code"] == result.exit_code == 1
+    assert summary["done"] == 1 and summary["failed"][0]["path"].endswith("bad.mp3")
+    assert "does not appear to contain audio" in summary["failed"][0]["error"]
+    assert summary["audio_seconds"] > 0 and summary["wall_seconds"] > 0
+
+
+def test_dry_run_lists_work_with_duration_and_cost_and_touches_nothing(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    recordings = tmp_path / "r"
+    shutil.copytree(EXAMPLES, recordings)
+
+    result = run_cli(str(recordings), "--dry-run", env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.request_count == 0
+    assert not (recordings / ".batchscribe").exists()
+    assert len([line for line in result.stdout.splitlines() if "would transcribe" in line]) == 5
+    assert "(new, 0.1 min)" in result.stdout
+    total = result.stdout.splitlines()[-1]
+    assert (
+        "5 to transcribe (0.01 h of audio)" in total and "estimated AssemblyAI cost $0.00" in total
+    )
+
+
+def test_dry_run_says_why_and_loads_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / "v.ogg")
+
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("batchscribe.engines.local.LocalEngine", no_model)
+    result = run_cli(str(tmp_path), "--dry-run")
+
+    assert result.exit_code == EXIT_OK
+    assert "would transcribe" in result.stdout and "local engine, no cost" in result.stdout
+
+
+def test_status_after_a_run_with_failures(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "ok.mp3").write_bytes(speech("fine"))
+    (tmp_path / "bad.mp3").write_bytes(b"NOTAUDIO")
+    run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--status", env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK and fake.api.request_count == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("2 files: 1 done, 1 failed")
+    assert "failed  bad.mp3: AssemblyAI could not transcribe it" in lines[1]
+    assert "--retry-failed" in lines[1]
+    assert "last run" in lines[2] and "completed; 1 done, 1 failed" in lines[2]
+
+
+def test_permanent_failures_wait_for_retry_failed(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "bad.mp3").write_bytes(b"NOTAUDIO")
+    env = api_env(fake)
+    assert run_cli(str(tmp_path), "--config", str(fast_config), env=env).exit_code == 1
+    fake.api.reset_counters()
+
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
+    assert again.exit_code == EXIT_OK and fake.api.request_count == 0
+    assert "1 failed before, not retried (--retry-failed)" in again.output
+
+    retried = run_cli(str(tmp_path), "--retry-failed", "--config", str(fast_config), env=env)
+    assert retried.exit_code == EXIT_SOME_FAILED and fake.api.upload_count == 1
+
+
+def test_max_files_stops_starting_and_the_next_run_continues(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    for i in range(5):
+        (tmp_path / f"{i}.mp3").write_bytes(speech(f"n {i}"))
+    env = api_env(fake)
+
+    first = run_cli(
+        str(tmp_path), "--max-files", "2", "-c", "1", "--config", str(fast_config), env=env
+    )
+
+    assert first.exit_code == EXIT_OK
+    assert fake.api.upload_count == 2 and len(list(tmp_path.glob("*.txt"))) == 2
+    assert "3 left for the next run (budget reached)" in first.output
+    second = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
+    assert "3 done, 2 up to date" in second.output
+
+
+def test_max_audio_hours_counts_real_durations(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    for clip in ("meeting-notes.wav", "podcast-intro.mp3", "voicemail.ogg"):
+        shutil.copyfile(EXAMPLES / clip, tmp_path / clip)
+
+    # 14.4 s of budget: the first clip (7.3 s) fits, the second (8 s) starts the overrun
+    result = run_cli(
+        str(tmp_path),
+        "--max-audio-hours",
+        "0.004",
+        "-c",
+        "1",
+        "--config",
+        str(fast_config),
+        env=api_env(fake),
+    )
+
+    assert result.exit_code == EXIT_OK
+    assert fake.api.upload_count == 2
+    assert "1 left for the next run" in result.output
+
+
+def test_log_file_appends(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
+    log = tmp_path / "run.log"
+    log.write_text("earlier line\n")
+    (tmp_path / "a.mp3").write_bytes(speech("logged"))
+
+    result = run_cli(
+        str(tmp_path), "-q", "--log-file", str(log), "--config", str(fast_config), env=api_env(fake)
+    )
+
+    assert result.exit_code == EXIT_OK and result.output == ""
+    text = log.read_text()
+    assert text.startswith("earlier line\n") and "done    " in text and "a.mp3" in text
