@@ -1,0 +1,40 @@
+"""Render docs/progress.svg: what the progress display looks like mid-run (rich's SVG export).
+
+    python docs/screenshot.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from batchscribe.report import Reporter
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    console = Console(record=True, force_terminal=True, width=110, file=open("/dev/null", "w"))
+    reporter = Reporter(console=console)
+    with reporter:
+        reporter.discovered(240)
+        reporter.summary.done = 171  # files finished before the lines below
+        reporter.summary.audio_seconds = 171 * 431.0
+        for i in range(171, 186):
+            source = Path(f"recordings/2026-11/call-{i:03d}.mp3")
+            reporter.started(source)
+            if i == 176:
+                reporter.failed(source, "AssemblyAI could not transcribe it: Transcoding "
+                                "failed. File does not appear to contain audio.")
+            elif i < 180:
+                reporter.done(source, 431.0)
+            elif i < 184:
+                reporter.transcribing(source)
+        assert reporter._progress is not None
+        console.print(reporter._progress.get_renderable())
+    console.save_svg(str(HERE / "progress.svg"), title="batchscribe ./recordings --concurrency 8")
+
+
+if __name__ == "__main__":
+    main()
