@@ -1,10 +1,11 @@
 """Render docs/progress.svg: what the progress display looks like mid-run (rich's SVG export).
 
-    python docs/screenshot.py
+python docs/screenshot.py
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from rich.console import Console
@@ -15,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    console = Console(record=True, force_terminal=True, width=110, file=open("/dev/null", "w"))
+    console = Console(record=True, force_terminal=True, width=110, file=io.StringIO())
     reporter = Reporter(console=console)
     with reporter:
         reporter.discovered(240)
@@ -25,8 +26,11 @@ def main() -> None:
             source = Path(f"recordings/2026-11/call-{i:03d}.mp3")
             reporter.started(source)
             if i == 176:
-                reporter.failed(source, "AssemblyAI could not transcribe it: Transcoding "
-                                "failed. File does not appear to contain audio.")
+                reporter.failed(
+                    source,
+                    "AssemblyAI could not transcribe it: Transcoding "
+                    "failed. File does not appear to contain audio.",
+                )
             elif i < 180:
                 reporter.done(source, 431.0)
             elif i < 184:
