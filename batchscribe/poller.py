@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import FileError, RetryableApiError
-from batchscribe.retry import poll_spacing
+from batchscribe.retry import list_spacing, poll_spacing
 from batchscribe.scan import Job
 from batchscribe.transcript import Transcript
 
@@ -26,6 +26,10 @@ log = logging.getLogger("batchscribe.poller")
 
 #: From this many pending, one listing is cheaper than a GET each.
 LIST_FROM = 4
+#: Seconds between two listings at most. A listing costs one request however many are
+#: pending, so it runs more often than a per-transcript poll: finished work is collected
+#: within a second, for about 60 requests a minute.
+LIST_EVERY = 1.0
 #: Requests in flight at once for polls and fetches: keeps up, stays polite.
 MAX_PARALLEL_POLLS = 8
 
@@ -63,7 +67,9 @@ class Poller:
 
     def add(self, job: Job, transcript_id: str) -> None:
         now = time.monotonic()
-        due = now + self._settings.poll_interval  # nothing finishes the moment it is created
+        # Nothing finishes the moment it is created; the first look comes after one listing
+        # period (or one poll interval, while few are pending).
+        due = now + min(LIST_EVERY, self._settings.poll_interval)
         self.pending[transcript_id] = Pending(job, transcript_id, now, due)
         self._wakeup.set()
 
@@ -92,7 +98,7 @@ class Poller:
             return float("inf")
         earliest = min(p.due for p in self.pending.values())
         if self._listing():
-            return max(earliest, self._last_list + self._settings.poll_interval)
+            return max(earliest, self._last_list + self._list_every())
         return earliest
 
     async def _tick(self, now: float) -> None:
@@ -108,7 +114,7 @@ class Poller:
                     del self.pending[transcript_id]
                     self._give_up(pending.job)
                 else:
-                    pending.due = now + self._settings.poll_interval
+                    pending.due = now + self._list_every()
             due = [p for p in self.pending.values() if p.due <= now]
         await asyncio.gather(*(self._poll_one(p) for p in due))
 
@@ -118,6 +124,13 @@ class Poller:
         except RetryableApiError as err:
             log.info("listing transcripts failed (%s); polling one by one", err)
             return {}
+
+    def _list_every(self) -> float:
+        return list_spacing(
+            len(self.pending),
+            every=min(LIST_EVERY, self._settings.poll_interval),
+            requests_per_minute=self._settings.requests_per_minute,
+        )
 
     def _spacing(self) -> float:
         return poll_spacing(

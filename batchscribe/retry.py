@@ -85,3 +85,13 @@ def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> 
     """
     poll_budget_per_second = requests_per_minute / 60.0 / 2
     return max(interval, pending / poll_budget_per_second)
+
+
+def list_spacing(pending: int, *, every: float, requests_per_minute: int, page: int = 200) -> float:
+    """Seconds between two listings of `pending` transcripts (`page` to a request).
+
+    A listing every `every` seconds until its pages would exceed half the request budget;
+    then listings spread out so the rate stays flat (1,000 pending: 6 pages a listing).
+    """
+    pages = pending // page + 1
+    return max(every, pages / (requests_per_minute / 60.0 / 2))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from batchscribe.errors import PermanentApiError, RetryableApiError
-from batchscribe.retry import poll_spacing, retrying
+from batchscribe.retry import list_spacing, poll_spacing, retrying
 
 
 class Sleeps:
@@ -59,3 +59,10 @@ def test_poll_spacing_is_the_interval_until_the_budget_binds() -> None:
     assert poll_spacing(50, interval=3.0, requests_per_minute=3000) == 3.0
     # 1,000 pending at 3,000 requests/min (half for polls = 25/s): every 40 s each
     assert poll_spacing(1000, interval=3.0, requests_per_minute=3000) == 40.0
+
+
+def test_list_spacing_keeps_listings_under_half_the_budget() -> None:
+    assert list_spacing(40, every=1.0, requests_per_minute=3000) == 1.0
+    assert list_spacing(1000, every=1.0, requests_per_minute=3000) == 1.0  # 6 pages / 25 per s
+    # 20,000 pending = 101 pages a listing: one listing every 4.04 s keeps 25 requests/s
+    assert list_spacing(20_000, every=1.0, requests_per_minute=3000) == 101 / 25
