@@ -26,10 +26,12 @@ log = logging.getLogger("batchscribe.poller")
 
 #: From this many pending, one listing is cheaper than a GET each.
 LIST_FROM = 4
-#: Seconds between two listings at most. A listing costs one request however many are
-#: pending, so it runs more often than a per-transcript poll: finished work is collected
-#: within a second, for about 60 requests a minute.
-LIST_EVERY = 1.0
+#: Seconds between listings while transcripts are arriving or finishing. A listing costs one
+#: request however many are pending, so finished work is collected within a quarter second.
+LIST_FAST = 0.25
+#: After this many seconds with nothing added or finished, each empty listing doubles the
+#: wait, up to the poll interval: a long quiet wait costs 20 listings a minute at 3 s.
+QUIET_AFTER = 10.0
 #: Requests in flight at once for polls and fetches: keeps up, stays polite.
 MAX_PARALLEL_POLLS = 8
 
@@ -63,13 +65,16 @@ class Poller:
         self._wakeup = asyncio.Event()
         self._closed = False
         self._last_list = -float("inf")
+        self._list_wait = LIST_FAST
+        self._last_event = time.monotonic()
         self._slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
 
     def add(self, job: Job, transcript_id: str) -> None:
         now = time.monotonic()
         # Nothing finishes the moment it is created; the first look comes after one listing
         # period (or one poll interval, while few are pending).
-        due = now + min(LIST_EVERY, self._settings.poll_interval)
+        due = now + min(LIST_FAST, self._settings.poll_interval)
+        self._list_wait, self._last_event = LIST_FAST, now  # new work: look often again
         self.pending[transcript_id] = Pending(job, transcript_id, now, due)
         self._wakeup.set()
 
@@ -106,6 +111,10 @@ class Poller:
         if self._listing():
             self._last_list = now
             seen = await self._list_statuses()
+            if any(seen.values()):
+                self._list_wait, self._last_event = LIST_FAST, now
+            elif now - self._last_event > QUIET_AFTER:
+                self._list_wait = min(self._list_wait * 2, self._settings.poll_interval)
             for transcript_id, finished in seen.items():
                 pending = self.pending[transcript_id]
                 if finished:
@@ -128,7 +137,7 @@ class Poller:
     def _list_every(self) -> float:
         return list_spacing(
             len(self.pending),
-            every=min(LIST_EVERY, self._settings.poll_interval),
+            every=min(self._list_wait, self._settings.poll_interval),
             requests_per_minute=self._settings.requests_per_minute,
         )
 

@@ -61,8 +61,10 @@ class FakeAssemblyAI:
     delete_status: int | None = None
     #: delay before answering any request (a slow API)
     response_delay: float = 0.0
-    #: cap on upload speed in bytes per second (None: as fast as loopback goes)
+    #: cap on upload speed in bytes per second, per upload (None: as fast as loopback goes)
     upload_bytes_per_second: float | None = None
+    #: cap on all uploads together, bytes per second: the account's uplink (None: no cap)
+    total_upload_bytes_per_second: float | None = None
     seed: int = 1234
     # -- what it saw
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -80,6 +82,16 @@ class FakeAssemblyAI:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self.base_url = ""
+        self._link_free_at = 0.0
+
+    def _reserve_bandwidth(self, size: int) -> float:
+        """Seconds to wait so that all uploads together stay within the shared bandwidth."""
+        assert self.total_upload_bytes_per_second
+        now = time.monotonic()
+        self._link_free_at = (
+            max(now, self._link_free_at) + size / self.total_upload_bytes_per_second
+        )
+        return self._link_free_at - now
 
     # -- counters for assertions
     @property
@@ -152,6 +164,8 @@ class FakeAssemblyAI:
                     head += chunk[: 512 - len(head)]
                 if self.upload_bytes_per_second:
                     await asyncio.sleep(len(chunk) / self.upload_bytes_per_second)
+                if self.total_upload_bytes_per_second:
+                    await asyncio.sleep(self._reserve_bandwidth(len(chunk)))
         finally:
             self.uploads_in_flight -= 1
         if not head:

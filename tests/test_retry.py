@@ -62,7 +62,7 @@ def test_poll_spacing_is_the_interval_until_the_budget_binds() -> None:
 
 
 def test_list_spacing_keeps_listings_under_half_the_budget() -> None:
-    assert list_spacing(40, every=1.0, requests_per_minute=3000) == 1.0
+    assert list_spacing(40, every=0.5, requests_per_minute=3000) == 0.5
     assert list_spacing(1000, every=1.0, requests_per_minute=3000) == 1.0  # 6 pages / 25 per s
     # 20,000 pending = 101 pages a listing: one listing every 4.04 s keeps 25 requests/s
     assert list_spacing(20_000, every=1.0, requests_per_minute=3000) == 101 / 25
