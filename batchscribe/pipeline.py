@@ -23,6 +23,7 @@ from batchscribe.errors import (
     FileError,
     InputError,
     OutputError,
+    RetryableApiError,
 )
 from batchscribe.formats import render, write_atomic
 from batchscribe.journal import STATE_DIR, Journal, Record, RunLock, State, content_digest
@@ -230,6 +231,13 @@ class Pipeline:
             job = replace(job, digest=await _digest(job.source))
             if _resumable(job, self.wanted):
                 self.twins.setdefault(job.digest or "", [])
+                # Collected before a crash kept it from being written: never ask again.
+                kept = await asyncio.to_thread(
+                    home.store.load, job.digest or "", self.wanted.options
+                )
+                if kept is not None:
+                    await self._settle(job, kept)
+                    return
             else:
                 home.journal.start(
                     job.key, job.fingerprint, self.engine_name, _names(job), self.wanted.options
@@ -274,8 +282,7 @@ class Pipeline:
         kept = await asyncio.to_thread(store.load, job.digest, self.wanted.options)
         if kept is None:
             return False
-        for each in (job, *self.twins.pop(job.digest, [])):
-            await self._write(each, kept)
+        await self._settle(job, kept, remote=False)
         return True
 
     # -- writer
@@ -288,20 +295,27 @@ class Pipeline:
         except OutputError as err:
             self._fail(job, err)  # still `submitted`: the next run fetches it again, unpaid
             return
-        waiting = self.twins.pop(job.digest, [])
-        for each in (job, *waiting):
-            await self._write(each, transcript)
-        await self._delete_remote(job, transcript)
+        await self._settle(job, transcript)
 
-    async def _write(self, job: Job, transcript: Transcript) -> None:
+    async def _settle(self, job: Job, transcript: Transcript, *, remote: bool = True) -> None:
+        """Write the outputs of `job` and of its waiting twins; then, if asked and only if
+        every one was written, delete the transcript from the service (`remote`: it came
+        from the service in this job's attempt, not from an earlier file's)."""
+        written = [await self._write(each, transcript)
+                   for each in (job, *self.twins.pop(job.digest or "", []))]  # fmt: skip
+        if remote and all(written):
+            await self._delete_remote(job, transcript)
+
+    async def _write(self, job: Job, transcript: Transcript) -> bool:
         try:
             await asyncio.to_thread(write_outputs, job, transcript, self.limits)
         except OutputError as err:
             self._fail(job, err)
-            return
+            return False
         self.homes[job.root].journal.done(job.key)
         reason = "" if job.reason == "new" else f" ({job.reason})"
         self.reporter.done(job.source, transcript.audio_duration, reason)
+        return True
 
     async def _delete_remote(self, job: Job, transcript: Transcript) -> None:
         """--delete-after: remove the transcript from the service once its outputs are safe."""
@@ -318,10 +332,12 @@ class Pipeline:
             )
 
     def _fail(self, job: Job, err: FileError) -> None:
-        # A file whose transcript exists stays `submitted`: it is paid for, so only poll again.
+        # Transient trouble after a billable step keeps that step: an upload is submitted, a
+        # transcript polled, on the next run; never paid for again.
         journal = self.homes[job.root].journal
         record = journal.get(job.key)
-        if not (record and record.state is State.SUBMITTED and isinstance(err, OutputError)):
+        transient = isinstance(err, OutputError | RetryableApiError)
+        if not (record and record.state in (State.UPLOADED, State.SUBMITTED) and transient):
             journal.failed(job.key, err.message, permanent=err.permanent)
         self.reporter.failed(job.source, err.message)
 
@@ -367,7 +383,7 @@ def _resumable(job: Job, wanted: Wanted) -> bool:
     return (
         record is not None
         and record.engine == wanted.engine
-        and record.options == wanted.options
+        and record.options in (None, wanted.options)
         and record.fingerprint == job.fingerprint
         and record.state in (State.UPLOADED, State.SUBMITTED)
     )

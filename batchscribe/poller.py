@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine, Finished
-from batchscribe.errors import FileError, RetryableApiError
+from batchscribe.errors import ApiError, FileError, RetryableApiError
 from batchscribe.retry import list_spacing, poll_spacing
 from batchscribe.scan import Job
 from batchscribe.transcript import Transcript
@@ -44,6 +44,8 @@ class Pending:
     transcript_id: str
     submitted_at: float
     due: float
+    #: a poll or fetch of it is under way
+    busy: bool = False
 
 
 class Poller:
@@ -68,6 +70,8 @@ class Poller:
         self._list_wait = LIST_FAST
         self._last_event = time.monotonic()
         self._slots = asyncio.Semaphore(MAX_PARALLEL_POLLS)
+        #: False once the service refused a listing: poll one by one for the rest of the run
+        self._can_list = True
 
     def add(self, job: Job, transcript_id: str) -> None:
         now = time.monotonic()
@@ -84,30 +88,36 @@ class Poller:
         self._wakeup.set()
 
     async def run(self) -> None:
-        while self.pending or not self._closed:
-            now = time.monotonic()
-            next_tick = self._next_tick()
-            if next_tick <= now:
-                await self._tick(now)
-                continue
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(None if next_tick == float("inf") else next_tick - now):
-                    await self._wakeup.wait()
+        # Polls and fetches run as tasks of this group: a slow one (a retried GET, a big
+        # output) never holds up the others, and cancellation reaches every one of them.
+        async with asyncio.TaskGroup() as polls:
+            while self.pending or not self._closed:
+                now = time.monotonic()
+                next_tick = self._next_tick()
+                if next_tick <= now:
+                    for pending in await self._tick(now):
+                        pending.busy = True
+                        polls.create_task(self._poll_one(pending))
+                    continue
+                self._wakeup.clear()
+                wait = None if next_tick == float("inf") else next_tick - now
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wakeup.wait()
 
     def _listing(self) -> bool:
-        return len(self.pending) >= LIST_FROM
+        return self._can_list and len(self.pending) >= LIST_FROM
 
     def _next_tick(self) -> float:
-        if not self.pending:
+        idle = [p.due for p in self.pending.values() if not p.busy]
+        if not idle:
             return float("inf")
-        earliest = min(p.due for p in self.pending.values())
         if self._listing():
-            return max(earliest, self._last_list + self._list_every())
-        return earliest
+            return max(min(idle), self._last_list + self._list_every())
+        return min(idle)
 
-    async def _tick(self, now: float) -> None:
-        due = [p for p in self.pending.values() if p.due <= now]
+    async def _tick(self, now: float) -> list[Pending]:
+        """Decide what to poll now (listing first, when many are pending)."""
         if self._listing():
             self._last_list = now
             seen = await self._list_statuses()
@@ -116,7 +126,9 @@ class Poller:
             elif now - self._last_event > QUIET_AFTER:
                 self._list_wait = min(self._list_wait * 2, self._settings.poll_interval)
             for transcript_id, finished in seen.items():
-                pending = self.pending[transcript_id]
+                pending = self.pending.get(transcript_id)
+                if pending is None or pending.busy:  # settled or being fetched meanwhile
+                    continue
                 if finished:
                     pending.due = now  # fetch it now
                 elif now - pending.submitted_at > self._settings.max_wait:
@@ -124,14 +136,17 @@ class Poller:
                     self._give_up(pending.job)
                 else:
                     pending.due = now + self._list_every()
-            due = [p for p in self.pending.values() if p.due <= now]
-        await asyncio.gather(*(self._poll_one(p) for p in due))
+        return [p for p in self.pending.values() if p.due <= now and not p.busy]
 
     async def _list_statuses(self) -> dict[str, bool]:
         try:
             return await self._engine().finished(set(self.pending))
         except RetryableApiError as err:
             log.info("listing transcripts failed (%s); polling one by one", err)
+            return {}
+        except ApiError as err:
+            log.warning("the service refused to list transcripts (%s); polling each", err)
+            self._can_list = False
             return {}
 
     def _list_every(self) -> float:
@@ -149,6 +164,13 @@ class Poller:
         )
 
     async def _poll_one(self, pending: Pending) -> None:
+        try:
+            await self._poll_and_settle(pending)
+        finally:
+            pending.busy = False
+            self._wakeup.set()
+
+    async def _poll_and_settle(self, pending: Pending) -> None:
         job = pending.job
         try:
             async with self._slots:

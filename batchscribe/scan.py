@@ -210,6 +210,7 @@ def needs_work(
     if record.state is State.DONE:
         if (
             record.engine == wanted.engine
+            and record.options is not None  # journals before options were recorded: keep
             and record.options != wanted.options
             and not wanted.keep_existing
         ):

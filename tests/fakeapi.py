@@ -59,6 +59,8 @@ class FakeAssemblyAI:
     on_upload: Any = None
     #: answer every DELETE with this status (None: delete normally)
     delete_status: int | None = None
+    #: answer every listing (GET /v2/transcript) with this status (None: list normally)
+    list_status: int | None = None
     #: delay before answering any request (a slow API)
     response_delay: float = 0.0
     #: cap on upload speed in bytes per second, per upload (None: as fast as loopback goes)
@@ -221,6 +223,8 @@ class FakeAssemblyAI:
         return web.json_response(self._object(transcript))
 
     async def _list(self, request: web.Request) -> web.Response:
+        if self.list_status is not None:
+            return _error(self.list_status, "Not found")
         limit = min(int(request.query.get("limit", 10)), 200)
         wanted_status = request.query.get("status")
         newest_first = sorted(self.transcripts.values(), key=lambda t: t.created, reverse=True)
@@ -274,9 +278,9 @@ class FakeAssemblyAI:
     def _object(self, transcript: FakeTranscript) -> dict[str, Any]:
         status = self._status(transcript)
         done = status == "completed"
-        text = self.upload_text[transcript.digest]
+        text = "Deleted by user." if transcript.deleted else self.upload_text[transcript.digest]
         labelled = bool(transcript.options.get("speaker_labels"))
-        words = fake_words(text, labelled) if done else None
+        words = fake_words(text, labelled) if done and not transcript.deleted else None
         return {
             "id": transcript.id,
             "status": status,

@@ -155,3 +155,55 @@ def test_expired_or_vanished_upload_is_uploaded_again(
     assert (tmp_path / "gone.txt").read_text() == "gone upload\n"
     with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
         assert {row[0] for row in db.execute("SELECT state FROM files")} == {"done"}
+
+
+def test_a_service_that_cannot_list_is_polled_one_by_one(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.list_status = 404
+    fake.api.processing_seconds = 0.2
+    for i in range(12):
+        (tmp_path / f"{i}.mp3").write_bytes(speech(f"no list {i}"))
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert all((tmp_path / f"{i}.txt").read_text() == f"no list {i}\n" for i in range(12))
+
+
+def test_lost_create_that_cannot_be_checked_waits_instead_of_paying_twice(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.lose_create_response_rate = 1.0
+    fake.api.list_status = 503
+    (tmp_path / "a.mp3").write_bytes(speech("exactly once"))
+    config = tmp_path / "few.toml"
+    config.write_text(fast_config.read_text() + "retry_attempts = 2\n")
+
+    first = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
+
+    assert first.exit_code == 1 and fake.api.transcript_count == 1
+    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
+        assert db.execute("SELECT state FROM files").fetchone() == ("uploaded",)
+    fake.api.lose_create_response_rate = 0.0
+    fake.api.list_status = None
+
+    second = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
+
+    assert second.exit_code == EXIT_OK, second.output
+    assert fake.api.transcript_count == 1 and fake.api.upload_count == 1
+    assert (tmp_path / "a.txt").read_text() == "exactly once\n"
+
+
+def test_journal_from_before_options_were_recorded_is_kept(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("old journal"))
+    assert run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
+        db.execute("UPDATE files SET options = NULL")
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK and fake.api.request_count == 0

@@ -25,7 +25,6 @@ from batchscribe import __version__
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
 from batchscribe.errors import (
-    ApiError,
     AuthError,
     InputError,
     PermanentApiError,
@@ -46,6 +45,8 @@ CONNECT_TIMEOUT = 30.0
 READ_TIMEOUT = 120.0
 #: Uploads get a total timeout that scales with size, assuming at least 64 KiB/s of uplink.
 UPLOAD_MIN_BYTES_PER_SECOND = 64 * 1024
+#: The `audio_url` of a deleted transcript (DeleteTranscriptResponse in the API reference).
+DELETED_AUDIO_URL = "http://deleted_by_user"
 #: The list endpoint's largest page.
 LIST_PAGE = 200
 #: Pages listed beyond those our own pending transcripts fill: room for other clients' jobs.
@@ -150,7 +151,9 @@ class AssemblyAIClient:
                 try:
                     return await send()
                 except RetryableApiError as err:
-                    maybe_acted = err.status is None or err.status >= 500
+                    # Sticky: once a request may have reached the server, every later attempt
+                    # asks `recover` first, even after a plain 429.
+                    maybe_acted = maybe_acted or err.status is None or err.status >= 500
                     raise
         raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
 
@@ -258,6 +261,13 @@ class AssemblyAIEngine:
     async def poll(self, transcript_id: str) -> Finished | StillRunning:
         body = await self._client.get_transcript(transcript_id)
         status = body.get("status")
+        if status == "completed" and body.get("audio_url") == DELETED_AUDIO_URL:
+            # What GET returns for a deleted transcript: "Deleted by user.", never a result.
+            raise TranscriptionFailed(
+                "its transcript was deleted from AssemblyAI before the outputs were written; "
+                "it will be transcribed again on the next run",
+                permanent=False,
+            )
         if status == "completed":
             return Finished(Transcript(body))
         if status == "error":
@@ -315,21 +325,25 @@ class AssemblyAIEngine:
         return Submitted(transcript_id)
 
     async def _find_existing(self, upload_url: str) -> str | None:
-        """A transcript created for this upload before a crash kept us from journaling its id."""
-        params: dict[str, str | int] = {"limit": 200}
+        """A transcript created for this upload before a crash kept us from journaling its id.
+
+        Raises RetryableApiError when the list cannot be read: then nobody can tell whether
+        one exists, and creating another could pay twice; the file waits for the next run.
+        """
+        params: dict[str, str | int] = {"limit": LIST_PAGE}
         for _ in range(ADOPT_SEARCH_PAGES):
             try:
                 page = await self._client.list_transcripts(**params)
-            except ApiError:
-                return None
+            except PermanentApiError:
+                return None  # the service cannot list: no way to adopt, nothing to fear
             for item in page.get("transcripts") or []:
                 if item.get("audio_url") == upload_url and item.get("status") != "error":
                     return str(item["id"])
-            prev_url = (page.get("page_details") or {}).get("prev_url")
             items = page.get("transcripts") or []
+            prev_url = (page.get("page_details") or {}).get("prev_url")
             if not prev_url or not items:
                 return None
-            params = {"limit": 200, "before_id": str(items[-1]["id"])}
+            params = {"limit": LIST_PAGE, "before_id": str(items[-1]["id"])}
         return None
 
 

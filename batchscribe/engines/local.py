@@ -104,7 +104,9 @@ class LocalEngine:
         return None  # nothing leaves this machine, so nothing to delete
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        # Never block the event loop on a decode in progress (Ctrl-C must be prompt); the
+        # thread finishes its current file in the background and the process exits.
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._model = None
 
     async def _load(self) -> Any:
