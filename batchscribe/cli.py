@@ -294,6 +294,8 @@ def _inspect(settings: Settings, *, show_status: bool) -> None:
         )
     except BatchscribeError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
     for line in lines:
         click.echo(line)
     sys.exit(0)

@@ -3,6 +3,7 @@
     BatchscribeError                  anything batchscribe expects and explains
     ├── ConfigError                   bad flag, config file or key          → exit 2
     ├── LockHeld                      another run owns the folder           → exit 3
+    ├── JournalError                  the journal cannot be written (disk)  → exit 2
     ├── FatalApiError                 the whole run cannot go on            → exit 2
     │   └── AuthError                 HTTP 401: the key is wrong
     └── FileError                     one file failed; the run goes on     → exit 1 at the end
@@ -44,6 +45,12 @@ class LockHeld(BatchscribeError):
     """Another batchscribe process is working on the same folder."""
 
     exit_code = EXIT_LOCKED
+
+
+class JournalError(BatchscribeError):
+    """The journal cannot record a step (disk full, read-only): stop before paying blind."""
+
+    exit_code = EXIT_USAGE
 
 
 class FatalApiError(BatchscribeError):

@@ -56,7 +56,7 @@ def clashing_stems(names: Iterable[str]) -> set[str]:
 
 def render_txt(transcript: Transcript) -> str:
     """The text and one newline; with speaker labels, one `Speaker A:` paragraph per turn."""
-    utterances = transcript.utterances
+    utterances = transcript.utterances if transcript.data.get("speaker_labels") else []
     if utterances:
         return "\n\n".join(f"Speaker {who}: {text}" for who, text in utterances) + "\n"
     return transcript.text.strip() + "\n"

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
-from batchscribe.errors import ConfigError, LockHeld
+from batchscribe.errors import ConfigError, JournalError, LockHeld
 
 #: The folder batchscribe owns inside every root; the scanner never descends into it.
 STATE_DIR = ".batchscribe"
@@ -182,13 +182,24 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    def _sql(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        """Every statement after opening: a failure stops the run with one line, because
+        a billable step that cannot be recorded must not happen."""
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as err:
+            raise JournalError(
+                f"{self.root / STATE_DIR / JOURNAL_NAME}: cannot write the journal ({err}); "
+                "free some disk space or fix the folder's permissions, then run again."
+            ) from None
+
     def records(self) -> dict[str, Record]:
         """Every row, keyed by relative path: read once per run, so a re-scan is one query."""
-        rows = self._db.execute(_SELECT_RECORDS)
+        rows = self._sql(_SELECT_RECORDS)
         return {row[0]: _record(row) for row in rows}
 
     def get(self, key: str) -> Record | None:
-        row = self._db.execute(_SELECT_RECORDS + " WHERE path = ?", (key,)).fetchone()
+        row = self._sql(_SELECT_RECORDS + " WHERE path = ?", (key,)).fetchone()
         return _record(row) if row else None
 
     def start(
@@ -206,7 +217,7 @@ class Journal:
         """
         previous = self.get(key)
         owned = sorted({*(previous.outputs if previous else ()), *outputs})
-        self._db.execute(
+        self._sql(
             "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options, updated_at)"
             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (path) DO UPDATE SET"
             " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
@@ -238,18 +249,18 @@ class Journal:
         self._set(key, state=State.FAILED, error=error, permanent=int(permanent))
 
     def begin_run(self) -> int:
-        cursor = self._db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
+        cursor = self._sql("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
         return int(cursor.lastrowid or 0)
 
     def end_run(self, run_id: int, outcome: str, summary: dict[str, object]) -> None:
-        self._db.execute(
+        self._sql(
             "UPDATE runs SET ended_at = ?, outcome = ?, summary = ? WHERE id = ?",
             (time.time(), outcome, json.dumps(summary), run_id),
         )
 
     def _set(self, key: str, **columns: object) -> None:
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        self._db.execute(
+        self._sql(
             f"UPDATE files SET {assignments}, updated_at = ? WHERE path = ?",
             (*columns.values(), time.time(), key),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -393,7 +394,7 @@ def _refuse_foreign_outputs(job: Job) -> None:
     """Never overwrite a file batchscribe did not write (checked before anything is paid)."""
     ours = set(job.record.outputs) if job.record else set()
     for path in job.outputs.values():
-        if path.name not in ours and path.exists():
+        if path.name not in ours and os.path.exists(path):
             raise OutputError(
                 f"{path.name} already exists and was not written by batchscribe; kept it. "
                 "Move or delete it to transcribe this file.",

@@ -57,10 +57,16 @@ class Summary:
 
 
 def exit_code(summary: Summary) -> int:
-    """0 when every file is done or current; 1 when any failed, is still processing, or its
-    transcript could not be deleted from the service as asked."""
-    trouble = summary.failed or summary.still_running or summary.warnings
-    return EXIT_SOME_FAILED if trouble else EXIT_OK
+    """0 when every file is done or current; 1 when any failed (now, or for good before and
+    not retried), is still processing, or could not be deleted from the service as asked."""
+    return EXIT_SOME_FAILED if _trouble(summary) else EXIT_OK
+
+
+def _trouble(summary: Summary) -> bool:
+    """Anything short of "every file done": failures now or before, waits, warnings."""
+    return bool(
+        summary.failed or summary.still_running or summary.warnings or summary.failed_before
+    )
 
 
 def format_summary(summary: Summary) -> str:
@@ -193,8 +199,7 @@ class Reporter:
 
     def finish(self, *, as_json: bool = False) -> None:
         self.__exit__()
-        trouble = self.summary.failed or self.summary.warnings or self.summary.still_running
-        if not self.quiet or trouble:
+        if not self.quiet or _trouble(self.summary):
             self._line(format_summary(self.summary))
         if as_json:
             print(json.dumps(summary_json(self.summary)), flush=True)

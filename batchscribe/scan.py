@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchscribe.errors import ConfigError
 from batchscribe.formats import clashing_stems, is_stale_temp, output_paths
 from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
 
@@ -117,6 +118,14 @@ def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list
             roots.append(Root(path=home, walk_from=walk_from, base=home))
         return roots
     out = Path(os.path.abspath(output_dir))
+    bases = [w if w.is_dir() else w.parent for w in walk_froms]
+    names = [b.name for b in bases]
+    if len(walk_froms) > 1 and len(set(names)) < len(names):
+        clash = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(
+            f"two folders named '{clash}' would share {out / clash} under --output-dir; "
+            "run them one at a time, each with its own --output-dir."
+        )
     mirrored = []
     for walk_from in walk_froms:
         base = walk_from if walk_from.is_dir() else walk_from.parent
@@ -164,6 +173,8 @@ def walk(
                             subfolders.append(Path(entry.path))
                         elif _is_audio(entry.name, extensions) and entry.is_file():
                             audio.append((Path(entry.path), entry.stat()))
+                        elif _is_audio(entry.name, extensions) and entry.is_symlink():
+                            items.append(Unreadable(Path(entry.path), "broken symlink"))
                     except OSError as err:
                         items.append(Unreadable(Path(entry.path), err.strerror or str(err)))
         except OSError as err:
@@ -242,7 +253,7 @@ def plan(
             folder=root.output_folder(item.path),
         )
         record = records.get(key)
-        exist = record is not None and all(p.exists() for p in outputs.values())
+        exist = record is not None and all(os.path.exists(p) for p in outputs.values())
         reason = needs_work(record, fingerprint, exist, wanted)
         if reason == "failed before" and record and record.permanent and not wanted.retry_failed:
             batch.failed_before += 1

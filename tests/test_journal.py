@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.errors import LockHeld
+from batchscribe.errors import JournalError, LockHeld
 from batchscribe.journal import Fingerprint, Journal, RunLock, State
 
 FP = Fingerprint(100, 123456789)
@@ -68,3 +68,11 @@ def test_lock_of_a_killed_process_never_blocks(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     with RunLock(tmp_path):
         assert time.monotonic() < deadline
+
+
+def test_a_journal_that_cannot_be_written_stops_with_one_line(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal._db.close()  # as good as a full disk: every write now fails
+    with pytest.raises(JournalError, match="cannot write the journal") as err:
+        journal.start("a.mp3", FP, "assemblyai", [])
+    assert err.value.exit_code == 2

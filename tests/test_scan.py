@@ -4,7 +4,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from batchscribe.config import DEFAULT_EXTENSIONS
+from batchscribe.errors import ConfigError
 from batchscribe.journal import Fingerprint, Journal, Record, State
 from batchscribe.scan import Found, Root, Unreadable, Wanted, needs_work, plan, resolve_roots, walk
 
@@ -136,3 +139,18 @@ def test_output_dir_with_several_roots_keeps_them_apart(tmp_path: Path) -> None:
     (tmp_path / "two").mkdir()
     roots = resolve_roots([tmp_path / "one", tmp_path / "two"], tmp_path / "out")
     assert [r.path for r in roots] == [tmp_path / "out" / "one", tmp_path / "out" / "two"]
+
+
+def test_broken_symlink_to_audio_is_reported_not_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    os.symlink(root / "gone.mp3", root / "link.mp3")
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    assert items == [Unreadable(root / "link.mp3", "broken symlink")]
+
+
+def test_output_dir_refuses_two_roots_with_one_name(tmp_path: Path) -> None:
+    (tmp_path / "alice" / "rec").mkdir(parents=True)
+    (tmp_path / "bob" / "rec").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="two folders named 'rec'"):
+        resolve_roots([tmp_path / "alice" / "rec", tmp_path / "bob" / "rec"], tmp_path / "out")

@@ -122,6 +122,7 @@ def test_txt_has_a_paragraph_per_speaker_turn() -> None:
     t = Transcript(
         {
             "text": "Hi there. Hello.",
+            "speaker_labels": True,
             "utterances": [
                 {"speaker": "A", "text": "Hi there."},
                 {"speaker": "B", "text": "Hello."},

@@ -101,7 +101,7 @@ class AssemblyAIClient:
                 )
 
         body = await self._retrying(send)
-        return str(body["upload_url"])
+        return _field(body, "upload_url", "POST upload")
 
     async def create_transcript(
         self,
@@ -320,7 +320,7 @@ class AssemblyAIEngine:
             return {"id": found} if found else None
 
         body = await self._client.create_transcript(upload_url, self._options, recover=adopt)
-        transcript_id = str(body["id"])
+        transcript_id = _field(body, "id", "POST transcript")
         checkpoint.submitted(transcript_id)
         return Submitted(transcript_id)
 
@@ -345,6 +345,13 @@ class AssemblyAIEngine:
                 return None
             params = {"limit": LIST_PAGE, "before_id": str(items[-1]["id"])}
         return None
+
+
+def _field(body: dict[str, Any], name: str, what: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise RetryableApiError(f"{what}: the API's answer has no '{name}'")
+    return value
 
 
 def _check_source(path: Path, expected: Fingerprint, limit: int) -> int:
