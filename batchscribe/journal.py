@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS files (
     outputs       TEXT,
     options       TEXT,
     permanent     INTEGER,
+    digest        TEXT,
     updated_at    REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 #: Columns added after the first release, with their SQL type: added to older journals on open.
-_ADDED_COLUMNS = {"options": "TEXT", "permanent": "INTEGER"}
+_ADDED_COLUMNS = {"options": "TEXT", "permanent": "INTEGER", "digest": "TEXT"}
 
 
 class State(StrEnum):
@@ -108,6 +109,8 @@ class Record:
     options: str | None = None
     #: the last failure cannot be cured by trying again (not audio, empty, too big)
     permanent: bool = False
+    #: sha256 of the content this attempt is for
+    digest: str | None = None
 
 
 def _private_mkdir(path: Path) -> None:
@@ -126,7 +129,7 @@ class Run:
 
 _SELECT_RECORDS = (
     "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-    " transcript_id, error, outputs, options, permanent FROM files"
+    " transcript_id, error, outputs, options, permanent, digest FROM files"
 )
 
 
@@ -209,6 +212,7 @@ class Journal:
         engine: str,
         outputs: list[str],
         options: str | None = None,
+        digest: str | None = None,
     ) -> None:
         """A fresh attempt at `key`: forget any earlier upload or transcript of other bytes.
 
@@ -218,12 +222,12 @@ class Journal:
         previous = self.get(key)
         owned = sorted({*(previous.outputs if previous else ()), *outputs})
         self._sql(
-            "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options, updated_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (path) DO UPDATE SET"
-            " size = ?2, mtime_ns = ?3, state = ?4, engine = ?5, upload_url = NULL,"
-            " uploaded_at = NULL, transcript_id = NULL, error = NULL, permanent = NULL,"
-            " outputs = ?6,"
-            " options = ?7, updated_at = ?8",
+            "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options,"
+            " updated_at, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            " ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, state = ?4,"
+            " engine = ?5, upload_url = NULL, uploaded_at = NULL, transcript_id = NULL,"
+            " error = NULL, permanent = NULL, outputs = ?6, options = ?7, updated_at = ?8,"
+            " digest = ?9",
             (
                 key,
                 fingerprint.size,
@@ -233,6 +237,7 @@ class Journal:
                 json.dumps(owned),
                 options,
                 time.time(),
+                digest,
             ),
         )
 
@@ -280,6 +285,7 @@ def _record(row: tuple[object, ...]) -> Record:
         outputs,
         options,
         permanent,
+        digest,
     ) = row
     return Record(
         key=str(key),
@@ -293,6 +299,7 @@ def _record(row: tuple[object, ...]) -> Record:
         outputs=tuple(json.loads(outputs)) if isinstance(outputs, str) else (),
         options=options if isinstance(options, str) else None,
         permanent=bool(permanent),
+        digest=digest if isinstance(digest, str) else None,
     )
 
 

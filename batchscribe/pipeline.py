@@ -187,12 +187,19 @@ class Pipeline:
         # Every file ends reported; one left waiting on a twin would be a bug, never silence.
         for waiting in self.twins.values():
             for job in waiting:
-                self._fail(job, FileError("its identical twin never finished; run again"))
+                self._fail(
+                    job,
+                    FileError(
+                        "waited for a file with the same content that this run did not "
+                        "finish; run again to transcribe it (nothing was paid for it)"
+                    ),
+                )
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
         for root in roots:
             records = self.homes[root.path].journal.records()
+            self._expect_resumed_twins(records)
             folders = walk(root.walk_from, self.settings.extensions)
             while True:
                 batch = await asyncio.to_thread(_plan_next, folders, root, records, self.wanted)
@@ -210,6 +217,18 @@ class Pipeline:
         # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
         for _ in range(self.settings.concurrency):
             await self.queue.put(None)
+
+    def _expect_resumed_twins(self, records: dict[str, Record]) -> None:
+        """Content already uploaded or submitted by an interrupted run: a file with the same
+        bytes must wait for that transcript, even if the walk reaches it first."""
+        for record in records.values():
+            if (
+                record.digest
+                and record.state in (State.UPLOADED, State.SUBMITTED)
+                and record.engine == self.wanted.engine
+                and record.options in (None, self.wanted.options)
+            ):
+                self.twins.setdefault(record.digest, [])
 
     # -- workers
     async def _work(self) -> None:
@@ -241,7 +260,12 @@ class Pipeline:
                     return
             else:
                 home.journal.start(
-                    job.key, job.fingerprint, self.engine_name, _names(job), self.wanted.options
+                    job.key,
+                    job.fingerprint,
+                    self.engine_name,
+                    _names(job),
+                    self.wanted.options,
+                    job.digest,
                 )
                 # A fresh attempt: the engine must not resume the old upload or transcript.
                 job = replace(job, record=None)

@@ -207,3 +207,52 @@ def test_journal_from_before_options_were_recorded_is_kept(
     result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
 
     assert result.exit_code == EXIT_OK and fake.api.request_count == 0
+
+
+def test_twin_of_an_interrupted_transcript_waits_for_it_even_when_reached_first(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from batchscribe.journal import content_digest
+
+    content = speech("said once")
+    (tmp_path / "a-copy.mp3").write_bytes(content)  # walked first
+    (tmp_path / "z-original.mp3").write_bytes(content)
+    url = upload_directly(fake, content)
+
+    async def create() -> str:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{fake.url}/v2/transcript",
+                json={"audio_url": url},
+                headers={"Authorization": fake.api.api_key},
+            ) as resp,
+        ):
+            return str((await resp.json())["id"])
+
+    transcript_id = asyncio.run(create())
+    journal = Journal(tmp_path)  # as the interrupted run left it: z submitted, a not started
+    source = tmp_path / "z-original.mp3"
+    journal.start(
+        "z-original.mp3",
+        Fingerprint.of(source.stat()),
+        "assemblyai",
+        [],
+        options_id({}),
+        content_digest(source),
+    )
+    journal.uploaded("z-original.mp3", url)
+    journal.submitted("z-original.mp3", transcript_id)
+    journal.close()
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "-c", "2", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
+    assert (tmp_path / "a-copy.txt").read_text() == "said once\n"
+    assert (tmp_path / "z-original.txt").read_text() == "said once\n"
