@@ -23,6 +23,7 @@ from batchscribe.errors import (
     ConfigError,
     FileError,
     InputError,
+    LockHeld,
     OutputError,
     RetryableApiError,
 )
@@ -30,7 +31,18 @@ from batchscribe.formats import render, write_atomic
 from batchscribe.journal import STATE_DIR, Journal, Record, RunLock, State, content_digest
 from batchscribe.poller import Poller
 from batchscribe.report import Reporter, summary_json
-from batchscribe.scan import Batch, Found, Job, Root, Unreadable, Wanted, plan, resolve_roots, walk
+from batchscribe.scan import (
+    Batch,
+    Found,
+    Job,
+    Nested,
+    Root,
+    Unreadable,
+    Wanted,
+    plan,
+    resolve_roots,
+    walk,
+)
 from batchscribe.store import TranscriptStore, options_id
 from batchscribe.subtitles import CueLimits
 from batchscribe.transcript import Transcript
@@ -76,16 +88,9 @@ async def run(settings: Settings, reporter: Reporter, engine_factory: EngineFact
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
     with contextlib.ExitStack() as stack:
-        homes: dict[Path, Home] = {}
+        pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), reporter, stack)
         for root in roots:
-            if root.path not in homes:
-                _make_folder(root.path)
-                stack.enter_context(RunLock(root.path))
-                journal = Journal(root.path)
-                stack.callback(journal.close)
-                homes[root.path] = Home(journal, TranscriptStore(root.path / STATE_DIR))
-        pipeline = Pipeline(settings, LazyEngine(engine_factory, settings), homes, reporter)
-        runs = {home.journal: home.journal.begin_run() for home in homes.values()}
+            pipeline.open_home(root.path)
         outcome = "interrupted"
         try:
             await pipeline.run(roots)
@@ -96,8 +101,7 @@ async def run(settings: Settings, reporter: Reporter, engine_factory: EngineFact
             raise error from None
         finally:
             await pipeline.engine.aclose()
-            for journal, run_id in runs.items():
-                journal.end_run(run_id, outcome, summary_json(reporter.summary))
+            pipeline.end_runs(outcome)
 
 
 def _make_folder(path: Path) -> None:
@@ -145,13 +149,15 @@ class Pipeline:
         self,
         settings: Settings,
         engine: LazyEngine,
-        homes: dict[Path, Home],
         reporter: Reporter,
+        stack: contextlib.ExitStack,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.homes = homes
+        self.homes: dict[Path, Home] = {}
         self.reporter = reporter
+        self._stack = stack
+        self._runs: dict[Path, int] = {}
         self.engine_name = settings.chosen_engine()
         self.wanted = Wanted(
             formats=settings.formats,
@@ -178,6 +184,21 @@ class Pipeline:
             give_up=self._give_up,
         )
 
+    def open_home(self, path: Path) -> None:
+        """Lock a journal folder for this run and open its journal (once). Raises LockHeld."""
+        if path in self.homes:
+            return
+        _make_folder(path)
+        self._stack.enter_context(RunLock(path))
+        journal = Journal(path)
+        self._stack.callback(journal.close)
+        self.homes[path] = Home(journal, TranscriptStore(path / STATE_DIR))
+        self._runs[path] = journal.begin_run()
+
+    def end_runs(self, outcome: str) -> None:
+        for path, run_id in self._runs.items():
+            self.homes[path].journal.end_run(run_id, outcome, summary_json(self.reporter.summary))
+
     async def run(self, roots: list[Root]) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._produce(roots))
@@ -197,10 +218,13 @@ class Pipeline:
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
-        for root in roots:
+        todo = list(roots)
+        while todo:
+            root = todo.pop(0)
             records = self.homes[root.path].journal.records()
             self._expect_resumed_twins(records)
-            folders = walk(root.walk_from, self.settings.extensions)
+            own_tree = self.settings.output_dir is None
+            folders = walk(root.walk_from, self.settings.extensions, nested=own_tree)
             while True:
                 batch = await asyncio.to_thread(_plan_next, folders, root, records, self.wanted)
                 if batch is None:
@@ -212,11 +236,24 @@ class Pipeline:
                     self.reporter.failed(
                         problem.path, f"cannot read it ({problem.reason})", started=False
                     )
+                todo += self._enter_nested(batch.nested)
                 for job in batch.jobs:
                     await self.queue.put(job)
         # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
         for _ in range(self.settings.concurrency):
             await self.queue.put(None)
+
+    def _enter_nested(self, folders: list[Path]) -> list[Root]:
+        """Sub-folders with their own journal: walked under their own lock and journal."""
+        roots = []
+        for folder in folders:
+            try:
+                self.open_home(folder)
+            except LockHeld as err:
+                self.reporter.failed(folder, f"skipped: {err}", started=False)
+                continue
+            roots.append(Root(path=folder, walk_from=folder, base=folder))
+        return roots
 
     def _expect_resumed_twins(self, records: dict[str, Record]) -> None:
         """Content already uploaded or submitted by an interrupted run: a file with the same
@@ -379,7 +416,7 @@ class Pipeline:
 
 
 def _plan_next(
-    folders: Iterator[list[Found | Unreadable]],
+    folders: Iterator[list[Found | Unreadable | Nested]],
     root: Root,
     records: dict[str, Record],
     wanted: Wanted,

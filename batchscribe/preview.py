@@ -13,7 +13,7 @@ from batchscribe.config import Settings
 from batchscribe.durations import audio_seconds
 from batchscribe.errors import ConfigError
 from batchscribe.journal import peek
-from batchscribe.scan import Job, Wanted, plan, resolve_roots, walk
+from batchscribe.scan import Job, Root, Wanted, plan, resolve_roots, walk
 from batchscribe.store import options_id
 
 
@@ -39,12 +39,16 @@ def preview(settings: Settings) -> Preview:
         retry_failed=settings.retry_failed,
     )
     result = Preview()
-    for root in resolve_roots(settings.paths, settings.output_dir):
+    todo = resolve_roots(settings.paths, settings.output_dir)
+    while todo:
+        root = todo.pop(0)
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
         records, _ = peek(root.path)
-        for items in walk(root.walk_from, settings.extensions, clean=False):
+        own_tree = settings.output_dir is None
+        for items in walk(root.walk_from, settings.extensions, clean=False, nested=own_tree):
             batch = plan(items, root, records, wanted)
+            todo += [Root(path=p, walk_from=p, base=p) for p in batch.nested]
             result.up_to_date += batch.skipped
             result.failed_before += batch.failed_before
             result.unreadable += [(p.path, p.reason) for p in batch.problems]

@@ -86,6 +86,14 @@ class Unreadable:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A folder below the root with a journal of its own: a root of its own, walked apart
+    under its own journal and lock, so two runs never work on one file."""
+
+    path: Path
+
+
 @dataclass(slots=True)
 class Batch:
     """What one folder of the walk produced."""
@@ -95,6 +103,7 @@ class Batch:
     #: failed for good before and not retried (not audio, empty, too big)
     failed_before: int = 0
     problems: list[Unreadable] = field(default_factory=list)
+    nested: list[Path] = field(default_factory=list)
 
 
 def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list[Root]:
@@ -144,13 +153,14 @@ def journal_root_for(path: Path) -> Path:
 
 
 def walk(
-    walk_from: Path, extensions: frozenset[str], *, clean: bool = True
-) -> Iterator[list[Found | Unreadable]]:
+    walk_from: Path, extensions: frozenset[str], *, clean: bool = True, nested: bool = False
+) -> Iterator[list[Found | Unreadable | Nested]]:
     """Yield the audio files of one folder at a time, depth first.
 
     Hidden files and folders (and so our own `.batchscribe`) are skipped; folder symlinks are
     not followed, which also makes symlink loops harmless. File symlinks are followed. With
     `clean`, temporary files a killed run left behind are removed (a run holds the lock).
+    With `nested`, a sub-folder holding a journal is not entered but reported as Nested.
     """
     if not walk_from.is_dir():
         yield _single_file(walk_from, extensions)
@@ -158,7 +168,7 @@ def walk(
     stack = [walk_from]
     while stack:
         folder = stack.pop()
-        items: list[Found | Unreadable] = []
+        items: list[Found | Unreadable | Nested] = []
         audio: list[tuple[Path, os.stat_result]] = []
         subfolders: list[Path] = []
         try:
@@ -170,7 +180,11 @@ def walk(
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            subfolders.append(Path(entry.path))
+                            sub = Path(entry.path)
+                            if nested and (sub / STATE_DIR / JOURNAL_NAME).is_file():
+                                items.append(Nested(sub))
+                            else:
+                                subfolders.append(sub)
                         elif _is_audio(entry.name, extensions) and entry.is_file():
                             audio.append((Path(entry.path), entry.stat()))
                         elif _is_audio(entry.name, extensions) and entry.is_symlink():
@@ -193,7 +207,7 @@ def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
             os.unlink(entry.path)
 
 
-def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable]:
+def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable | Nested]:
     try:
         st = path.stat()
         siblings = [e.name for e in os.scandir(path.parent) if _is_audio(e.name, extensions)]
@@ -233,7 +247,7 @@ def needs_work(
 
 
 def plan(
-    items: list[Found | Unreadable],
+    items: list[Found | Unreadable | Nested],
     root: Root,
     records: Mapping[str, Record],
     wanted: Wanted,
@@ -243,6 +257,9 @@ def plan(
     for item in items:
         if isinstance(item, Unreadable):
             batch.problems.append(item)
+            continue
+        if isinstance(item, Nested):
+            batch.nested.append(item.path)
             continue
         key = item.path.relative_to(root.base).as_posix()
         fingerprint = Fingerprint.of(item.stat)

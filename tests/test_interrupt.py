@@ -142,3 +142,40 @@ def test_temp_file_left_by_a_killed_write_is_removed(fake: FakeServer, tmp_path:
     users_hidden.write_text("not ours")
     run_cli(str(tmp_path), "--poll-interval", "0.05", env=api_env(fake))
     assert not stale.exists() and users_hidden.exists()
+
+
+def test_a_sub_folder_done_first_keeps_its_journal_when_the_parent_runs(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "inner.mp3").write_bytes(speech("inner"))
+    (tmp_path / "outer.mp3").write_bytes(speech("outer"))
+    env = api_env(fake)
+    assert run_cli(str(tmp_path / "a"), "--poll-interval", "0.05", env=env).exit_code == 0
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--poll-interval", "0.05", env=env)
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake.api.upload_count == 1  # only outer.mp3
+    assert "1 done, 1 up to date" in result.output
+
+
+def test_a_sub_folder_locked_by_another_run_is_skipped_not_shared(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "inner.mp3").write_bytes(speech("inner"))
+    (tmp_path / "outer.mp3").write_bytes(speech("outer"))
+    env = api_env(fake)
+    assert run_cli(str(tmp_path / "a"), "--poll-interval", "0.05", env=env).exit_code == 0
+    (tmp_path / "a" / "new.mp3").write_bytes(speech("new inner"))
+    fake.api.reset_counters()
+
+    with RunLock(tmp_path / "a"):  # another run is working on the sub-folder
+        result = run_cli(str(tmp_path), "--poll-interval", "0.05", env=env)
+
+    assert result.exit_code == 1
+    assert fake.api.upload_count == 1 and (tmp_path / "outer.txt").exists()
+    assert not (tmp_path / "a" / "new.txt").exists()
+    assert "another batchscribe run" in result.output
