@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from batchscribe.errors import ConfigError, JournalError, LockHeld
 
@@ -104,13 +105,19 @@ class Record:
     uploaded_at: float | None = None
     transcript_id: str | None = None
     error: str | None = None
-    outputs: tuple[str, ...] = ()
+    #: the output file names this source owns, as stored (JSON): parsed only when asked, as
+    #: a re-scan of 50,000 files reads every row and needs none of them
+    outputs_json: str | None = None
     #: `store.options_id` of the options the transcript was (being) made with
     options: str | None = None
     #: the last failure cannot be cured by trying again (not audio, empty, too big)
     permanent: bool = False
     #: sha256 of the content this attempt is for
     digest: str | None = None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(json.loads(self.outputs_json)) if self.outputs_json else ()
 
 
 def _private_mkdir(path: Path) -> None:
@@ -280,35 +287,26 @@ class Journal:
         )
 
 
-def _record(row: tuple[object, ...]) -> Record:
-    (
+_STATES = {state.value: state for state in State}
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    """A row as SQLite returns it (the schema fixes the types): built for speed, positionally,
+    since a re-scan builds one per file."""
+    key, size, mtime_ns, state, engine, url, at, tid, error, outputs, options, perm, digest = row
+    return Record(
         key,
-        size,
-        mtime_ns,
-        state,
+        Fingerprint(size, mtime_ns),
+        _STATES[state],
         engine,
         url,
-        uploaded_at,
+        at,
         tid,
         error,
         outputs,
         options,
-        permanent,
+        bool(perm),
         digest,
-    ) = row
-    return Record(
-        key=str(key),
-        fingerprint=Fingerprint(int(size), int(mtime_ns)),  # type: ignore[call-overload]
-        state=State(str(state)),
-        engine=engine if isinstance(engine, str) else None,
-        upload_url=url if isinstance(url, str) else None,
-        uploaded_at=float(uploaded_at) if isinstance(uploaded_at, float | int) else None,
-        transcript_id=tid if isinstance(tid, str) else None,
-        error=error if isinstance(error, str) else None,
-        outputs=tuple(json.loads(outputs)) if isinstance(outputs, str) else (),
-        options=options if isinstance(options, str) else None,
-        permanent=bool(permanent),
-        digest=digest if isinstance(digest, str) else None,
     )
 
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchscribe.errors import ConfigError
-from batchscribe.formats import clashing_stems, is_stale_temp, output_paths
+from batchscribe.formats import (
+    clashing_stems,
+    is_stale_temp,
+    output_names,
+    output_paths,
+    stem_of,
+)
 from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
 
 
@@ -71,11 +77,16 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """An audio file the walk found; `clash` when a sibling shares its stem."""
+    """An audio file the walk found; `clash` when a sibling shares its stem.
 
-    path: Path
+    `where` is its path as a string: a Path is built only for files that need work.
+    """
+
+    where: str
     stat: os.stat_result
     clash: bool
+    #: every name in its folder: outputs beside it are checked here, not with a stat each
+    siblings: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +180,13 @@ def walk(
     while stack:
         folder = stack.pop()
         items: list[Found | Unreadable | Nested] = []
-        audio: list[tuple[Path, os.stat_result]] = []
+        audio: list[tuple[str, str, os.stat_result]] = []
         subfolders: list[Path] = []
+        names: set[str] = set()
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
+                    names.add(entry.name)
                     if entry.name.startswith("."):
                         if clean:
                             _remove_if_stale_temp(entry)
@@ -186,15 +199,19 @@ def walk(
                             else:
                                 subfolders.append(sub)
                         elif _is_audio(entry.name, extensions) and entry.is_file():
-                            audio.append((Path(entry.path), entry.stat()))
+                            audio.append((entry.name, entry.path, entry.stat()))
                         elif _is_audio(entry.name, extensions) and entry.is_symlink():
                             items.append(Unreadable(Path(entry.path), "broken symlink"))
                     except OSError as err:
                         items.append(Unreadable(Path(entry.path), err.strerror or str(err)))
         except OSError as err:
             items.append(Unreadable(folder, err.strerror or str(err)))
-        clashes = clashing_stems(p.name for p, _ in audio)
-        items.extend(Found(p, st, p.stem in clashes) for p, st in sorted(audio))
+        clashes = clashing_stems(name for name, _, _ in audio)
+        siblings = frozenset(names)
+        items.extend(
+            Found(path, st, stem_of(name) in clashes, siblings)
+            for name, path, st in sorted(audio, key=lambda a: a[0])
+        )
         stack.extend(sorted(subfolders, reverse=True))
         if items:
             yield items
@@ -210,10 +227,11 @@ def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
 def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable | Nested]:
     try:
         st = path.stat()
-        siblings = [e.name for e in os.scandir(path.parent) if _is_audio(e.name, extensions)]
+        names = frozenset(e.name for e in os.scandir(path.parent))
     except OSError as err:
         return [Unreadable(path, err.strerror or str(err))]
-    return [Found(path, st, path.stem in clashing_stems(siblings))]
+    audio = [name for name in names if _is_audio(name, extensions)]
+    return [Found(str(path), st, path.stem in clashing_stems(audio), names)]
 
 
 def _is_audio(name: str, extensions: frozenset[str]) -> bool:
@@ -252,8 +270,13 @@ def plan(
     records: Mapping[str, Record],
     wanted: Wanted,
 ) -> Batch:
-    """Turn one folder's findings into jobs; runs in the scan thread (it stats outputs)."""
+    """Turn one folder's findings into jobs; runs in the scan thread.
+
+    The hot path of a re-scan: a current file costs a dict lookup and string work, no stat
+    (its outputs are looked up among the folder's names) and no Path objects.
+    """
     batch = Batch()
+    prefixes: dict[str, str] = {}
     for item in items:
         if isinstance(item, Unreadable):
             batch.problems.append(item)
@@ -261,21 +284,34 @@ def plan(
         if isinstance(item, Nested):
             batch.nested.append(item.path)
             continue
-        key = item.path.relative_to(root.base).as_posix()
+        folder, _, name = item.where.rpartition(os.sep)
+        if folder not in prefixes:
+            relative = Path(folder).relative_to(root.base).as_posix()
+            prefixes[folder] = "" if relative == "." else relative + "/"
+        key = prefixes[folder] + name
         fingerprint = Fingerprint.of(item.stat)
-        outputs = output_paths(
-            item.path,
-            clash=item.clash,
-            formats=wanted.formats,
-            folder=root.output_folder(item.path),
-        )
         record = records.get(key)
-        exist = record is not None and all(os.path.exists(p) for p in outputs.values())
+        exist = record is not None and _outputs_exist(item, name, root, wanted.formats)
         reason = needs_work(record, fingerprint, exist, wanted)
         if reason == "failed before" and record and record.permanent and not wanted.retry_failed:
             batch.failed_before += 1
         elif reason is None:
             batch.skipped += 1
         else:
-            batch.jobs.append(Job(item.path, root.path, key, fingerprint, outputs, reason, record))
+            source = Path(item.where)
+            outputs = output_paths(
+                source,
+                clash=item.clash,
+                formats=wanted.formats,
+                folder=root.output_folder(source),
+            )
+            batch.jobs.append(Job(source, root.path, key, fingerprint, outputs, reason, record))
     return batch
+
+
+def _outputs_exist(item: Found, name: str, root: Root, formats: tuple[str, ...]) -> bool:
+    names = [out for _, out in output_names(name, item.clash, formats)]
+    if root.output_dir is None:
+        return all(out in item.siblings for out in names)
+    folder = root.output_folder(Path(item.where))
+    return all(os.path.exists(folder / out) for out in names)

@@ -14,7 +14,7 @@ from batchscribe.scan import Found, Root, Unreadable, Wanted, needs_work, plan, 
 
 def found(root: Path) -> list[str]:
     return sorted(
-        item.path.relative_to(root).as_posix()
+        Path(item.where).relative_to(root).as_posix()
         for items in walk(root, DEFAULT_EXTENSIONS)
         for item in items
         if isinstance(item, Found)
@@ -48,7 +48,7 @@ def test_walk_marks_stem_clashes(tmp_path: Path) -> None:
     for name in ("t.mp3", "t.wav", "u.mp3", "sub/t.ogg"):
         touch(root / name)
     clashes = {
-        item.path.name: item.clash
+        Path(item.where).name: item.clash
         for items in walk(root, DEFAULT_EXTENSIONS)
         for item in items
         if isinstance(item, Found)
