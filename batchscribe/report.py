@@ -228,9 +228,10 @@ class Reporter:
         s = self.summary
         stages = list(self.stages.values())
         hours = s.audio_seconds / 3600
+        rate = s.done / max(s.elapsed, 1e-9) * 60
         text = (
             f"{stages.count('working')} uploading · {stages.count('transcribing')} transcribing"
-            f" · {s.done} done · {len(s.failed)} failed · {hours:.2f} h audio"
+            f" · {s.done} done · {len(s.failed)} failed · {hours:.2f} h audio · {rate:.0f}/min"
         )
         self._progress.update(
             self._task,

@@ -56,7 +56,8 @@ def test_terminal_gets_a_progress_display_with_stages() -> None:
         reporter._progress.refresh()
         screen = ANSI.sub("", out.getvalue())
     assert "━" in screen and "1/4" in screen
-    assert "1 uploading · 1 transcribing · 1 done · 0 failed · 0.50 h audio" in screen
+    assert "1 uploading · 1 transcribing · 1 done · 0 failed · 0.50 h audio ·" in screen
+    assert re.search(r"0\.50 h audio · \d+/min", screen)
     assert "done    a.mp3" in screen
 
 
