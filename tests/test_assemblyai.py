@@ -223,3 +223,31 @@ async def test_empty_file_fails_before_any_request(
     with pytest.raises(InputError, match="empty"):
         await AssemblyAIEngine(client, Settings()).start(job_for(audio), Checkpoints())
     assert not mocked.requests
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.taken = 0
+
+    async def acquire(self, amount: float = 1) -> None:
+        self.taken += 1
+
+
+async def test_every_request_and_retry_takes_a_token_of_the_budget(
+    mocked: Any, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    limiter = CountingLimiter()
+    client = AssemblyAIClient(
+        session,
+        base_url=BASE,
+        api_key=KEY,
+        settings=Settings(retry_attempts=3),
+        sleep=sleeps,
+        limiter=limiter,
+    )
+    mocked.get(f"{BASE}/v2/transcript/t1", status=500, payload={"error": "x"})
+    mocked.get(f"{BASE}/v2/transcript/t1", payload={"id": "t1", "status": "queued"})
+    mocked.post(f"{BASE}/v2/transcript", payload={"id": "t2", "status": "queued"})
+    await client.get_transcript("t1")
+    await client.create_transcript("u", {})
+    assert limiter.taken == 3

@@ -14,12 +14,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiofiles
 import aiofiles.threadpool
 import aiohttp
 from aiofiles.threadpool.binary import AsyncBufferedReader
+from aiolimiter import AsyncLimiter
 
 from batchscribe import __version__
 from batchscribe.config import Settings
@@ -55,6 +56,12 @@ LIST_EXTRA_PAGES = 2
 ADOPT_SEARCH_PAGES = 5
 
 
+class Limiter(Protocol):
+    """What the client needs of a rate limiter (aiolimiter.AsyncLimiter; a counter in tests)."""
+
+    async def acquire(self, amount: float = 1) -> None: ...
+
+
 class AssemblyAIClient:
     """One method per endpoint on a session and base URL given from outside (tests use a fake).
 
@@ -70,8 +77,13 @@ class AssemblyAIClient:
         api_key: str,
         settings: Settings,
         sleep: Sleep = asyncio.sleep,
+        limiter: Limiter | None = None,
     ) -> None:
         self._session = session
+        # Every request of the run, uploads and polls alike, takes a token: a sustained
+        # requests_per_minute, with bursts of up to a minute's worth, so any five minutes stay
+        # under the API's 20,000 requests however many files there are.
+        self._limiter = limiter or AsyncLimiter(settings.requests_per_minute, 60)
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": api_key, "User-Agent": f"batchscribe/{__version__}"}
         self._settings = settings
@@ -170,6 +182,7 @@ class AssemblyAIClient:
         what = f"{method} {path.split('/')[2] if path.count('/') >= 2 else path}"
         if timeout is None:
             timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
+        await self._limiter.acquire()
         log.debug("%s %s", method, path)
         try:
             async with self._session.request(
