@@ -256,10 +256,11 @@ def budget_benchmark(args: argparse.Namespace) -> None:
             f"{server.api.request_count} requests, "
             f"{server.api.request_count / args.pending:.2f} per file"
         )
+        print(f"busiest 60 s of the run: {busiest} requests (budget 3000/min, API 4000/min)")
         if per_minute:
             print(
                 f"request rate while waiting: median {statistics.median(per_minute):.0f}/min, "
-                f"max {max(per_minute):.0f}/min (budget 3000/min, API limit 4000/min)"
+                f"max {max(per_minute):.0f}/min"
             )
         print(f"collected {wall - args.minutes * 60:.1f}s after the processing time")
 
