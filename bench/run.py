@@ -237,9 +237,12 @@ def budget_benchmark(args: argparse.Namespace) -> None:
             contender_cmd("batchscribe", tmp / "source", server.url, 8), env=env
         )
         samples: list[tuple[float, int]] = []
-        while proc.poll() is None:
-            time.sleep(5)
-            samples.append((time.perf_counter() - start, server.api.request_count))
+        while True:
+            try:
+                proc.wait(timeout=5)  # returns the moment the run ends
+                break
+            except subprocess.TimeoutExpired:
+                samples.append((time.perf_counter() - start, server.api.request_count))
         wall = time.perf_counter() - start
         ended = time.monotonic()
         # the busiest 60 s of the run (samples every 5 s), and the rate while only waiting
