@@ -134,10 +134,27 @@ class Run:
     summary: dict[str, object]
 
 
-_SELECT_RECORDS = (
-    "SELECT path, size, mtime_ns, state, engine, upload_url, uploaded_at,"
-    " transcript_id, error, outputs, options, permanent, digest FROM files"
+_COLUMNS = (
+    "path",
+    "size",
+    "mtime_ns",
+    "state",
+    "engine",
+    "upload_url",
+    "uploaded_at",
+    "transcript_id",
+    "error",
+    "outputs",
+    "options",
+    "permanent",
+    "digest",
 )
+_SELECT_RECORDS = f"SELECT {', '.join(_COLUMNS)} FROM files"
+
+
+def _select_records(have: set[str]) -> str:
+    """The SELECT for a journal that may predate some columns (read-only: cannot add them)."""
+    return "SELECT " + ", ".join(c if c in have else "NULL" for c in _COLUMNS) + " FROM files"
 
 
 def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
@@ -150,11 +167,15 @@ def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
         return {}, []
     try:
         with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
-            records = {row[0]: _record(row) for row in db.execute(_SELECT_RECORDS)}
+            have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+            records = {row[0]: _record(row) for row in db.execute(_select_records(have))}
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
             runs = [
                 Run(started, ended, outcome, json.loads(summary) if summary else {})
                 for started, ended, outcome, summary in db.execute(
                     "SELECT started_at, ended_at, outcome, summary FROM runs ORDER BY id"
+                    if "runs" in tables
+                    else "SELECT 0, 0, '', '' WHERE 0"
                 )
             ]
     except sqlite3.Error as err:

@@ -23,7 +23,6 @@ from batchscribe.errors import (
     ConfigError,
     FileError,
     InputError,
-    LockHeld,
     OutputError,
     RetryableApiError,
 )
@@ -219,12 +218,18 @@ class Pipeline:
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
         todo = list(roots)
+        journals_read: dict[Path, dict[str, Record]] = {}
+        listings: dict[str, frozenset[str]] = {}
         while todo:
             root = todo.pop(0)
-            records = self.homes[root.path].journal.records()
-            self._expect_resumed_twins(records)
+            if root.path not in journals_read:  # once per journal, however many roots share it
+                journals_read[root.path] = self.homes[root.path].journal.records()
+                self._expect_resumed_twins(journals_read[root.path])
+            records = journals_read[root.path]
             own_tree = self.settings.output_dir is None
-            folders = walk(root.walk_from, self.settings.extensions, nested=own_tree)
+            folders = walk(
+                root.walk_from, self.settings.extensions, nested=own_tree, listings=listings
+            )
             while True:
                 batch = await asyncio.to_thread(_plan_next, folders, root, records, self.wanted)
                 if batch is None:
@@ -249,7 +254,7 @@ class Pipeline:
         for folder in folders:
             try:
                 self.open_home(folder)
-            except LockHeld as err:
+            except BatchscribeError as err:  # locked by another run, or its journal unusable
                 self.reporter.failed(folder, f"skipped: {err}", started=False)
                 continue
             roots.append(Root(path=folder, walk_from=folder, base=folder))

@@ -124,13 +124,15 @@ def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list
     sub-folder after the whole tree never transcribes a file twice. With `output_dir` and
     several paths, each mirrors into a sub-folder named after it, so none collide.
     """
+    # Sorted, a path inside another comes right after it (or after another path inside it):
+    # one pass with the last kept folder drops them all, for `rec/*.mp3` with 10,000 files.
     walk_froms: list[Path] = []
-    for raw in paths:
-        path = Path(os.path.abspath(raw))
-        if any(path == other or other in path.parents for other in walk_froms):
+    kept = ""
+    for text in sorted({os.path.abspath(raw) for raw in paths}):
+        if kept and (text == kept or text.startswith(kept.rstrip(os.sep) + os.sep)):
             continue
-        walk_froms = [other for other in walk_froms if path not in other.parents]
-        walk_froms.append(path)
+        walk_froms.append(Path(text))
+        kept = text
     if output_dir is None:
         roots = []
         for walk_from in walk_froms:
@@ -139,7 +141,7 @@ def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list
         return roots
     out = Path(os.path.abspath(output_dir))
     bases = [w if w.is_dir() else w.parent for w in walk_froms]
-    names = [b.name for b in bases]
+    names = [b.name for b in set(bases)]
     if len(walk_froms) > 1 and len(set(names)) < len(names):
         clash = next(n for n in names if names.count(n) > 1)
         raise ConfigError(
@@ -149,7 +151,7 @@ def resolve_roots(paths: Iterable[Path], output_dir: Path | None = None) -> list
     mirrored = []
     for walk_from in walk_froms:
         base = walk_from if walk_from.is_dir() else walk_from.parent
-        target = out / base.name if len(walk_froms) > 1 else out
+        target = out / base.name if len(set(bases)) > 1 else out
         mirrored.append(Root(path=target, walk_from=walk_from, base=base, output_dir=target))
     return mirrored
 
@@ -164,7 +166,12 @@ def journal_root_for(path: Path) -> Path:
 
 
 def walk(
-    walk_from: Path, extensions: frozenset[str], *, clean: bool = True, nested: bool = False
+    walk_from: Path,
+    extensions: frozenset[str],
+    *,
+    clean: bool = True,
+    nested: bool = False,
+    listings: dict[str, frozenset[str]] | None = None,
 ) -> Iterator[list[Found | Unreadable | Nested]]:
     """Yield the audio files of one folder at a time, depth first.
 
@@ -172,9 +179,10 @@ def walk(
     not followed, which also makes symlink loops harmless. File symlinks are followed. With
     `clean`, temporary files a killed run left behind are removed (a run holds the lock).
     With `nested`, a sub-folder holding a journal is not entered but reported as Nested.
+    `listings` caches folder listings across single-file roots (`rec/*.mp3`) of one run.
     """
     if not walk_from.is_dir():
-        yield _single_file(walk_from, extensions)
+        yield _single_file(walk_from, extensions, {} if listings is None else listings)
         return
     stack = [walk_from]
     while stack:
@@ -192,16 +200,7 @@ def walk(
                             _remove_if_stale_temp(entry)
                         continue
                     try:
-                        if entry.is_dir(follow_symlinks=False):
-                            sub = Path(entry.path)
-                            if nested and (sub / STATE_DIR / JOURNAL_NAME).is_file():
-                                items.append(Nested(sub))
-                            else:
-                                subfolders.append(sub)
-                        elif _is_audio(entry.name, extensions) and entry.is_file():
-                            audio.append((entry.name, entry.path, entry.stat()))
-                        elif _is_audio(entry.name, extensions) and entry.is_symlink():
-                            items.append(Unreadable(Path(entry.path), "broken symlink"))
+                        _sort_entry(entry, extensions, nested, items, audio, subfolders)
                     except OSError as err:
                         items.append(Unreadable(Path(entry.path), err.strerror or str(err)))
         except OSError as err:
@@ -217,6 +216,31 @@ def walk(
             yield items
 
 
+def _sort_entry(
+    entry: os.DirEntry[str],
+    extensions: frozenset[str],
+    nested: bool,
+    items: list[Found | Unreadable | Nested],
+    audio: list[tuple[str, str, os.stat_result]],
+    subfolders: list[Path],
+) -> None:
+    """File one folder entry under what the walk does with it."""
+    is_audio = _is_audio(entry.name, extensions)
+    if not _utf8(entry.name):
+        if is_audio or entry.is_dir(follow_symlinks=False):
+            items.append(Unreadable(Path(entry.path), NOT_UTF8))
+    elif entry.is_dir(follow_symlinks=False):
+        sub = Path(entry.path)
+        if nested and (sub / STATE_DIR / JOURNAL_NAME).is_file():
+            items.append(Nested(sub))
+        else:
+            subfolders.append(sub)
+    elif is_audio and entry.is_file():
+        audio.append((entry.name, entry.path, entry.stat()))
+    elif is_audio and entry.is_symlink():
+        items.append(Unreadable(Path(entry.path), "broken symlink"))
+
+
 def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
     # The run lock is held while walking, so no live run of this root is writing it.
     if is_stale_temp(entry.name):
@@ -224,14 +248,34 @@ def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
             os.unlink(entry.path)
 
 
-def _single_file(path: Path, extensions: frozenset[str]) -> list[Found | Unreadable | Nested]:
+def _single_file(
+    path: Path, extensions: frozenset[str], listings: dict[str, frozenset[str]]
+) -> list[Found | Unreadable | Nested]:
+    if not _utf8(path.name):
+        return [Unreadable(path, NOT_UTF8)]
+    folder = str(path.parent)
     try:
         st = path.stat()
-        names = frozenset(e.name for e in os.scandir(path.parent))
+        if folder not in listings:
+            listings[folder] = frozenset(e.name for e in os.scandir(folder))
     except OSError as err:
         return [Unreadable(path, err.strerror or str(err))]
-    audio = [name for name in names if _is_audio(name, extensions)]
-    return [Found(str(path), st, path.stem in clashing_stems(audio), names)]
+    names = listings[folder]
+    stem = stem_of(path.name)
+    clash = any(n != path.name and stem_of(n) == stem and _is_audio(n, extensions) for n in names)
+    return [Found(str(path), st, clash, names)]
+
+
+NOT_UTF8 = "its name is not valid UTF-8; rename it to transcribe it"
+
+
+def _utf8(name: str) -> bool:
+    # Undecodable bytes come back as surrogates; the journal (SQLite) cannot store them.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_audio(name: str, extensions: frozenset[str]) -> bool:
@@ -285,6 +329,7 @@ def plan(
             batch.nested.append(item.path)
             continue
         folder, _, name = item.where.rpartition(os.sep)
+        folder = folder or os.sep
         if folder not in prefixes:
             relative = Path(folder).relative_to(root.base).as_posix()
             prefixes[folder] = "" if relative == "." else relative + "/"

@@ -219,3 +219,23 @@ def test_log_file_appends(fake: FakeServer, tmp_path: Path, fast_config: Path) -
     assert result.exit_code == EXIT_OK and result.output == ""
     text = log.read_text()
     assert text.startswith("earlier line\n") and "done    " in text and "a.mp3" in text
+
+
+def test_status_reads_a_journal_from_before_the_newer_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    state = tmp_path / ".batchscribe"
+    state.mkdir()
+    with sqlite3.connect(state / "journal.sqlite3") as db:  # the first release's schema
+        db.execute(
+            "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER"
+            " NOT NULL, state TEXT NOT NULL, engine TEXT, upload_url TEXT, uploaded_at REAL,"
+            " transcript_id TEXT, error TEXT, outputs TEXT, updated_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO files VALUES ('a.mp3', 1, 2, 'done', 'local', NULL, NULL,"
+                   " NULL, NULL, '[\"a.txt\"]', 0)")  # fmt: skip
+
+    result = run_cli(str(tmp_path), "--status")
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert "1 files: 1 done" in result.stdout

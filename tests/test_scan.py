@@ -154,3 +154,28 @@ def test_output_dir_refuses_two_roots_with_one_name(tmp_path: Path) -> None:
     (tmp_path / "bob" / "rec").mkdir(parents=True)
     with pytest.raises(ConfigError, match="two folders named 'rec'"):
         resolve_roots([tmp_path / "alice" / "rec", tmp_path / "bob" / "rec"], tmp_path / "out")
+
+
+def test_output_dir_with_many_files_of_one_folder(tmp_path: Path) -> None:
+    for name in ("a.mp3", "b.mp3"):
+        touch(tmp_path / "rec" / name)
+    files = [tmp_path / "rec" / "a.mp3", tmp_path / "rec" / "b.mp3"]  # what rec/*.mp3 gives
+    roots = resolve_roots(files, tmp_path / "out")
+    assert [r.path for r in roots] == [tmp_path / "out"] * 2
+
+
+def test_many_single_files_resolve_in_linear_time(tmp_path: Path) -> None:
+    files = [tmp_path / f"{i:05d}.mp3" for i in range(20_000)]
+    roots = resolve_roots([*files, tmp_path / "00001.mp3"])
+    assert len(roots) == 20_000
+
+
+def test_a_name_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.mp3")).write_bytes(b"x")
+    touch(root / "ok.mp3")
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    problems = [i for i in items if isinstance(i, Unreadable)]
+    assert len(problems) == 1 and "not valid UTF-8" in problems[0].reason
+    assert found(root) == ["ok.mp3"]
