@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from batchscribe.config import Settings
 from batchscribe.durations import audio_seconds
@@ -169,15 +170,23 @@ class Pipeline:
         self.budget_files = 0
         self.budget_seconds = 0.0
         self.limits: CueLimits = settings.cue_limits()
-        self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
-            maxsize=settings.concurrency * QUEUE_PER_WORKER
-        )
-        self.workers_left = settings.concurrency
         #: content digest -> files with the same bytes waiting for the first one's transcript
         self.twins: dict[str, list[Job]] = {}
+        #: digests an interrupted run left uploaded or submitted -> (journal folder, its row)
+        self.reserved: dict[str, tuple[Path, Record]] = {}
+        #: jobs started a second time after their reservation's owner never came
+        self.requeued: set[str] = set()
+        self._new_round()
+
+    def _new_round(self) -> None:
+        """A fresh queue, worker count and poller for one round of the run."""
+        self.queue: asyncio.Queue[Job | None] = asyncio.Queue(
+            maxsize=self.settings.concurrency * QUEUE_PER_WORKER
+        )
+        self.workers_left = self.settings.concurrency
         self.poller = Poller(
-            engine.get,
-            settings,
+            self.engine.get,
+            self.settings,
             finish=self._finish,
             fail=self._fail_with_twins,
             give_up=self._give_up,
@@ -199,21 +208,46 @@ class Pipeline:
             self.homes[path].journal.end_run(run_id, outcome, summary_json(self.reporter.summary))
 
     async def run(self, roots: list[Root]) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._produce(roots))
-            for _ in range(self.settings.concurrency):
-                tasks.create_task(self._work())
-            tasks.create_task(self.poller.run())
+        await self._pass(self._produce(roots))
+        # Copies that waited for an interrupted original this run never reached (deleted,
+        # changed, outside the paths given, over budget): nothing else can settle them now,
+        # so they go again on their own; one becomes the original of the others.
+        stranded = []
+        for digest, (home, owner) in self.reserved.items():
+            waiting = self.twins.pop(digest, [])
+            if waiting and owner.transcript_id and home == waiting[0].root:
+                # The original's transcript exists: the first copy collects it, unpaid.
+                first = waiting[0]
+                self.homes[home].journal.submitted(first.key, owner.transcript_id)
+                waiting[0] = replace(
+                    first,
+                    record=replace(owner, key=first.key, fingerprint=first.fingerprint),
+                )
+            stranded += waiting
+        self.reserved.clear()
+        if stranded:
+            self.reporter.summary.in_progress -= len(stranded)
+            self.requeued.update(job.key for job in stranded)
+            await self._pass(self._feed(stranded))
         # Every file ends reported; one left waiting on a twin would be a bug, never silence.
         for waiting in self.twins.values():
             for job in waiting:
-                self._fail(
-                    job,
-                    FileError(
-                        "waited for a file with the same content that this run did not "
-                        "finish; run again to transcribe it (nothing was paid for it)"
-                    ),
-                )
+                self._fail(job, FileError("its identical twin never finished; run again"))
+
+    async def _pass(self, producer: Coroutine[Any, Any, None]) -> None:
+        """One round of producer, workers and poller, all in one TaskGroup."""
+        self._new_round()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(producer)
+            for _ in range(self.settings.concurrency):
+                tasks.create_task(self._work())
+            tasks.create_task(self.poller.run())
+
+    async def _feed(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            await self.queue.put(replace(job, digest=None))
+        for _ in range(self.settings.concurrency):
+            await self.queue.put(None)
 
     # -- producer
     async def _produce(self, roots: list[Root]) -> None:
@@ -224,7 +258,7 @@ class Pipeline:
             root = todo.pop(0)
             if root.path not in journals_read:  # once per journal, however many roots share it
                 journals_read[root.path] = self.homes[root.path].journal.records()
-                self._expect_resumed_twins(journals_read[root.path])
+                self._expect_resumed_twins(root.path, journals_read[root.path])
             records = journals_read[root.path]
             own_tree = self.settings.output_dir is None
             folders = walk(
@@ -260,17 +294,20 @@ class Pipeline:
             roots.append(Root(path=folder, walk_from=folder, base=folder))
         return roots
 
-    def _expect_resumed_twins(self, records: dict[str, Record]) -> None:
+    def _expect_resumed_twins(self, home: Path, records: dict[str, Record]) -> None:
         """Content already uploaded or submitted by an interrupted run: a file with the same
-        bytes must wait for that transcript, even if the walk reaches it first."""
+        bytes must wait for that transcript, even if the walk reaches it first. The
+        reservation names its owner, which takes it over when it arrives."""
         for record in records.values():
             if (
                 record.digest
                 and record.state in (State.UPLOADED, State.SUBMITTED)
                 and record.engine == self.wanted.engine
                 and record.options in (None, self.wanted.options)
+                and record.digest not in self.reserved
             ):
                 self.twins.setdefault(record.digest, [])
+                self.reserved[record.digest] = (home, record)
 
     # -- workers
     async def _work(self) -> None:
@@ -291,6 +328,14 @@ class Pipeline:
         try:
             _refuse_foreign_outputs(job)
             job = replace(job, digest=await _digest(job.source))
+            # The owner of a reservation has arrived: from here it is an ordinary original.
+            reservation = self.reserved.get(job.digest or "")
+            owner = reservation is not None and (reservation[0], reservation[1].key) == (
+                job.root,
+                job.key,
+            )
+            if owner:
+                del self.reserved[job.digest or ""]
             if _resumable(job, self.wanted):
                 self.twins.setdefault(job.digest or "", [])
                 # Collected before a crash kept it from being written: never ask again.
@@ -311,7 +356,7 @@ class Pipeline:
                 )
                 # A fresh attempt: the engine must not resume the old upload or transcript.
                 job = replace(job, record=None)
-                if await self._reuse(job):
+                if await self._reuse(job, owner=owner):
                     return
             engine = self.engine.get()
             result = await engine.start(job, JournalCheckpoint(home.journal, job.key))
@@ -326,6 +371,8 @@ class Pipeline:
 
     async def _over_budget(self, job: Job) -> bool:
         """--max-files / --max-audio-hours: once reached, start nothing new (the next run will)."""
+        if job.key in self.requeued:
+            return False  # counted when it first started
         settings = self.settings
         if settings.max_files is not None and self.budget_files >= settings.max_files:
             return True
@@ -337,14 +384,16 @@ class Pipeline:
         self.budget_files += 1
         return False
 
-    async def _reuse(self, job: Job) -> bool:
+    async def _reuse(self, job: Job, *, owner: bool = False) -> bool:
         """Same bytes and options as a transcript already made (this run or an earlier one):
-        render from it, or wait for it if it is under way. Nothing is paid twice."""
+        render from it, or wait for it if it is under way. Nothing is paid twice.
+        `owner`: this job held the reservation on its content, so it never waits on itself."""
         assert job.digest is not None
-        if job.digest in self.twins:
+        if job.digest in self.twins and not owner:
             self.twins[job.digest].append(job)
             return True
-        self.twins[job.digest] = []  # before any await: a twin arriving meanwhile must wait
+        # Before any await: a twin arriving meanwhile must wait.
+        self.twins.setdefault(job.digest, [])
         store = self.homes[job.root].store
         kept = await asyncio.to_thread(store.load, job.digest, self.wanted.options)
         if kept is None:

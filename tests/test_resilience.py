@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -256,3 +257,74 @@ def test_twin_of_an_interrupted_transcript_waits_for_it_even_when_reached_first(
     assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
     assert (tmp_path / "a-copy.txt").read_text() == "said once\n"
     assert (tmp_path / "z-original.txt").read_text() == "said once\n"
+
+
+def seed_submitted(fake: FakeServer, root: Path, name: str, content: bytes) -> str:
+    """A journal row as an interrupted run leaves it: uploaded, transcript created."""
+    import asyncio
+
+    import aiohttp
+
+    from batchscribe.journal import content_digest
+
+    url = upload_directly(fake, content)
+
+    async def create() -> str:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{fake.url}/v2/transcript",
+                json={"audio_url": url},
+                headers={"Authorization": fake.api.api_key},
+            ) as resp,
+        ):
+            return str((await resp.json())["id"])
+
+    transcript_id = asyncio.run(create())
+    journal = Journal(root)
+    source = root / name
+    journal.start(
+        name,
+        Fingerprint.of(source.stat()),
+        "assemblyai",
+        [],
+        options_id({}),
+        content_digest(source),
+    )
+    journal.uploaded(name, url)
+    journal.submitted(name, transcript_id)
+    journal.close()
+    return transcript_id
+
+
+def test_copy_of_an_interrupted_original_that_is_gone_collects_its_transcript(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    content = speech("left behind")
+    (tmp_path / "a.mp3").write_bytes(content)
+    (tmp_path / "b.mp3").write_bytes(content)
+    seed_submitted(fake, tmp_path, "a.mp3", content)
+    (tmp_path / "a.mp3").unlink()  # the original is gone before the next run
+    fake.api.reset_counters()
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert (tmp_path / "b.txt").read_text() == "left behind\n"
+    assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+    assert again.exit_code == EXIT_OK and "0 done, 1 up to date" in again.output
+
+
+def test_touched_original_of_a_reservation_does_not_wait_on_itself(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    content = speech("touched")
+    (tmp_path / "a.mp3").write_bytes(content)
+    seed_submitted(fake, tmp_path, "a.mp3", content)
+    os.utime(tmp_path / "a.mp3", (1, 1))  # "changed": same bytes, new modification time
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert (tmp_path / "a.txt").read_text() == "touched\n"
