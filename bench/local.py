@@ -21,10 +21,8 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import wave
 from pathlib import Path
 
@@ -33,14 +31,8 @@ EXAMPLES = REPO / "examples" / "recordings"
 MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
 sys.path.insert(0, str(REPO))
 
+from bench.common import measured  # noqa: E402
 from tests.wer import wer  # noqa: E402
-
-#: Runs a command and prints its peak RSS (KiB) last: one wrapper per contender run.
-RSS_WRAPPER = (
-    "import resource, subprocess, sys;"
-    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
-)
 
 DIRECT = """
 import sys
@@ -51,23 +43,6 @@ segments, info = model.transcribe(audio, beam_size=5, word_timestamps=True)
 text = " ".join(s.text.strip() for s in segments)
 open(out, "w").write(text + "\\n")
 """
-
-
-def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run of `cmd`."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", RSS_WRAPPER, *cmd],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    seconds = time.perf_counter() - start
-    rss, code = proc.stdout.split()
-    if code != "0":
-        raise SystemExit(f"{cmd[0]} failed with exit {code}")
-    return seconds, int(rss)
 
 
 def twenty_clips(folder: Path, *, distinct: bool) -> list[tuple[Path, str]]:
@@ -119,14 +94,14 @@ def fresh_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def summary(name: str, times: list[float], rss: list[int], wer_value: float | None) -> dict:
+def summary(name: str, times: list[float], rss: list[float], wer_value: float | None) -> dict:
     return {
         "contender": name,
         "median_s": statistics.median(times),
         "runs": len(times),
         "min_s": min(times),
         "max_s": max(times),
-        "peak_rss_mb": max(rss) / 1024,
+        "peak_rss_mb": max(rss),
         "wer": wer_value,
     }
 

@@ -28,14 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import measured  # noqa: E402
 from tests.fakeapi import API_KEY, FakeServer  # noqa: E402
-
-#: Runs a command; prints its peak RSS (KiB) and exit status: one wrapper per contender run.
-RSS_WRAPPER = (
-    "import resource, subprocess, sys;"
-    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
-)
 
 SDK = """
 import sys, glob, assemblyai as aai
@@ -64,23 +58,6 @@ for path in sorted(glob.glob(folder + "/*.wav")):
         time.sleep(1)
     open(path[:-4] + ".txt", "w").write((result.get("text") or "") + "\\n")
 """
-
-
-def measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run of `cmd`."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", RSS_WRAPPER, *cmd],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    seconds = time.perf_counter() - start
-    rss, code = proc.stdout.split()
-    if code not in ("0",):
-        raise SystemExit(f"{cmd[:3]} exited {code}")
-    return seconds, int(rss) / 1024
 
 
 def make_folder(folder: Path, count: int, size: int) -> int:

@@ -78,21 +78,29 @@ def seed_uploaded(root: Path, name: str, upload_url: str, *, age: float = 0.0) -
     journal.close()
 
 
-def upload_directly(fake: FakeServer, content: bytes) -> str:
+def call_directly(fake: FakeServer, path: str, **kwargs: object) -> dict[str, object]:
+    """One request to the fake API outside batchscribe (to set up what a crashed run left)."""
     import asyncio
 
     import aiohttp
 
-    async def go() -> str:
+    async def go() -> dict[str, object]:
+        headers = {"Authorization": fake.api.api_key}
         async with (
             aiohttp.ClientSession() as session,
-            session.post(
-                f"{fake.url}/v2/upload", data=content, headers={"Authorization": fake.api.api_key}
-            ) as resp,
+            session.post(f"{fake.url}{path}", headers=headers, **kwargs) as resp,  # type: ignore[arg-type]
         ):
-            return str((await resp.json())["upload_url"])
+            return dict(await resp.json())
 
     return asyncio.run(go())
+
+
+def upload_directly(fake: FakeServer, content: bytes) -> str:
+    return str(call_directly(fake, "/v2/upload", data=content)["upload_url"])
+
+
+def create_directly(fake: FakeServer, upload_url: str) -> str:
+    return str(call_directly(fake, "/v2/transcript", json={"audio_url": upload_url})["id"])
 
 
 def test_resumed_upload_is_submitted_not_uploaded_again(
@@ -112,25 +120,9 @@ def test_resumed_upload_is_submitted_not_uploaded_again(
 def test_transcript_created_before_a_crash_is_adopted_from_the_list(
     fake: FakeServer, tmp_path: Path, fast_config: Path
 ) -> None:
-    import asyncio
-
-    import aiohttp
-
     (tmp_path / "a.mp3").write_bytes(content := speech("created then crashed"))
     url = upload_directly(fake, content)
-
-    async def create() -> None:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"{fake.url}/v2/transcript",
-                json={"audio_url": url},
-                headers={"Authorization": fake.api.api_key},
-            ) as resp,
-        ):
-            assert resp.status == 200
-
-    asyncio.run(create())
+    create_directly(fake, url)
     seed_uploaded(tmp_path, "a.mp3", url)  # the crash came before the id was journaled
     fake.api.reset_counters()
 
@@ -213,42 +205,11 @@ def test_journal_from_before_options_were_recorded_is_kept(
 def test_twin_of_an_interrupted_transcript_waits_for_it_even_when_reached_first(
     fake: FakeServer, tmp_path: Path, fast_config: Path
 ) -> None:
-    import asyncio
-
-    import aiohttp
-
-    from batchscribe.journal import content_digest
-
     content = speech("said once")
     (tmp_path / "a-copy.mp3").write_bytes(content)  # walked first
     (tmp_path / "z-original.mp3").write_bytes(content)
-    url = upload_directly(fake, content)
-
-    async def create() -> str:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"{fake.url}/v2/transcript",
-                json={"audio_url": url},
-                headers={"Authorization": fake.api.api_key},
-            ) as resp,
-        ):
-            return str((await resp.json())["id"])
-
-    transcript_id = asyncio.run(create())
-    journal = Journal(tmp_path)  # as the interrupted run left it: z submitted, a not started
-    source = tmp_path / "z-original.mp3"
-    journal.start(
-        "z-original.mp3",
-        Fingerprint.of(source.stat()),
-        "assemblyai",
-        [],
-        options_id({}),
-        content_digest(source),
-    )
-    journal.uploaded("z-original.mp3", url)
-    journal.submitted("z-original.mp3", transcript_id)
-    journal.close()
+    # as the interrupted run left it: z submitted, a not started
+    seed_submitted(fake, tmp_path, "z-original.mp3", content)
     fake.api.reset_counters()
 
     result = run_cli(str(tmp_path), "-c", "2", "--config", str(fast_config), env=api_env(fake))
@@ -261,26 +222,10 @@ def test_twin_of_an_interrupted_transcript_waits_for_it_even_when_reached_first(
 
 def seed_submitted(fake: FakeServer, root: Path, name: str, content: bytes) -> str:
     """A journal row as an interrupted run leaves it: uploaded, transcript created."""
-    import asyncio
-
-    import aiohttp
-
     from batchscribe.journal import content_digest
 
     url = upload_directly(fake, content)
-
-    async def create() -> str:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                f"{fake.url}/v2/transcript",
-                json={"audio_url": url},
-                headers={"Authorization": fake.api.api_key},
-            ) as resp,
-        ):
-            return str((await resp.json())["id"])
-
-    transcript_id = asyncio.run(create())
+    transcript_id = create_directly(fake, url)
     journal = Journal(root)
     source = root / name
     journal.start(
