@@ -19,8 +19,6 @@ Messages name the file and suggest a fix; they never contain the API key.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 #: Exit statuses, the contract scripts rely on (ARCHITECTURE.md).
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -64,7 +62,7 @@ class AuthError(FatalApiError):
 
 
 class FileError(BatchscribeError):
-    """One file failed; the others go on. `path` is filled in by whoever knows the file.
+    """One file failed; the others go on. The file is named by whoever reports it.
 
     `permanent` failures (not audio, empty, too big) are not retried on later runs unless the
     file changes or --retry-failed is given; the others are retried on the next run.
@@ -72,17 +70,11 @@ class FileError(BatchscribeError):
 
     permanent = False
 
-    def __init__(
-        self, message: str, *, path: Path | None = None, permanent: bool | None = None
-    ) -> None:
+    def __init__(self, message: str, *, permanent: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.path = path
         if permanent is not None:
             self.permanent = permanent
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path is not None else self.message
 
 
 class InputError(FileError):
@@ -98,9 +90,8 @@ class ApiError(FileError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
-        path: Path | None = None,
     ) -> None:
-        super().__init__(message, path=path)
+        super().__init__(message)
         self.status = status
         self.retry_after = retry_after
 

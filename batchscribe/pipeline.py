@@ -43,7 +43,7 @@ from batchscribe.scan import (
     resolve_roots,
     walk,
 )
-from batchscribe.store import TranscriptStore, options_id
+from batchscribe.store import TranscriptStore
 from batchscribe.subtitles import CueLimits
 from batchscribe.transcript import Transcript
 
@@ -158,14 +158,8 @@ class Pipeline:
         self.reporter = reporter
         self._stack = stack
         self._runs: dict[Path, int] = {}
-        self.engine_name = settings.chosen_engine()
-        self.wanted = Wanted(
-            formats=settings.formats,
-            engine=self.engine_name,
-            options=options_id(settings.engine_options()),
-            keep_existing=settings.keep_existing,
-            retry_failed=settings.retry_failed,
-        )
+        self.wanted = Wanted.of(settings)
+        self.engine_name = self.wanted.engine
         #: what has been started so far, for --max-files and --max-audio-hours
         self.budget_files = 0
         self.budget_seconds = 0.0

@@ -14,7 +14,6 @@ from batchscribe.durations import audio_seconds
 from batchscribe.errors import ConfigError
 from batchscribe.journal import peek
 from batchscribe.scan import Job, Root, Wanted, plan, resolve_roots, walk
-from batchscribe.store import options_id
 
 
 @dataclass(slots=True)
@@ -31,13 +30,7 @@ class Preview:
 
 def preview(settings: Settings) -> Preview:
     """Plan the run as `pipeline.run` would, without doing any of it. Blocking."""
-    wanted = Wanted(
-        formats=settings.formats,
-        engine=settings.chosen_engine(),
-        options=options_id(settings.engine_options()),
-        keep_existing=settings.keep_existing,
-        retry_failed=settings.retry_failed,
-    )
+    wanted = Wanted.of(settings)
     result = Preview()
     todo = resolve_roots(settings.paths, settings.output_dir)
     while todo:

@@ -183,10 +183,6 @@ class Reporter:
         self._end(source)
         self._line(f"waiting {source}: still processing; the next run collects it")
 
-    def info(self, text: str) -> None:
-        if not self.quiet:
-            self._line(text)
-
     def interrupted(self) -> None:
         """Say what was done and what is left: always shown, even with --quiet."""
         self.__exit__()

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
 from batchscribe.formats import (
     clashing_stems,
@@ -21,6 +22,7 @@ from batchscribe.formats import (
     stem_of,
 )
 from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
+from batchscribe.store import options_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,18 @@ class Wanted:
     keep_existing: bool = False
     #: retry files whose last failure was permanent (--retry-failed)
     retry_failed: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> Wanted:
+        """What `settings` ask of a current transcript: the one place a run and --dry-run
+        agree on it."""
+        return cls(
+            formats=settings.formats,
+            engine=settings.chosen_engine(),
+            options=options_id(settings.engine_options()),
+            keep_existing=settings.keep_existing,
+            retry_failed=settings.retry_failed,
+        )
 
 
 @dataclass(frozen=True, slots=True)
