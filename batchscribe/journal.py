@@ -1,4 +1,4 @@
-"""Crash-safe state per root: SQLite in `<root>/.batchscribe/`, plus the run lock.
+"""Crash-safe state per root: SQLite in `<root>/.batchscribe/`, and the file state machine.
 
 Every billable step is recorded here before the next one starts, so a run killed at any moment
 resumes without uploading or transcribing anything twice. Rows are keyed by the source's path
@@ -8,9 +8,6 @@ relative to the root (POSIX separators), so a moved root keeps its history.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -18,15 +15,13 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from batchscribe.errors import ConfigError, JournalError, LockHeld
+from batchscribe.errors import ConfigError, JournalError
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.lock import STATE_DIR, private_mkdir
 
-#: The folder batchscribe owns inside every root; the scanner never descends into it.
-STATE_DIR = ".batchscribe"
 JOURNAL_NAME = "journal.sqlite3"
-LOCK_NAME = "lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -73,27 +68,6 @@ class State(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What says a file is unchanged: size and modification time in nanoseconds."""
-
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> Fingerprint:
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
-
-
-def content_digest(path: Path) -> str:
-    """sha256 of the file's bytes: identical recordings are paid for once per run.
-
-    Blocking (reads the whole file): call it in a thread, and only for files that need work.
-    """
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
 class Record:
     """One journal row."""
 
@@ -118,10 +92,6 @@ class Record:
     @property
     def outputs(self) -> tuple[str, ...]:
         return tuple(json.loads(self.outputs_json)) if self.outputs_json else ()
-
-
-def _private_mkdir(path: Path) -> None:
-    path.mkdir(mode=0o700, exist_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +160,7 @@ class Journal:
         self.root = root
         state_dir = root / STATE_DIR
         try:
-            _private_mkdir(state_dir)
+            private_mkdir(state_dir)
             db_path = state_dir / JOURNAL_NAME
             # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
             os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
@@ -329,52 +299,3 @@ def _record(row: tuple[Any, ...]) -> Record:
         bool(perm),
         digest,
     )
-
-
-class RunLock:
-    """One run per root: an flock on `.batchscribe/lock`, released by the kernel if we die.
-
-    Because the kernel drops an flock when its process exits (even on kill -9), a lock left by
-    a dead run never blocks the next one.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / STATE_DIR / LOCK_NAME
-        self._fd: int | None = None
-
-    def __enter__(self) -> RunLock:
-        try:
-            _private_mkdir(self.path.parent)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-        except OSError as err:
-            raise ConfigError(
-                f"{self.path.parent}: cannot create the lock file ({err.strerror}); "
-                "batchscribe needs a writable folder to remember what it did."
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            raise LockHeld(
-                f"{self.path.parent.parent}: another batchscribe run (pid {holder}) is working "
-                "on this folder; wait for it to finish or stop it."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None

@@ -27,8 +27,10 @@ from batchscribe.errors import (
     OutputError,
     RetryableApiError,
 )
+from batchscribe.fingerprint import content_digest
 from batchscribe.formats import render, write_atomic
-from batchscribe.journal import STATE_DIR, Journal, Record, RunLock, State, content_digest
+from batchscribe.journal import Journal, Record, State
+from batchscribe.lock import STATE_DIR, RunLock
 from batchscribe.poller import Poller
 from batchscribe.report import Reporter, summary_json
 from batchscribe.scan import (

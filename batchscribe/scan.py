@@ -14,6 +14,7 @@ from pathlib import Path
 
 from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
+from batchscribe.fingerprint import Fingerprint
 from batchscribe.formats import (
     clashing_stems,
     is_stale_temp,
@@ -21,7 +22,8 @@ from batchscribe.formats import (
     output_paths,
     stem_of,
 )
-from batchscribe.journal import JOURNAL_NAME, STATE_DIR, Fingerprint, Record, State
+from batchscribe.journal import JOURNAL_NAME, Record, State
+from batchscribe.lock import STATE_DIR
 from batchscribe.store import options_id
 
 

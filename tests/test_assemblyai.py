@@ -22,7 +22,8 @@ from batchscribe.errors import (
     RetryableApiError,
     TranscriptionFailed,
 )
-from batchscribe.journal import Fingerprint, Record, State
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Record, State
 from batchscribe.scan import Job
 
 BASE = "https://api.example.test"

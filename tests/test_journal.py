@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import JournalError, LockHeld
-from batchscribe.journal import Fingerprint, Journal, RunLock, State
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Journal, State
+from batchscribe.lock import RunLock
 
 FP = Fingerprint(100, 123456789)
 
@@ -52,7 +54,7 @@ def test_second_lock_on_the_same_root_is_refused_with_the_pid(tmp_path: Path) ->
 
 def test_lock_of_a_killed_process_never_blocks(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from batchscribe.journal import RunLock\n"
+        "import sys, time; from pathlib import Path; from batchscribe.lock import RunLock\n"
         "RunLock(Path(sys.argv[1])).__enter__(); print('locked', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from batchscribe.errors import EXIT_OK
-from batchscribe.journal import Fingerprint, Journal
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Journal
 from batchscribe.store import options_id
 from tests.conftest import api_env, make_tree, run_cli, speech
 from tests.fakeapi import FakeServer
@@ -222,7 +223,7 @@ def test_twin_of_an_interrupted_transcript_waits_for_it_even_when_reached_first(
 
 def seed_submitted(fake: FakeServer, root: Path, name: str, content: bytes) -> str:
     """A journal row as an interrupted run leaves it: uploaded, transcript created."""
-    from batchscribe.journal import content_digest
+    from batchscribe.fingerprint import content_digest
 
     url = upload_directly(fake, content)
     transcript_id = create_directly(fake, url)

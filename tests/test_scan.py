@@ -8,7 +8,8 @@ import pytest
 
 from batchscribe.config import DEFAULT_EXTENSIONS
 from batchscribe.errors import ConfigError
-from batchscribe.journal import Fingerprint, Journal, Record, State
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Journal, Record, State
 from batchscribe.scan import Found, Root, Unreadable, Wanted, needs_work, plan, resolve_roots, walk
 
 

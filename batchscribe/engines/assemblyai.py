@@ -32,7 +32,7 @@ from batchscribe.errors import (
     RetryableApiError,
     TranscriptionFailed,
 )
-from batchscribe.journal import Fingerprint
+from batchscribe.fingerprint import Fingerprint
 from batchscribe.retry import Sleep, retrying
 from batchscribe.scan import Job
 from batchscribe.transcript import Transcript

@@ -1,0 +1,70 @@
+"""One run per journal folder: an flock on `.batchscribe/lock`, released by the kernel if we die."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from batchscribe.errors import ConfigError, LockHeld
+
+#: The folder batchscribe owns inside every root (journal, lock, transcripts).
+STATE_DIR = ".batchscribe"
+LOCK_NAME = "lock"
+
+
+def private_mkdir(path: Path) -> None:
+    """`.batchscribe/` is user-only: it holds transcript ids and upload URLs."""
+    path.mkdir(mode=0o700, exist_ok=True)
+
+
+class RunLock:
+    """One run per root: an flock on `.batchscribe/lock`, released by the kernel if we die.
+
+    Because the kernel drops an flock when its process exits (even on kill -9), a lock left by
+    a dead run never blocks the next one.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / STATE_DIR / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            private_mkdir(self.path.parent)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as err:
+            raise ConfigError(
+                f"{self.path.parent}: cannot create the lock file ({err.strerror}); "
+                "batchscribe needs a writable folder to remember what it did."
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise LockHeld(
+                f"{self.path.parent.parent}: another batchscribe run (pid {holder}) is working "
+                "on this folder; wait for it to finish or stop it."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
