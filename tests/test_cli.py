@@ -7,7 +7,12 @@ import os
 import sqlite3
 from pathlib import Path
 
-from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from click.testing import CliRunner
+
+from batchscribe.cli import make_cli
+from batchscribe.config import Settings
+from batchscribe.engines.base import Engine
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
 from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 
@@ -226,3 +231,42 @@ def test_quiet_prints_nothing_on_success(
 
     assert result.exit_code == EXIT_OK
     assert result.output == ""
+
+
+def test_engines_come_from_the_factory_the_command_is_made_with(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("never sent"))
+    made: list[Settings] = []
+
+    def refuse(settings: Settings) -> Engine:
+        made.append(settings)
+        raise ConfigError("no engine in this test; use --engine local to try the other one.")
+
+    cli = make_cli(engine_factory=refuse)
+    args = [str(tmp_path), "--config", str(fast_config)]
+    result = CliRunner().invoke(cli, args, env=api_env(fake), catch_exceptions=False)
+
+    assert made and made[0].chosen_engine() == "assemblyai"
+    assert result.exit_code == EXIT_USAGE and "no engine in this test" in result.output
+    assert fake.api.request_count == 0
+
+
+def test_unknown_request_option_is_warned_about_and_sent_anyway(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("hello"))
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[assemblyai]\npoll_interval = 0.02\n[assemblyai.transcript]\nshiny_new_field = 1\n"
+    )
+
+    result = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
+    quiet = run_cli(str(tmp_path), "-q", "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stderr.startswith(
+        "batchscribe: warning: [assemblyai.transcript] shiny_new_field is not in the API "
+        "reference; sending it anyway.\n"
+    )
+    assert quiet.output == ""

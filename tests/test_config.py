@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.config import DEFAULT_BASE_URL, Settings, build_settings
+from batchscribe.config import (
+    DEFAULT_BASE_URL,
+    Settings,
+    build_settings,
+    format_unknown_options,
+    request_options,
+    unknown_transcript_options,
+)
 from batchscribe.errors import ConfigError
 from tests.conftest import run_cli
 
@@ -114,3 +121,31 @@ def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     s = build_settings(flags={}, env={}, cwd=tmp_path, config_path=example)
     assert s == Settings()
+
+
+def test_request_flags_become_request_fields_and_only_language_a_setting(tmp_path: Path) -> None:
+    flags = {"language": "fr", "speaker_labels": True, "speech_model": None}
+    assert request_options(flags) == {"language_code": "fr", "speaker_labels": True}
+
+    s = settings(tmp_path, flags=flags)
+
+    assert s.transcript_options == {"language_code": "fr", "speaker_labels": True}
+    assert s.language == "fr"  # the local engine's language too
+
+
+def test_request_flags_add_to_the_config_files_transcript_options(tmp_path: Path) -> None:
+    toml = "[assemblyai.transcript]\nspeaker_labels = false\npunctuate = false\n"
+    s = settings(tmp_path, flags={"speaker_labels": True}, config=toml)
+    assert s.transcript_options == {"speaker_labels": True, "punctuate": False}
+
+
+def test_unknown_transcript_options_are_named_once_each_for_assemblyai_only() -> None:
+    options = {"speaker_labels": True, "shiny_new_field": 1, "another": 2}
+    assert unknown_transcript_options(options) == ["another", "shiny_new_field"]
+    assemblyai = Settings(api_key="k", transcript_options=options)
+    assert format_unknown_options(assemblyai) == [
+        f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API reference; "
+        "sending it anyway."
+        for name in ("another", "shiny_new_field")
+    ]
+    assert format_unknown_options(Settings(engine="local", transcript_options=options)) == []

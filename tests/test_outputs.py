@@ -165,17 +165,22 @@ def test_failed_delete_is_reported_and_outputs_are_kept(
 
 
 @pytest.mark.model
-def test_local_format_added_later_loads_no_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_format_added_later_loads_no_model(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from batchscribe.cli import make_cli
+    from batchscribe.config import Settings
+    from batchscribe.engines.base import Engine
+
     shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / "v.ogg")
     assert run_cli(str(tmp_path), "--formats", "txt").exit_code == EXIT_OK
 
-    def no_model(*args: object) -> None:
+    def no_model(settings: Settings) -> Engine:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("batchscribe.engines.local.LocalEngine", no_model)
-    result = run_cli(str(tmp_path), "--formats", "txt,srt")
+    cli = make_cli(engine_factory=no_model)
+    args = [str(tmp_path), "--formats", "txt,srt"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
 
     assert result.exit_code == EXIT_OK, result.output
     subs = list(srt.parse((tmp_path / "v.srt").read_text()))

@@ -9,7 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
@@ -116,16 +115,20 @@ def test_dry_run_lists_work_with_duration_and_cost_and_touches_nothing(
     )
 
 
-def test_dry_run_says_why_and_loads_no_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dry_run_says_why_and_loads_no_model(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from batchscribe.cli import make_cli
+    from batchscribe.config import Settings
+    from batchscribe.engines.base import Engine
+
     shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / "v.ogg")
 
-    def no_model(*args: object) -> None:
+    def no_model(settings: Settings) -> Engine:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("batchscribe.engines.local.LocalEngine", no_model)
-    result = run_cli(str(tmp_path), "--dry-run")
+    cli = make_cli(engine_factory=no_model)
+    result = CliRunner().invoke(cli, [str(tmp_path), "--dry-run"], catch_exceptions=False)
 
     assert result.exit_code == EXIT_OK
     assert "would transcribe" in result.stdout and "local engine, no cost" in result.stdout

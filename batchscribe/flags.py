@@ -1,0 +1,117 @@
+"""The command line's parameters as one table: names, types, metavars, help texts, the epilog.
+
+Every option defaults to None (flags too), so `config.build_settings` can tell "not given"
+from "given" and let the config file and environment fill in the rest. The `[default: ...]` in
+each help text is written by hand for the same reason: click cannot show a default it does not
+hold. Keep README and tests/test_cli.py in step with this table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchscribe.config import ENGINES, parse_extensions, parse_formats
+from batchscribe.errors import ConfigError
+
+EXAMPLES = """\b
+Examples:
+  batchscribe ./recordings                      # local Whisper, no key needed
+  ASSEMBLYAI_API_KEY=... batchscribe ./recordings --concurrency 8
+  batchscribe talk.mp3 --engine local --model ./my-whisper-model
+  batchscribe ./recordings --quiet              # in cron: prints only failures
+
+\b
+Outputs go next to each recording: talk.mp3 -> talk.txt, talk.json.
+Re-running transcribes only new or changed files.
+Exit status: 0 all done, 1 some files failed, 2 usage or configuration error,
+3 another run holds the folder, 130 interrupted.
+"""
+
+_SECONDS = click.FloatRange(min=0, min_open=True)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+_EXISTING = click.Path(exists=True, path_type=Path)
+
+
+def _option(*decls: str, **attrs: Any) -> click.Option:
+    """`click.option`'s arguments, as a parameter for the table rather than a decorator."""
+    return click.Option(decls, **attrs)
+
+
+def _switch(*decls: str, help: str) -> click.Option:
+    """An on/off flag that is None when not given, so the config file's value stands."""
+    return click.Option(decls, is_flag=True, default=None, help=help)
+
+
+def parameters() -> list[click.Parameter]:
+    """PATH... and every option, in --help order; new objects on each call (one per command)."""
+    return [
+        click.Argument(["paths"], nargs=-1, required=True, type=_EXISTING),
+        _option("-c", "--concurrency", type=click.IntRange(min=1),
+                help="Files uploaded or transcribed at once.  [default: 5]"),
+        _option("--engine", type=click.Choice(ENGINES),
+                help="auto: AssemblyAI when a key is set, else local.  [default: auto]"),
+        _option("--api-url", "base_url", metavar="URL",
+                help="AssemblyAI base URL without /v2 (EU: https://api.eu.assemblyai.com). "
+                "Env: ASSEMBLYAI_BASE_URL."),
+        _option("--config", "config_path", type=_FILE,
+                help="TOML config file.  [default: ./batchscribe.toml, then "
+                "~/.config/batchscribe/config.toml]"),
+        _option("--poll-interval", type=_SECONDS, metavar="S",
+                help="Seconds between polls of one transcript.  [default: 3]"),
+        _option("--max-wait", type=_SECONDS, metavar="S",
+                help="Stop waiting for a transcript after S seconds; the next run collects it.  "
+                "[default: 21600]"),
+        _option("--ext", "extensions", metavar="LIST",
+                help="Comma-separated extensions to transcribe.  [default: mp3,mp4,m4a,wav,flac,"
+                "ogg,opus,webm,aac,wma,aiff,amr,mov,mkv]"),
+        _option("--model", metavar="DIR|NAME",
+                help="Local engine: a faster-whisper model directory or name.  "
+                "[default: bundled Whisper tiny.en]"),
+        _option("--formats", metavar="LIST",
+                help="Outputs to write: txt,json,srt,vtt.  [default: txt,json]"),
+        _option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                help="Write outputs (and the journal) under DIR, mirroring each file's path, "
+                "instead of next to the recordings: for read-only archives."),
+        _option("--language", metavar="CODE",
+                help="Language of the recordings, e.g. en, fr (AssemblyAI language_code; "
+                "local language)."),
+        _switch("--speaker-labels",
+                help="AssemblyAI: label speakers; .txt gets one 'Speaker A:' paragraph per turn."),
+        _option("--speech-model", metavar="NAME", help="AssemblyAI speech_model, e.g. universal."),
+        _switch("--keep-existing",
+                help="Keep transcripts made with other options instead of transcribing again."),
+        _switch("--delete-after",
+                help="Delete each transcript from AssemblyAI once its outputs are written."),
+        _switch("--dry-run",
+                help="List what would be transcribed and why, with total audio and estimated "
+                "cost; no request, no model, nothing written."),
+        # --status is a mode of the command, not a setting: False, never None.
+        _option("--status", "show_status", is_flag=True,
+                help="Show what the journal knows (counts, failures, last run) and exit."),
+        _switch("--retry-failed",
+                help="Also retry files that failed for good before (not audio, empty, too big)."),
+        _option("--max-files", type=click.IntRange(min=1), metavar="N",
+                help="Start at most N files this run; the rest waits for the next."),
+        _option("--max-audio-hours", type=_SECONDS, metavar="H",
+                help="Stop starting files once H hours of audio are under way."),
+        _switch("--json", help="Print a JSON summary on stdout."),
+        _option("--log-file", type=_FILE, metavar="FILE",
+                help="Append log lines (every file, and with -v every request) to FILE."),
+        _switch("-q", "--quiet", help="Print nothing unless something failed."),
+        _switch("-v", "--verbose", help="Log every request and retry (the key is never shown)."),
+    ]  # fmt: skip
+
+
+def parse_lists(flags: dict[str, Any]) -> dict[str, Any]:
+    """`--ext` and `--formats` text -> their values; a bad list is a click usage error (exit 2)."""
+    parsed = dict(flags)
+    for name, parse in (("extensions", parse_extensions), ("formats", parse_formats)):
+        if parsed.get(name) is not None:
+            try:
+                parsed[name] = parse(parsed[name])
+            except ConfigError as err:
+                raise click.BadParameter(str(err), param_hint=f"--{name[:3]}") from None
+    return parsed

@@ -1,0 +1,72 @@
+"""Logging for a run: where our loggers write, at which level, and the API key redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from batchscribe.config import Settings
+from batchscribe.errors import ConfigError
+
+#: Loggers a run configures: ours, and the local engine's library (it logs what it loads).
+LOGGERS = ("batchscribe", "faster_whisper")
+#: Per-file lines already reach the terminal through the reporter, so this one logs to file only.
+REPORT_LOGGER = "batchscribe.report"
+#: Timestamp and logger name first, so a --log-file shared by cron runs reads in order.
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+class RedactKey(logging.Filter):
+    """Belt and braces: no log record may carry the API key, whatever a library logs.
+
+    Attached to every handler rather than to loggers, so records propagated from child loggers
+    (which bypass a parent logger's filters) are redacted too.
+    """
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def setup_logging(settings: Settings) -> None:
+    """Our loggers to stderr (warnings; everything with --verbose) and to --log-file (every
+    file's line; with --verbose every request too). The key is redacted everywhere.
+
+    Safe to call again in one process (tests): the previous call's handlers are closed and
+    replaced. Raises ConfigError when the --log-file cannot be opened.
+    """
+    level = logging.DEBUG if settings.verbose else logging.WARNING
+    formatter = logging.Formatter(LOG_FORMAT)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    handlers: list[logging.Handler] = [console]
+    if settings.log_file is not None:
+        try:
+            to_file = logging.FileHandler(settings.log_file, mode="a", encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(
+                f"{settings.log_file}: cannot open the log file ({err.strerror})."
+            ) from None
+        to_file.setLevel(logging.DEBUG if settings.verbose else logging.INFO)
+        handlers.append(to_file)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        if settings.api_key:
+            handler.addFilter(RedactKey(settings.api_key))
+    for name in (*LOGGERS, REPORT_LOGGER):
+        for old in logging.getLogger(name).handlers:
+            old.close()  # a previous invocation's --log-file in the same process
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+    report = logging.getLogger(REPORT_LOGGER)
+    report.handlers[:] = handlers[1:]
+    report.propagate = False
