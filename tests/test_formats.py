@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchscribe.errors import OutputError
-from batchscribe.formats import clashing_stems, output_paths, render_json, render_txt, write_atomic
+from batchscribe.formats import (
+    FileOps,
+    clashing_stems,
+    output_paths,
+    render_json,
+    render_txt,
+    write_atomic,
+)
 from batchscribe.transcript import Transcript
 
 
@@ -46,14 +56,44 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["a.txt"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
-def test_write_atomic_in_read_only_folder_fails_cleanly(tmp_path: Path) -> None:
-    tmp_path.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match=r"a\.txt"):
-            write_atomic(tmp_path / "a.txt", "x")
-    finally:
-        tmp_path.chmod(0o700)
+def fail_with(code: int) -> Callable[..., Any]:
+    def fail(*args: object) -> Any:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+@pytest.fixture
+def old_file(tmp_path: Path) -> Path:
+    target = tmp_path / "out" / "a.txt"
+    target.parent.mkdir()
+    target.write_text("old transcript\n")
+    return target
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        pytest.param(FileOps(write=fail_with(errno.ENOSPC)), id="write"),
+        pytest.param(FileOps(fsync=fail_with(errno.ENOSPC)), id="fsync"),
+    ],
+)
+def test_write_atomic_on_a_full_disk_keeps_the_old_file_and_no_temp(
+    old_file: Path, ops: FileOps
+) -> None:
+    with pytest.raises(OutputError, match=r"cannot write a\.txt \(No space left on device\)"):
+        write_atomic(old_file, "new transcript\n", ops=ops)
+    assert old_file.read_text() == "old transcript\n"
+    assert os.listdir(old_file.parent) == ["a.txt"]
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES], ids=["EROFS", "EACCES"])
+def test_write_atomic_in_a_read_only_folder_keeps_the_old_file(old_file: Path, code: int) -> None:
+    ops = FileOps(mkstemp=fail_with(code))
+    with pytest.raises(OutputError, match=rf"cannot write a\.txt \({os.strerror(code)}\)"):
+        write_atomic(old_file, "new transcript\n", ops=ops)
+    assert old_file.read_text() == "old transcript\n"
+    assert os.listdir(old_file.parent) == ["a.txt"]
 
 
 def test_write_atomic_removes_temp_file_when_rename_fails(tmp_path: Path) -> None:
