@@ -12,8 +12,8 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.durations import audio_seconds
 from batchscribe.errors import ConfigError
-from batchscribe.journal import peek
-from batchscribe.scan import Job, Root, Wanted, plan, resolve_roots, walk
+from batchscribe.history import peek
+from batchscribe.scan import Job, Listing, Root, Wanted, plan, resolve_roots, walk
 
 
 @dataclass(slots=True)
@@ -33,13 +33,17 @@ def preview(settings: Settings) -> Preview:
     wanted = Wanted.of(settings)
     result = Preview()
     todo = resolve_roots(settings.paths, settings.output_dir)
+    listings: dict[str, Listing] = {}  # one listing per folder for `rec/*.mp3`, as a run does
     while todo:
         root = todo.pop(0)
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
         records, _ = peek(root.path)
         own_tree = settings.output_dir is None
-        for items in walk(root.walk_from, settings.extensions, clean=False, nested=own_tree):
+        folders = walk(
+            root.walk_from, settings.extensions, clean=False, nested=own_tree, listings=listings
+        )
+        for items in folders:
             batch = plan(items, root, records, wanted)
             todo += [Root(path=p, walk_from=p, base=p) for p in batch.nested]
             result.up_to_date += batch.skipped

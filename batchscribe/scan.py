@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from batchscribe.formats import (
     output_paths,
     stem_of,
 )
-from batchscribe.journal import JOURNAL_NAME, Record, State
+from batchscribe.journal import JOURNAL_NAME, Record
 from batchscribe.lock import STATE_DIR
 from batchscribe.store import options_id
 
@@ -187,7 +188,7 @@ def walk(
     *,
     clean: bool = True,
     nested: bool = False,
-    listings: dict[str, frozenset[str]] | None = None,
+    listings: dict[str, Listing] | None = None,
 ) -> Iterator[list[Found | Unreadable | Nested]]:
     """Yield the audio files of one folder at a time, depth first.
 
@@ -264,8 +265,22 @@ def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
             os.unlink(entry.path)
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A folder's names, listed once for all the single files given in it (`rec/*.mp3`)."""
+
+    names: frozenset[str]
+    #: audio files per stem: a clash is found with one lookup, not a pass over the folder
+    stems: Mapping[str, int]
+
+    @classmethod
+    def of(cls, folder: str, extensions: frozenset[str]) -> Listing:
+        names = frozenset(entry.name for entry in os.scandir(folder))
+        return cls(names, Counter(stem_of(n) for n in names if _is_audio(n, extensions)))
+
+
 def _single_file(
-    path: Path, extensions: frozenset[str], listings: dict[str, frozenset[str]]
+    path: Path, extensions: frozenset[str], listings: dict[str, Listing]
 ) -> list[Found | Unreadable | Nested]:
     if not _utf8(path.name):
         return [Unreadable(path, NOT_UTF8)]
@@ -273,13 +288,13 @@ def _single_file(
     try:
         st = path.stat()
         if folder not in listings:
-            listings[folder] = frozenset(e.name for e in os.scandir(folder))
+            listings[folder] = Listing.of(folder, extensions)
     except OSError as err:
         return [Unreadable(path, err.strerror or str(err))]
-    names = listings[folder]
-    stem = stem_of(path.name)
-    clash = any(n != path.name and stem_of(n) == stem and _is_audio(n, extensions) for n in names)
-    return [Found(str(path), st, clash, names)]
+    listing = listings[folder]
+    itself = 1 if _is_audio(path.name, extensions) else 0
+    clash = listing.stems.get(stem_of(path.name), 0) - itself > 0
+    return [Found(str(path), st, clash, listing.names)]
 
 
 NOT_UTF8 = "its name is not valid UTF-8; rename it to transcribe it"
@@ -310,7 +325,7 @@ def needs_work(
         return "new"
     if record.fingerprint != fingerprint:
         return "changed"
-    if record.state is State.DONE:
+    if record.done:
         if (
             record.engine == wanted.engine
             and record.options is not None  # journals before options were recorded: keep
@@ -319,7 +334,7 @@ def needs_work(
         ):
             return "options changed"
         return None if outputs_exist else "outputs missing"
-    if record.state is State.FAILED:
+    if record.failed:
         return "failed before"
     return "unfinished"
 

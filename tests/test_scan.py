@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import errno
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
+from batchscribe import scan
 from batchscribe.config import DEFAULT_EXTENSIONS
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
@@ -20,6 +26,19 @@ def found(root: Path) -> list[str]:
         for item in items
         if isinstance(item, Found)
     )
+
+
+def count_scandir(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders the walk lists from now on, in order."""
+    scanned: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        scanned.append(os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    return scanned
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -57,19 +76,48 @@ def test_walk_marks_stem_clashes(tmp_path: Path) -> None:
     assert clashes == {"t.mp3": True, "t.wav": True, "u.mp3": False, "t.ogg": False}
 
 
-def test_walk_reports_unreadable_folder(tmp_path: Path) -> None:
+def test_walk_reports_a_path_that_cannot_be_read(tmp_path: Path) -> None:
     root = tmp_path / "r"
     touch(root / "a.mp3")
     items = [i for batch in walk(root / "a.mp3" / "nope", DEFAULT_EXTENSIONS) for i in batch]
-    assert isinstance(items[0], Unreadable)
+    assert items == [Unreadable(root / "a.mp3" / "nope", "Not a directory")]
 
 
-def test_walk_is_lazy_one_folder_at_a_time(tmp_path: Path) -> None:
+def test_walk_reports_an_unreadable_sub_folder_and_walks_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "r"
-    for i in range(3):
-        touch(root / f"d{i}" / "a.mp3")
+    for name in ("a.mp3", "locked/b.mp3", "open/c.mp3"):
+        touch(root / name)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        # Root ignores permissions (CI runs as root), so chmod 000 cannot deny it: inject it.
+        if Path(path) == root / "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    assert [i for i in items if isinstance(i, Unreadable)] == [
+        Unreadable(root / "locked", "Permission denied")
+    ]
+    assert sorted(Path(i.where).name for i in items if isinstance(i, Found)) == ["a.mp3", "c.mp3"]
+
+
+def test_walk_is_lazy_one_folder_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "r"
+    for i in range(40):
+        touch(root / f"d{i:02d}" / "a.mp3")
+    scanned = count_scandir(monkeypatch)
     batches = walk(root, DEFAULT_EXTENSIONS)
-    assert len(next(batches)) == 1
+    assert scanned == []  # nothing happens before the first folder is asked for
+    first = next(batches)
+    assert len(first) == 1  # one folder's files
+    # The producer feeds workers while the walk goes on: the first batch must not wait for
+    # the 40 other folders to be listed (root and the first folder, a little slack).
+    assert len(scanned) <= 3, f"the walk listed {len(scanned)} folders before its first batch"
+    assert sum(len(batch) for batch in batches) == 39
 
 
 FP = Fingerprint(10, 20)
@@ -165,10 +213,69 @@ def test_output_dir_with_many_files_of_one_folder(tmp_path: Path) -> None:
     assert [r.path for r in roots] == [tmp_path / "out"] * 2
 
 
+def steps(action: Callable[[], object]) -> int:
+    """How much Python `action` runs (trace events: calls and lines, in every module): a
+    measure of work that, unlike a clock, does not depend on how busy the machine is."""
+    count = 0
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        count += 1
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        action()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def single_files(folder: Path, n: int) -> list[Path]:
+    """What `rec/*.mp3` gives the CLI: `n` files of one folder, each a path of its own."""
+    files = [touch(folder / f"{i:05d}.mp3") for i in range(n)]
+    return [*files, files[1]]  # a shell glob and a name typed again
+
+
+def resolve_and_walk(files: list[Path]) -> int:
+    """What a run does with `files`: resolve them to roots, walk each (sharing listings)."""
+    listings: dict[str, Any] = {}  # walk's cache of folder listings
+    return sum(
+        len(batch)
+        for root in resolve_roots(files)
+        for batch in walk(root.walk_from, DEFAULT_EXTENSIONS, listings=listings)
+    )
+
+
+#: Sizes compared by the linear-time tests: small enough to trace in a blink when linear.
+FEW = 30
+#: 10 times the paths may cost at most this many times the work (linear: 10, plus fixed costs
+#: shared by both; comparing each path with the others, as before: 90).
+LINEAR_GROWTH = 15
+
+
 def test_many_single_files_resolve_in_linear_time(tmp_path: Path) -> None:
-    files = [tmp_path / f"{i:05d}.mp3" for i in range(20_000)]
-    roots = resolve_roots([*files, tmp_path / "00001.mp3"])
-    assert len(roots) == 20_000
+    small, large = single_files(tmp_path / "s", FEW), single_files(tmp_path / "l", 10 * FEW)
+    assert len(resolve_roots(large)) == 10 * FEW
+    growth = steps(lambda: resolve_roots(large)) / steps(lambda: resolve_roots(small))
+    assert growth < LINEAR_GROWTH, f"10x the paths took {growth:.0f}x the work"
+
+
+def test_many_single_files_of_one_folder_walk_in_linear_time(tmp_path: Path) -> None:
+    small, large = single_files(tmp_path / "s", FEW), single_files(tmp_path / "l", 10 * FEW)
+    assert resolve_and_walk(large) == 10 * FEW
+    growth = steps(lambda: resolve_and_walk(large)) / steps(lambda: resolve_and_walk(small))
+    assert growth < LINEAR_GROWTH, f"10x the paths took {growth:.0f}x the work"
+
+
+def test_single_files_of_one_folder_share_one_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = single_files(tmp_path / "rec", 50)
+    scanned = count_scandir(monkeypatch)
+    assert resolve_and_walk(files) == 50
+    assert scanned == [str(tmp_path / "rec")]
 
 
 def test_a_name_that_is_not_utf8_is_reported(tmp_path: Path) -> None:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchscribe.errors import LockHeld
+from batchscribe.lock import RunLock
+from tests.conftest import REPO
+
+#: A run that takes the lock, says so, and then works until it is killed.
+HOLDER = (
+    "import sys, time; from pathlib import Path; from batchscribe.lock import RunLock\n"
+    "RunLock(Path(sys.argv[1])).__enter__(); print('locked', flush=True); time.sleep(60)"
+)
+#: How long a killed run's lock may take to be free before the test fails (the kernel frees
+#: it as the process dies, so any wait at all is slack for a slow machine).
+RELEASE_WITHIN_S = 5.0
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holding the run lock of `tmp_path`; killed at the end at the latest."""
+    proc = subprocess.Popen(  # from the repository: it runs the lock under test
+        [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, cwd=REPO
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"locked", "the holder never took the lock"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def lock_within(root: Path, seconds: float) -> None:
+    """Take and release the run lock of `root`, trying again until `seconds` have passed;
+    fails the test, with the last refusal, when it is still held then."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with RunLock(root):
+                return
+        except LockHeld as err:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"the lock was still held {seconds} s later: {err}")
+        time.sleep(0.01)
+
+
+def test_second_lock_on_the_same_root_is_refused_with_the_pid(tmp_path: Path) -> None:
+    with RunLock(tmp_path), pytest.raises(LockHeld, match=rf"\(pid {os.getpid()}\)"):
+        RunLock(tmp_path).__enter__()
+    with RunLock(tmp_path):  # released on exit
+        pass
+
+
+def test_lock_held_by_another_process_is_refused_with_its_pid(
+    tmp_path: Path, holder: subprocess.Popen[bytes]
+) -> None:
+    with pytest.raises(LockHeld, match=rf"\(pid {holder.pid}\)"):
+        RunLock(tmp_path).__enter__()
+    assert holder.poll() is None, "the holder died: the refusal proves nothing"
+
+
+def test_lock_of_a_process_killed_with_sigkill_is_free_at_once(
+    tmp_path: Path, holder: subprocess.Popen[bytes]
+) -> None:
+    with pytest.raises(LockHeld, match=rf"\(pid {holder.pid}\)"):
+        RunLock(tmp_path).__enter__()
+
+    holder.kill()  # SIGKILL: no finally, no atexit; only the kernel can let go of the lock
+    assert holder.wait(timeout=RELEASE_WITHIN_S) == -signal.SIGKILL
+
+    lock_within(tmp_path, RELEASE_WITHIN_S)
