@@ -12,11 +12,13 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from batchscribe.engines.base import Resume
 from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.lock import STATE_DIR, private_mkdir
@@ -67,6 +69,61 @@ class State(StrEnum):
     FAILED = "failed"
 
 
+class Event(StrEnum):
+    """What happened to a source; `next_state` says where each event leads from each state."""
+
+    #: a fresh attempt: any earlier upload or transcript of other bytes is forgotten
+    START = "start"
+    #: the bytes reached AssemblyAI's storage
+    UPLOAD = "upload"
+    #: a transcript exists (created, adopted, or a copy's original's)
+    SUBMIT = "submit"
+    #: every output written
+    DONE = "done"
+    #: the attempt failed for good, or failed before anything billable happened
+    FAIL = "fail"
+    #: transient trouble (a network error, a full disk) after a billable step: the step is
+    #: kept, so the next run carries on from it and never pays again
+    STALL = "stall"
+
+
+_IN_FLIGHT = frozenset({State.UPLOADED, State.SUBMITTED})
+_STATES = {state.value: state for state in State}
+_ANY = frozenset(State)
+
+#: The state machine: event -> (states it may happen in, state it leads to). `None` stands for
+#: "no row yet". STALL is the one event whose result depends on the state (see `next_state`).
+TRANSITIONS: dict[Event, tuple[frozenset[State | None], State]] = {
+    Event.START: (frozenset({None, *State}), State.PENDING),
+    # A stale upload is uploaded again: UPLOADED -> UPLOADED.
+    Event.UPLOAD: (frozenset({State.PENDING, State.UPLOADED}), State.UPLOADED),
+    # From PENDING: a copy collects its interrupted original's transcript.
+    Event.SUBMIT: (frozenset({State.PENDING, State.UPLOADED}), State.SUBMITTED),
+    # From PENDING: the local engine, or a transcript kept in the store.
+    Event.DONE: (frozenset({State.PENDING, *_IN_FLIGHT}), State.DONE),
+    # From DONE or FAILED: an attempt that failed before it started (foreign outputs).
+    Event.FAIL: (_ANY, State.FAILED),
+    Event.STALL: (_ANY, State.FAILED),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A bug: an event that cannot happen in the source's state."""
+
+
+def next_state(current: State | None, event: Event) -> State | None:
+    """Where `event` leads from `current`; None when there is nothing to record (a failure of a
+    file that never got a row). Raises InvalidTransition for an impossible event."""
+    if current is None and event in (Event.FAIL, Event.STALL):
+        return None
+    allowed, target = TRANSITIONS[event]
+    if current not in allowed:
+        raise InvalidTransition(f"{event.value} cannot happen to a {current or 'new'} file")
+    if event is Event.STALL and current in _IN_FLIGHT:
+        return current
+    return target
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One journal row."""
@@ -93,70 +150,63 @@ class Record:
     def outputs(self) -> tuple[str, ...]:
         return tuple(json.loads(self.outputs_json)) if self.outputs_json else ()
 
+    @property
+    def done(self) -> bool:
+        """Its outputs were written (they may have gone missing since)."""
+        return self.state is State.DONE
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One run as the journal remembers it."""
+    @property
+    def failed(self) -> bool:
+        return self.state is State.FAILED
 
-    started_at: float
-    ended_at: float | None
-    outcome: str | None
-    summary: dict[str, object]
+    @property
+    def in_flight(self) -> bool:
+        """An attempt got past a billable step (uploaded or submitted) and did not end."""
+        return self.state in _IN_FLIGHT
 
-
-_COLUMNS = (
-    "path",
-    "size",
-    "mtime_ns",
-    "state",
-    "engine",
-    "upload_url",
-    "uploaded_at",
-    "transcript_id",
-    "error",
-    "outputs",
-    "options",
-    "permanent",
-    "digest",
-)
-_SELECT_RECORDS = f"SELECT {', '.join(_COLUMNS)} FROM files"
+    def continues(self, engine: str, options: str) -> bool:
+        """An attempt under way that a run with this engine and these options carries on."""
+        return self.in_flight and self.engine == engine and self.options in (None, options)
 
 
-def _select_records(have: set[str]) -> str:
-    """The SELECT for a journal that may predate some columns (read-only: cannot add them)."""
-    return "SELECT " + ", ".join(c if c in have else "NULL" for c in _COLUMNS) + " FROM files"
+def resume_point(
+    record: Record | None,
+    fingerprint: Fingerprint,
+    *,
+    engine: str,
+    options: str,
+    now: float,
+    upload_ttl: float,
+) -> Resume | None:
+    """Where an attempt at these very bytes carries on from, or None to start afresh.
 
-
-def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
-    """A root's records and runs, read-only: nothing is created, locked or changed.
-
-    For --dry-run and --status; a root without a journal has neither.
+    A transcript id is only ever polled, never re-created; an upload is reused while the
+    service keeps it (`upload_ttl`), else the bytes go again (`Resume()` with nothing set).
     """
-    db_path = root / STATE_DIR / JOURNAL_NAME
-    if not db_path.is_file():
-        return {}, []
-    try:
-        with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
-            have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
-            records = {row[0]: _record(row) for row in db.execute(_select_records(have))}
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-            runs = [
-                Run(started, ended, outcome, json.loads(summary) if summary else {})
-                for started, ended, outcome, summary in db.execute(
-                    "SELECT started_at, ended_at, outcome, summary FROM runs ORDER BY id"
-                    if "runs" in tables
-                    else "SELECT 0, 0, '', '' WHERE 0"
-                )
-            ]
-    except sqlite3.Error as err:
-        raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
-    return records, runs
+    if record is None or record.fingerprint != fingerprint:
+        return None
+    if not record.continues(engine, options):
+        return None
+    if record.state is State.SUBMITTED and record.transcript_id:
+        return Resume(transcript_id=record.transcript_id)
+    fresh = record.uploaded_at is not None and now - record.uploaded_at < upload_ttl
+    return Resume(upload_url=record.upload_url if fresh else None)
+
+
+COLUMNS = ("path", "size", "mtime_ns", "state", "engine", "upload_url", "uploaded_at",
+            "transcript_id", "error", "outputs", "options", "permanent", "digest")  # fmt: skip
+_SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM files"
 
 
 class Journal:
-    """The SQLite journal of one root. Not thread-safe: use it from the event loop only."""
+    """The SQLite journal of one root. Blocking and not thread-safe: a run uses it from one
+    thread at a time (`homes.JournalThread`), off the event loop."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, connect: Callable[..., sqlite3.Connection] = sqlite3.connect
+    ) -> None:
+        """Open (or create) the journal of `root`; `connect` opens SQLite (tests inject a full
+        disk there). Raises ConfigError when the folder or the database cannot be opened."""
         self.root = root
         state_dir = root / STATE_DIR
         try:
@@ -164,7 +214,7 @@ class Journal:
             db_path = state_dir / JOURNAL_NAME
             # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
             os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
-            self._db = sqlite3.connect(db_path, isolation_level=None)
+            self._db = connect(db_path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: every commit survives a crash of this process (kill -9); only the upload
             # record is also synced to disk (see `uploaded`), one fsync per file, not five.
@@ -198,11 +248,11 @@ class Journal:
     def records(self) -> dict[str, Record]:
         """Every row, keyed by relative path: read once per run, so a re-scan is one query."""
         rows = self._sql(_SELECT_RECORDS)
-        return {row[0]: _record(row) for row in rows}
+        return {row[0]: record_from_row(row) for row in rows}
 
     def get(self, key: str) -> Record | None:
         row = self._sql(_SELECT_RECORDS + " WHERE path = ?", (key,)).fetchone()
-        return _record(row) if row else None
+        return record_from_row(row) if row else None
 
     def start(
         self,
@@ -219,6 +269,7 @@ class Journal:
         and recording `done` still knows they are ours; earlier claims are kept.
         """
         previous = self.get(key)
+        state = next_state(previous.state if previous else None, Event.START)
         owned = sorted({*(previous.outputs if previous else ()), *outputs})
         self._sql(
             "INSERT INTO files (path, size, mtime_ns, state, engine, outputs, options,"
@@ -231,7 +282,7 @@ class Journal:
                 key,
                 fingerprint.size,
                 fingerprint.mtime_ns,
-                State.PENDING,
+                state,
                 engine,
                 json.dumps(owned),
                 options,
@@ -240,25 +291,52 @@ class Journal:
             ),
         )
 
-    def uploaded(self, key: str, upload_url: str) -> None:
+    def uploaded(self, key: str, upload_url: str, *, at: float | None = None) -> None:
         """Synced to disk before the billable create starts, so even after a power cut the
         next run knows this upload and can find a transcript created from it. (Losing any
         later record costs nothing: that transcript is found again in the API's list, and a
         lost "done" only re-writes outputs from the kept transcript.)"""
         self._sql("PRAGMA synchronous=FULL")
         try:
-            self._set(key, state=State.UPLOADED, upload_url=upload_url, uploaded_at=time.time())
+            uploaded_at = time.time() if at is None else at
+            self.advance(key, Event.UPLOAD, upload_url=upload_url, uploaded_at=uploaded_at)
         finally:
             self._sql("PRAGMA synchronous=NORMAL")
 
     def submitted(self, key: str, transcript_id: str) -> None:
-        self._set(key, state=State.SUBMITTED, transcript_id=transcript_id)
+        self.advance(key, Event.SUBMIT, transcript_id=transcript_id)
 
     def done(self, key: str) -> None:
-        self._set(key, state=State.DONE, error=None)
+        self.advance(key, Event.DONE, error=None)
 
-    def failed(self, key: str, error: str, *, permanent: bool = False) -> None:
-        self._set(key, state=State.FAILED, error=error, permanent=int(permanent))
+    def failed(
+        self, key: str, error: str, *, permanent: bool = False, transient: bool = False
+    ) -> None:
+        """The attempt failed; `transient` trouble after a billable step keeps that step."""
+        event = Event.STALL if transient else Event.FAIL
+        self.advance(key, event, error=error, permanent=int(permanent))
+
+    def advance(self, key: str, event: Event, **columns: object) -> None:
+        """Record `event` for `key` with its columns, in the state the table gives.
+
+        Raises InvalidTransition for an event its state does not allow (a bug)."""
+        row = self._sql("SELECT state FROM files WHERE path = ?", (key,)).fetchone()
+        current = _STATES[row[0]] if row else None
+        state = next_state(current, event)
+        if state is None or (state is current and event is Event.STALL):
+            return  # nothing to record: no row, or a billable step to keep as it is
+        self._set(key, state=state, **columns)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many writes in one transaction (filling a journal for a benchmark or a test)."""
+        self._sql("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._sql("ROLLBACK")
+            raise
+        self._sql("COMMIT")
 
     def begin_run(self) -> int:
         cursor = self._sql("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
@@ -278,24 +356,10 @@ class Journal:
         )
 
 
-_STATES = {state.value: state for state in State}
-
-
-def _record(row: tuple[Any, ...]) -> Record:
+def record_from_row(row: tuple[Any, ...]) -> Record:
     """A row as SQLite returns it (the schema fixes the types): built for speed, positionally,
     since a re-scan builds one per file."""
     key, size, mtime_ns, state, engine, url, at, tid, error, outputs, options, perm, digest = row
-    return Record(
-        key,
-        Fingerprint(size, mtime_ns),
-        _STATES[state],
-        engine,
-        url,
-        at,
-        tid,
-        error,
-        outputs,
-        options,
-        bool(perm),
-        digest,
-    )
+    fingerprint, status = Fingerprint(size, mtime_ns), _STATES[state]
+    return Record(key, fingerprint, status, engine, url, at, tid, error, outputs, options,
+                  bool(perm), digest)  # fmt: skip

@@ -158,6 +158,18 @@ class Reporter:
             self.stages[source] = "working"
         self._refresh()
 
+    def over_budget(self, source: Path) -> None:
+        """Not started: --max-files or --max-audio-hours was reached (the next run does it)."""
+        self.summary.over_budget += 1
+
+    def failed_before(self, count: int) -> None:
+        """Files that failed for good in an earlier run, not retried (see --retry-failed)."""
+        self.summary.failed_before += count
+
+    def requeued(self, count: int) -> None:
+        """Files that waited for a copy and go again on their own: started again later."""
+        self.summary.in_progress -= count
+
     def transcribing(self, source: Path) -> None:
         self.stages[source] = "transcribing"
         self._refresh()

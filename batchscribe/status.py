@@ -6,7 +6,8 @@ from collections import Counter
 from datetime import datetime
 
 from batchscribe.config import Settings
-from batchscribe.journal import State, peek
+from batchscribe.history import peek
+from batchscribe.journal import State
 from batchscribe.scan import resolve_roots
 
 
@@ -22,7 +23,7 @@ def format_status(settings: Settings) -> list[str]:
         listed = ", ".join(f"{counts[state]} {state.value}" for state in State if counts[state])
         lines.append(f"{root.path}: {len(records)} files: {listed or 'none'}")
         for record in sorted(records.values(), key=lambda r: r.key):
-            if record.state is State.FAILED:
+            if record.failed:
                 hint = " (permanent: --retry-failed to retry)" if record.permanent else ""
                 lines.append(f"  failed  {record.key}: {record.error}{hint}")
         if runs:

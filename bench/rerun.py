@@ -44,7 +44,12 @@ def make_files(root: Path, count: int) -> list[Path]:
 def fill_journal(root: Path, paths: list[Path]) -> None:
     """What a finished run leaves behind, written directly (fast for 50,000 files)."""
     journal = Journal(root)
-    journal._db.execute("BEGIN")
+    with journal.batch():
+        fill_rows(journal, root, paths)
+    journal.close()
+
+
+def fill_rows(journal: Journal, root: Path, paths: list[Path]) -> None:
     for path in paths:
         key = path.relative_to(root).as_posix()
         outputs = output_paths(path, clash=False)
@@ -55,8 +60,6 @@ def fill_journal(root: Path, paths: list[Path]) -> None:
         )
         journal.submitted(key, f"t-{key}")
         journal.done(key)
-    journal._db.execute("COMMIT")
-    journal.close()
 
 
 def batchscribe(root: Path, env: dict[str, str]) -> tuple[float, int, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from aioresponses import CallbackResult, aioresponses
 
 from batchscribe.config import Settings
 from batchscribe.engines.assemblyai import AssemblyAIClient, AssemblyAIEngine
-from batchscribe.engines.base import Finished, StillRunning, Submitted
+from batchscribe.engines.base import Finished, Recording, Resume, StillRunning, Submitted
 from batchscribe.errors import (
     AuthError,
     InputError,
@@ -23,8 +22,6 @@ from batchscribe.errors import (
     TranscriptionFailed,
 )
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Record, State
-from batchscribe.scan import Job
 
 BASE = "https://api.example.test"
 KEY = "unit-key"
@@ -42,10 +39,10 @@ class Checkpoints:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    def uploaded(self, upload_url: str) -> None:
+    async def uploaded(self, upload_url: str) -> None:
         self.events.append(("uploaded", upload_url))
 
-    def submitted(self, transcript_id: str) -> None:
+    async def submitted(self, transcript_id: str) -> None:
         self.events.append(("submitted", transcript_id))
 
 
@@ -88,8 +85,8 @@ def client(session: aiohttp.ClientSession, sleeps: Sleeps) -> AssemblyAIClient:
     )
 
 
-def job_for(path: Path, record: Record | None = None) -> Job:
-    return Job(path, path.parent, path.name, Fingerprint.of(path.stat()), {}, "new", record)
+def recording(path: Path, resume: Resume | None = None) -> Recording:
+    return Recording(path, Fingerprint.of(path.stat()), resume)
 
 
 async def test_upload_streams_the_file_with_the_key(
@@ -200,7 +197,7 @@ async def test_start_uploads_then_creates_and_checkpoints_each_step(
     mocked.post(f"{BASE}/v2/upload", payload={"upload_url": "https://cdn/up/9"})
     mocked.post(f"{BASE}/v2/transcript", payload={"id": "t9", "status": "queued"})
     checkpoints = Checkpoints()
-    result = await AssemblyAIEngine(client, Settings()).start(job_for(audio), checkpoints)
+    result = await AssemblyAIEngine(client, Settings()).start(recording(audio), checkpoints)
     assert result == Submitted("t9")
     assert checkpoints.events == [("uploaded", "https://cdn/up/9"), ("submitted", "t9")]
 
@@ -210,9 +207,10 @@ async def test_resume_with_transcript_id_makes_no_request(
 ) -> None:
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
-    fp = Fingerprint.of(audio.stat())
-    record = Record("a.wav", fp, State.SUBMITTED, "assemblyai", "u", time.time(), "t5")
-    result = await AssemblyAIEngine(client, Settings()).start(job_for(audio, record), Checkpoints())
+    resume = Resume(transcript_id="t5")
+    result = await AssemblyAIEngine(client, Settings()).start(
+        recording(audio, resume), Checkpoints()
+    )
     assert result == Submitted("t5") and not mocked.requests
 
 
@@ -222,7 +220,7 @@ async def test_empty_file_fails_before_any_request(
     audio = tmp_path / "empty.mp3"
     audio.write_bytes(b"")
     with pytest.raises(InputError, match="empty"):
-        await AssemblyAIEngine(client, Settings()).start(job_for(audio), Checkpoints())
+        await AssemblyAIEngine(client, Settings()).start(recording(audio), Checkpoints())
     assert not mocked.requests
 
 

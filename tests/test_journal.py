@@ -1,17 +1,24 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
+import functools
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from batchscribe.errors import JournalError, LockHeld
+from batchscribe.engines.base import Resume
+from batchscribe.errors import JournalError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Journal, State
-from batchscribe.lock import RunLock
+from batchscribe.journal import (
+    Event,
+    InvalidTransition,
+    Journal,
+    Record,
+    State,
+    next_state,
+    resume_point,
+)
 
 FP = Fingerprint(100, 123456789)
 
@@ -45,36 +52,134 @@ def test_restart_forgets_the_old_upload_but_keeps_our_outputs(tmp_path: Path) ->
     assert record.outputs == ("a.json", "a.mp3.txt", "a.txt")
 
 
-def test_second_lock_on_the_same_root_is_refused_with_the_pid(tmp_path: Path) -> None:
-    with RunLock(tmp_path), pytest.raises(LockHeld, match=str(os.getpid())), RunLock(tmp_path):
-        pass
-    with RunLock(tmp_path):  # released on exit
-        pass
+class FullDisk(sqlite3.Connection):
+    """A connection whose writes fail once `full` is set, as on a full disk."""
+
+    full = False
+
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:
+        if FullDisk.full and not sql.startswith("PRAGMA"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, params)
 
 
-def test_lock_of_a_killed_process_never_blocks(tmp_path: Path) -> None:
-    code = (
-        "import sys, time; from pathlib import Path; from batchscribe.lock import RunLock\n"
-        "RunLock(Path(sys.argv[1])).__enter__(); print('locked', flush=True); time.sleep(60)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"locked"
-        with pytest.raises(LockHeld):
-            RunLock(tmp_path).__enter__()
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
-    deadline = time.monotonic() + 5
-    with RunLock(tmp_path):
-        assert time.monotonic() < deadline
-
-
-def test_a_journal_that_cannot_be_written_stops_with_one_line(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
-    journal._db.close()  # as good as a full disk: every write now fails
+def test_a_journal_that_cannot_be_written_stops_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(tmp_path, connect=functools.partial(sqlite3.connect, factory=FullDisk))
+    monkeypatch.setattr(FullDisk, "full", True)
     with pytest.raises(JournalError, match="cannot write the journal") as err:
         journal.start("a.mp3", FP, "assemblyai", [])
     assert err.value.exit_code == 2
+
+
+# -- the state machine
+
+
+P, U, S, D, F = State.PENDING, State.UPLOADED, State.SUBMITTED, State.DONE, State.FAILED
+#: Every legal (state, event) -> state; any pair not listed must be refused.
+LEGAL = {
+    **{(s, Event.START): P for s in (None, P, U, S, D, F)},
+    (P, Event.UPLOAD): U,
+    (U, Event.UPLOAD): U,
+    (P, Event.SUBMIT): S,
+    (U, Event.SUBMIT): S,
+    (P, Event.DONE): D,
+    (U, Event.DONE): D,
+    (S, Event.DONE): D,
+    **{(s, Event.FAIL): F for s in (P, U, S, D, F)},
+    (None, Event.FAIL): None,
+    # transient trouble keeps a billable step, and fails a file that had none
+    (P, Event.STALL): F,
+    (U, Event.STALL): U,
+    (S, Event.STALL): S,
+    (D, Event.STALL): F,
+    (F, Event.STALL): F,
+    (None, Event.STALL): None,
+}
+
+
+@pytest.mark.parametrize("state", [None, *State])
+@pytest.mark.parametrize("event", list(Event))
+def test_next_state_follows_the_table_and_refuses_the_rest(
+    state: State | None, event: Event
+) -> None:
+    if (state, event) in LEGAL:
+        assert next_state(state, event) is LEGAL[(state, event)]
+    else:
+        with pytest.raises(InvalidTransition):
+            next_state(state, event)
+
+
+def test_a_transient_failure_after_the_create_keeps_the_transcript(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    journal.uploaded("a.mp3", "u")
+    journal.submitted("a.mp3", "t-1")
+    journal.failed("a.mp3", "disk full", transient=True)
+    record = journal.get("a.mp3")
+    assert record is not None and record.state is State.SUBMITTED
+    assert record.transcript_id == "t-1" and record.error is None
+
+    journal.failed("a.mp3", "not audio", permanent=True)
+    record = journal.get("a.mp3")
+    assert record is not None and record.failed and record.permanent
+    assert record.error == "not audio"
+
+
+def test_an_impossible_event_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    journal.done("a.mp3")
+    with pytest.raises(InvalidTransition):
+        journal.uploaded("a.mp3", "u")
+    record = journal.get("a.mp3")
+    assert record is not None and record.done and record.upload_url is None
+
+
+def test_a_failure_of_a_file_without_a_row_records_nothing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.failed("new.mp3", "its output exists")
+    assert journal.get("new.mp3") is None
+
+
+def record(state: State, **values: object) -> Record:
+    fields: dict[str, object] = {
+        "key": "a.mp3",
+        "fingerprint": FP,
+        "state": state,
+        "engine": "assemblyai",
+        "options": "o1",
+        **values,
+    }
+    return Record(**fields)  # type: ignore[arg-type]
+
+
+def resume(rec: Record | None, *, fingerprint: Fingerprint = FP, options: str = "o1") -> Any:
+    return resume_point(
+        rec, fingerprint, engine="assemblyai", options=options, now=1000.0, upload_ttl=100.0
+    )
+
+
+def test_resume_point_polls_a_submitted_transcript_and_reuses_a_fresh_upload() -> None:
+    assert resume(record(S, upload_url="u", uploaded_at=10.0, transcript_id="t")) == Resume(
+        transcript_id="t"
+    )
+    assert resume(record(U, upload_url="u", uploaded_at=950.0)) == Resume(upload_url="u")
+    # expired on the service: carry on, but send the bytes again
+    assert resume(record(U, upload_url="u", uploaded_at=900.0)) == Resume()
+    assert resume(record(U, upload_url="u", uploaded_at=None)) == Resume()
+    # a journal from before options were recorded carries on with any options
+    assert resume(record(U, upload_url="u", uploaded_at=950.0, options=None)) == Resume(
+        upload_url="u"
+    )
+
+
+def test_resume_point_starts_afresh_for_anything_else() -> None:
+    submitted = record(S, transcript_id="t")
+    assert resume(None) is None
+    assert resume(submitted, fingerprint=Fingerprint(1, 2)) is None
+    assert resume(submitted, options="o2") is None
+    assert resume(record(S, transcript_id="t", engine="local")) is None
+    for state in (P, D, F):
+        assert resume(record(state, transcript_id="t", upload_url="u", uploaded_at=999.0)) is None

@@ -74,8 +74,7 @@ def seed_uploaded(root: Path, name: str, upload_url: str, *, age: float = 0.0) -
     journal = Journal(root)
     no_options = options_id({})  # what a run with the default request options records
     journal.start(name, Fingerprint.of((root / name).stat()), "assemblyai", [], no_options)
-    journal.uploaded(name, upload_url)
-    journal._db.execute("UPDATE files SET uploaded_at = ?", (time.time() - age,))
+    journal.uploaded(name, upload_url, at=time.time() - age)
     journal.close()
 
 

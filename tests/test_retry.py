@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from batchscribe.errors import PermanentApiError, RetryableApiError
-from batchscribe.retry import list_spacing, poll_spacing, retrying
+from batchscribe.retry import (
+    LIST_PAGE,
+    MAX_RETRY_AFTER,
+    POLL_SHARE,
+    list_spacing,
+    pages_to_list,
+    poll_budget,
+    poll_spacing,
+    retrying,
+)
 
 
 class Sleeps:
@@ -32,11 +43,45 @@ async def test_retry_after_is_obeyed_exactly() -> None:
     assert tries == 2 and sleeps.calls == [7.0]
 
 
-async def test_backoff_is_jittered_and_capped() -> None:
+async def test_retry_after_is_obeyed_beyond_the_backoff_ceiling_but_capped() -> None:
+    sleeps = Sleeps()
+    errors: list[Exception] = [
+        RetryableApiError("429", status=429, retry_after=30),  # above max_delay (8)
+        RetryableApiError("429", status=429, retry_after=MAX_RETRY_AFTER * 10),
+        RetryableApiError("429", status=429, retry_after=-5),
+    ]
+    await attempt_until(sleeps, errors)
+    assert sleeps.calls == [30.0, MAX_RETRY_AFTER, 0.0]
+
+
+@pytest.fixture
+def jitter_windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    """Records each jitter window drawn from, and waits its upper end."""
+    windows: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        windows.append((low, high))
+        return high
+
+    monkeypatch.setattr(random, "uniform", uniform)
+    return windows
+
+
+async def test_backoff_draws_from_a_doubling_window_up_to_max_delay(
+    jitter_windows: list[tuple[float, float]],
+) -> None:
+    sleeps = Sleeps()
+    await attempt_until(sleeps, [RetryableApiError("500") for _ in range(5)], attempts=6)
+    # full jitter: attempt n waits a random time in [0, min(max_delay, base * 2**(n-1))]
+    assert jitter_windows == [(0, 1.0), (0, 2.0), (0, 4.0), (0, 8.0), (0, 8.0)]
+    assert sleeps.calls == [1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+async def test_backoff_waits_are_random_within_the_window() -> None:
     sleeps = Sleeps()
     await attempt_until(sleeps, [RetryableApiError("500") for _ in range(4)])
-    assert len(sleeps.calls) == 4
-    assert all(0 <= s <= 8.0 for s in sleeps.calls)
+    assert all(0 <= s <= high for s, high in zip(sleeps.calls, [1, 2, 4, 8], strict=True))
+    assert len(set(sleeps.calls)) == 4 and sum(sleeps.calls) > 0
 
 
 async def test_gives_up_after_attempts_with_the_last_error() -> None:
@@ -52,6 +97,17 @@ async def test_permanent_errors_are_not_retried() -> None:
     with pytest.raises(PermanentApiError):
         await attempt_until(sleeps, [PermanentApiError("400")])
     assert sleeps.calls == []
+
+
+def test_polls_and_listings_get_half_the_request_budget() -> None:
+    assert POLL_SHARE == 0.5
+    assert poll_budget(3000) == 25.0  # requests per second
+
+
+def test_pages_to_list_is_one_per_full_page_and_one_for_the_rest() -> None:
+    assert LIST_PAGE == 200
+    assert [pages_to_list(n) for n in (0, 1, 199, 200, 1000, 20_000)] == [1, 1, 1, 2, 6, 101]
+    assert pages_to_list(250, page=100) == 3
 
 
 def test_poll_spacing_is_the_interval_until_the_budget_binds() -> None:

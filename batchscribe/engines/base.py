@@ -2,16 +2,41 @@
 
 An engine either finishes a job while the worker waits (the local model) or submits it and
 leaves it to the single poller (AssemblyAI). Billable steps are reported through `Checkpoint`
-so that the pipeline can journal each one before the next starts; engines never see SQLite.
+so that the pipeline can journal each one before the next starts; engines never see the
+journal, only a small `Resume` value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from batchscribe.scan import Job
+from batchscribe.fingerprint import Fingerprint
 from batchscribe.transcript import Transcript
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where an interrupted attempt at the same bytes got to (the journal decides it).
+
+    Both unset: carry on, but the upload has expired and the bytes go again.
+    """
+
+    #: the bytes are on the service's storage: create (or adopt) a transcript from them
+    upload_url: str | None = None
+    #: a transcript exists: only ever poll it, never create another
+    transcript_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What an engine is given: one source file as scanned, and where to carry on from."""
+
+    path: Path
+    #: the bytes sent must be the bytes scanned, or the transcript belongs to no file
+    fingerprint: Fingerprint
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +59,11 @@ class StillRunning:
 
 
 class Checkpoint(Protocol):
-    """Called by an engine the moment a billable step has happened, before the next begins."""
+    """Awaited by an engine the moment a billable step has happened, before the next begins."""
 
-    def uploaded(self, upload_url: str) -> None: ...
+    async def uploaded(self, upload_url: str) -> None: ...
 
-    def submitted(self, transcript_id: str) -> None: ...
+    async def submitted(self, transcript_id: str) -> None: ...
 
 
 class Engine(Protocol):
@@ -48,8 +73,8 @@ class Engine(Protocol):
     #: shown in reports and saved in the journal
     name: str
 
-    async def start(self, job: Job, checkpoint: Checkpoint) -> Finished | Submitted:
-        """Begin (and for a local engine, finish) the job; resume from `job.record` if set."""
+    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
+        """Begin (and for a local engine, finish) it; carry on from `recording.resume` if set."""
         ...
 
     async def poll(self, transcript_id: str) -> Finished | StillRunning:

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Checkpoint, Finished, StillRunning
+from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
 from batchscribe.errors import ConfigError, InputError, TranscriptionFailed
-from batchscribe.scan import Job
 from batchscribe.transcript import Transcript
 
 #: Shown in the .json so a reader knows which model produced it.
@@ -86,12 +85,12 @@ class LocalEngine:
         self._model: Any = None
         self._loading = asyncio.Lock()
 
-    async def start(self, job: Job, checkpoint: Checkpoint) -> Finished:
-        if job.fingerprint.size == 0:
+    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished:
+        if recording.fingerprint.size == 0:
             raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
         model = await self._load()
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(self._executor, self._transcribe, model, job.source)
+        data = await loop.run_in_executor(self._executor, self._transcribe, model, recording.path)
         return Finished(Transcript(data))
 
     async def poll(self, transcript_id: str) -> StillRunning:

@@ -1,0 +1,138 @@
+"""The journal folders of one run: each locked once, with its journal and its transcript store.
+
+Every journal call of a run goes through one thread (`JournalThread`): SQLite commits, the
+fsync of an upload record and the read of a 50,000-row journal never block the event loop,
+and calls stay in the order they were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from batchscribe.errors import ConfigError
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Journal, Record
+from batchscribe.lock import STATE_DIR, RunLock
+from batchscribe.store import TranscriptStore
+
+T = TypeVar("T")
+
+
+class JournalThread:
+    """One thread for every journal of a run; `close` waits for the writes under way."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchscribe-journal")
+
+    async def read(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def write(self, call: Callable[[], T]) -> T:
+        """Shielded: a step already paid for is recorded even when the run is being stopped."""
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._executor, call))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class RunJournal:
+    """One root's journal as a run uses it: the same calls as `Journal`, awaited."""
+
+    def __init__(self, journal: Journal, thread: JournalThread) -> None:
+        self.sync, self._thread = journal, thread
+
+    async def records(self) -> dict[str, Record]:
+        return await self._thread.read(self.sync.records)
+
+    async def get(self, key: str) -> Record | None:
+        return await self._thread.read(functools.partial(self.sync.get, key))
+
+    async def start(
+        self,
+        key: str,
+        fingerprint: Fingerprint,
+        engine: str,
+        outputs: list[str],
+        options: str,
+        digest: str | None,
+    ) -> None:
+        start = functools.partial(
+            self.sync.start, key, fingerprint, engine, outputs, options, digest
+        )
+        await self._thread.write(start)
+
+    async def uploaded(self, key: str, upload_url: str) -> None:
+        await self._thread.write(functools.partial(self.sync.uploaded, key, upload_url))
+
+    async def submitted(self, key: str, transcript_id: str) -> None:
+        await self._thread.write(functools.partial(self.sync.submitted, key, transcript_id))
+
+    async def done(self, key: str) -> None:
+        await self._thread.write(functools.partial(self.sync.done, key))
+
+    async def failed(self, key: str, error: str, *, permanent: bool, transient: bool) -> None:
+        failed = functools.partial(
+            self.sync.failed, key, error, permanent=permanent, transient=transient
+        )
+        await self._thread.write(failed)
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """What belongs to one journal folder: its journal and its transcript store."""
+
+    journal: RunJournal
+    store: TranscriptStore
+
+
+class Homes:
+    """The journal folders of this run, each opened once and held until `close`."""
+
+    def __init__(self) -> None:
+        self._thread = JournalThread()
+        self._locks = contextlib.ExitStack()
+        self._homes: dict[Path, Home] = {}
+        self._runs: dict[Path, int] = {}
+
+    def __getitem__(self, path: Path) -> Home:
+        return self._homes[path]
+
+    async def open(self, path: Path) -> None:
+        """Lock a journal folder for this run and open its journal (once). Raises LockHeld,
+        or ConfigError when the folder or journal cannot be created."""
+        if path in self._homes:
+            return
+        await asyncio.to_thread(_make_folder, path)
+        self._locks.enter_context(RunLock(path))
+        journal = await self._thread.read(functools.partial(Journal, path))
+        self._homes[path] = Home(
+            RunJournal(journal, self._thread), TranscriptStore(path / STATE_DIR)
+        )
+        self._runs[path] = await self._thread.write(journal.begin_run)
+
+    def close(self, outcome: str, summary: dict[str, object]) -> None:
+        """End every run record, close the journals, release the locks. Blocking: it waits for
+        the journal writes under way, so it is called once, when nothing else runs."""
+        self._thread.close()
+        try:
+            for path, home in self._homes.items():
+                with contextlib.suppress(Exception):  # a full disk must not hide the real error
+                    home.journal.sync.end_run(self._runs[path], outcome, summary)
+                home.journal.sync.close()
+        finally:
+            self._locks.close()
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot create the folder ({err.strerror}).") from None

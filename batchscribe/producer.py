@@ -1,0 +1,112 @@
+"""The producer: walks the roots one folder at a time and yields the files that need work.
+
+The walk and the planning block (scandir, stat), so each folder is planned in a thread; the
+generator yields jobs as folders are planned, so workers start while the walk goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from batchscribe.errors import BatchscribeError
+from batchscribe.homes import Homes
+from batchscribe.journal import Record
+from batchscribe.ledger import Ledger
+from batchscribe.report import Reporter
+from batchscribe.scan import (
+    Batch,
+    Found,
+    Job,
+    Listing,
+    Nested,
+    Root,
+    Unreadable,
+    Wanted,
+    plan,
+    walk,
+)
+
+
+class Producer:
+    """Finds the work of a run; reports what is current, failed before, or unreadable."""
+
+    def __init__(
+        self,
+        homes: Homes,
+        ledger: Ledger,
+        reporter: Reporter,
+        *,
+        wanted: Wanted,
+        extensions: frozenset[str],
+        own_tree: bool,
+    ) -> None:
+        self._homes, self._ledger, self._reporter = homes, ledger, reporter
+        self._wanted, self._extensions = wanted, extensions
+        #: outputs go next to the sources (no --output-dir): a sub-folder's own journal counts
+        self._own_tree = own_tree
+
+    async def jobs(self, roots: list[Root]) -> AsyncIterator[Job]:
+        """Every file under `roots` that needs work, in walk order."""
+        todo = list(roots)
+        journals_read: dict[Path, dict[str, Record]] = {}
+        listings: dict[str, Listing] = {}
+        while todo:
+            root = todo.pop(0)
+            if root.path not in journals_read:  # once per journal, however many roots share it
+                records = await self._homes[root.path].journal.records()
+                journals_read[root.path] = records
+                self._expect_resumed_copies(root.path, records)
+            records = journals_read[root.path]
+            folders = walk(
+                root.walk_from, self._extensions, nested=self._own_tree, listings=listings
+            )
+            while True:
+                batch = await asyncio.to_thread(_plan_next, folders, root, records, self._wanted)
+                if batch is None:
+                    break
+                self._report(batch)
+                todo += await self._enter_nested(batch.nested)
+                for job in batch.jobs:
+                    yield job
+
+    def _report(self, batch: Batch) -> None:
+        self._reporter.skipped(batch.skipped)
+        self._reporter.failed_before(batch.failed_before)
+        self._reporter.discovered(len(batch.jobs))
+        for problem in batch.problems:
+            self._reporter.failed(problem.path, f"cannot read it ({problem.reason})", started=False)
+
+    async def _enter_nested(self, folders: list[Path]) -> list[Root]:
+        """Sub-folders with their own journal: walked under their own lock and journal."""
+        roots = []
+        for folder in folders:
+            try:
+                await self._homes.open(folder)
+            except BatchscribeError as err:  # locked by another run, or its journal unusable
+                self._reporter.failed(folder, f"skipped: {err}", started=False)
+                continue
+            roots.append(Root(path=folder, walk_from=folder, base=folder))
+        return roots
+
+    def _expect_resumed_copies(self, home: Path, records: dict[str, Record]) -> None:
+        """Content already uploaded or submitted by an interrupted run: a file with the same
+        bytes must wait for that transcript, even if the walk reaches it first. The
+        reservation names its owner, which takes it over when it arrives."""
+        for record in records.values():
+            if record.digest and record.continues(self._wanted.engine, self._wanted.options):
+                self._ledger.reserve(record.digest, home, record)
+
+
+def _plan_next(
+    folders: Iterator[list[Found | Unreadable | Nested]],
+    root: Root,
+    records: dict[str, Record],
+    wanted: Wanted,
+) -> Batch | None:
+    """Next folder of the walk, planned; runs in a worker thread."""
+    items = next(folders, None)
+    if items is None:
+        return None
+    return plan(items, root, records, wanted)

@@ -1,0 +1,141 @@
+"""What a worker does with one file: check, hash, decide where to start, then hand it on.
+
+Nothing billable happens before the journal knows the attempt: a fresh one is recorded as
+such, an interrupted one carries on from where the journal says (`journal.resume_point`).
+The engine either finishes (local: straight to the writer) or submits (to the poller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from batchscribe.budget import RunBudget
+from batchscribe.engines.base import Engine, Finished, Recording, Submitted
+from batchscribe.errors import FileError, InputError, OutputError
+from batchscribe.fingerprint import content_digest
+from batchscribe.homes import Homes, RunJournal
+from batchscribe.journal import resume_point
+from batchscribe.ledger import Ledger
+from batchscribe.report import Reporter
+from batchscribe.scan import Job, Wanted
+from batchscribe.writer import Writer
+
+
+class JournalCheckpoint:
+    """Records an engine's billable steps in the journal the moment they happen."""
+
+    def __init__(self, journal: RunJournal, key: str) -> None:
+        self._journal, self._key = journal, key
+
+    async def uploaded(self, upload_url: str) -> None:
+        await self._journal.uploaded(self._key, upload_url)
+
+    async def submitted(self, transcript_id: str) -> None:
+        await self._journal.submitted(self._key, transcript_id)
+
+
+class Worker:
+    """Starts files; shared by the run's workers (all its state is in the ledger and budget)."""
+
+    def __init__(
+        self,
+        *,
+        homes: Homes,
+        ledger: Ledger,
+        writer: Writer,
+        reporter: Reporter,
+        engine: Callable[[], Engine],
+        budget: RunBudget,
+        wanted: Wanted,
+        upload_ttl: float,
+        submitted: Callable[[Job, str], None],
+    ) -> None:
+        self._homes, self._ledger, self._writer = homes, ledger, writer
+        self._reporter, self._engine, self._budget = reporter, engine, budget
+        self._wanted, self._upload_ttl = wanted, upload_ttl
+        #: where a submitted transcript goes: the poller
+        self._submitted = submitted
+
+    async def start(self, job: Job) -> None:
+        """Take one file as far as this worker goes; per-file trouble is reported, not raised."""
+        # A copy started again after its original never came was counted when it first started.
+        if job.key not in self._ledger.requeued and not await self._budget.admits(job.source):
+            self._reporter.over_budget(job.source)
+            return
+        self._reporter.started(job.source)
+        try:
+            await asyncio.to_thread(_refuse_foreign_outputs, job)
+            job = replace(job, digest=await _digest(job.source))
+            result = await self._attempt(job)
+        except FileError as err:
+            await self._writer.fail_together(job, err)
+            return
+        if isinstance(result, Finished):
+            await self._writer.finish(job, result.transcript)
+        elif isinstance(result, Submitted):
+            self._reporter.transcribing(job.source)
+            self._submitted(job, result.transcript_id)
+
+    async def _attempt(self, job: Job) -> Finished | Submitted | None:
+        """Carry on or start afresh; None when the file was settled without the engine."""
+        assert job.digest is not None
+        owner = self._ledger.take_over(job)
+        wanted, home = self._wanted, self._homes[job.root]
+        resume = resume_point(
+            job.record,
+            job.fingerprint,
+            engine=wanted.engine,
+            options=wanted.options,
+            now=time.time(),
+            upload_ttl=self._upload_ttl,
+        )
+        if resume is not None:
+            self._ledger.open(job.digest)
+            # Collected before a crash kept it from being written: never ask again.
+            if await self._from_store(job, remote=True):
+                return None
+        else:
+            names = [path.name for path in job.outputs.values()]
+            await home.journal.start(
+                job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest
+            )
+            if self._ledger.claim(job, owner=owner) or await self._from_store(job, remote=False):
+                return None  # waits for its copy's transcript, or rendered from a kept one
+        return await self._engine().start(
+            Recording(job.source, job.fingerprint, resume),
+            JournalCheckpoint(home.journal, job.key),
+        )
+
+    async def _from_store(self, job: Job, *, remote: bool) -> bool:
+        """Same bytes and options as a transcript already kept: render from it, unpaid."""
+        assert job.digest is not None
+        store = self._homes[job.root].store
+        kept = await asyncio.to_thread(store.load, job.digest, self._wanted.options)
+        if kept is None:
+            return False
+        await self._writer.settle(job, kept, remote=remote)
+        return True
+
+
+async def _digest(source: Path) -> str:
+    try:
+        return await asyncio.to_thread(content_digest, source)
+    except OSError as err:
+        raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
+
+
+def _refuse_foreign_outputs(job: Job) -> None:
+    """Never overwrite a file batchscribe did not write (checked before anything is paid).
+    Blocking (a stat per output): run it in a thread."""
+    ours = set(job.record.outputs) if job.record else set()
+    for path in job.outputs.values():
+        if path.name not in ours and os.path.exists(path):
+            raise OutputError(
+                f"{path.name} already exists and was not written by batchscribe; kept it. "
+                "Move or delete it to transcribe this file.",
+            )

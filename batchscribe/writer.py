@@ -1,0 +1,120 @@
+"""How a file ends: store the transcript, write its outputs (and its copies'), journal, report.
+
+Order matters for "never pay twice, never lose a transcript": the transcript is kept in the
+store before any output is written, outputs are written atomically before the journal says
+"done", and a transcript is deleted from the service (--delete-after) only once every file
+that wanted it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from batchscribe.engines.base import Engine
+from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
+from batchscribe.formats import REAL_FILE_OPS, FileOps, render, write_atomic
+from batchscribe.homes import Homes
+from batchscribe.ledger import Ledger
+from batchscribe.report import Reporter
+from batchscribe.scan import Job
+from batchscribe.subtitles import CueLimits
+from batchscribe.transcript import Transcript
+
+
+class Writer:
+    """The end of every file of a run, whichever engine, worker or poller got it there."""
+
+    def __init__(
+        self,
+        homes: Homes,
+        ledger: Ledger,
+        reporter: Reporter,
+        engine: Callable[[], Engine],
+        *,
+        options: str,
+        limits: CueLimits,
+        delete_after: bool,
+        files: FileOps = REAL_FILE_OPS,
+    ) -> None:
+        self._homes, self._ledger, self._reporter = homes, ledger, reporter
+        self._engine = engine
+        self._options, self._limits, self._delete_after = options, limits, delete_after
+        self._files = files
+
+    async def finish(self, job: Job, transcript: Transcript) -> None:
+        """A fresh transcript: keep it in the store first, then write every file that wants it."""
+        assert job.digest is not None
+        store = self._homes[job.root].store
+        try:
+            await asyncio.to_thread(store.save, job.digest, self._options, transcript)
+        except OutputError as err:
+            await self.fail(job, err)  # still `submitted`: the next run fetches it, unpaid
+            return
+        await self.settle(job, transcript)
+
+    async def settle(self, job: Job, transcript: Transcript, *, remote: bool = True) -> None:
+        """Write the outputs of `job` and of the copies waiting for it; then, if asked and only
+        if every one was written, delete the transcript from the service (`remote`: it came
+        from the service in this job's attempt, not from an earlier file's)."""
+        written = [await self._write(each, transcript)
+                   for each in (job, *self._ledger.release(job.digest))]  # fmt: skip
+        if remote and all(written):
+            await self._delete_remote(job, transcript)
+
+    async def fail(self, job: Job, err: FileError) -> None:
+        """One file failed. Transient trouble after a billable step keeps that step: an upload
+        is submitted, a transcript polled, on the next run; never paid for again."""
+        transient = isinstance(err, OutputError | RetryableApiError)
+        journal = self._homes[job.root].journal
+        await journal.failed(job.key, err.message, permanent=err.permanent, transient=transient)
+        self._reporter.failed(job.source, err.message)
+
+    async def fail_together(self, job: Job, err: FileError) -> None:
+        """The transcription itself failed: its copies fail alike (a later copy tries anew)."""
+        for each in (job, *self._ledger.release(job.digest)):
+            await self.fail(each, err)
+
+    def give_up(self, job: Job) -> None:
+        """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
+        for each in (job, *self._ledger.release(job.digest)):
+            self._reporter.still_running(each.source)
+
+    async def _write(self, job: Job, transcript: Transcript) -> bool:
+        try:
+            await asyncio.to_thread(
+                write_outputs, job.outputs, transcript, self._limits, self._files
+            )
+        except OutputError as err:
+            await self.fail(job, err)
+            return False
+        await self._homes[job.root].journal.done(job.key)
+        reason = "" if job.reason == "new" else f" ({job.reason})"
+        self._reporter.done(job.source, transcript.audio_duration, reason)
+        return True
+
+    async def _delete_remote(self, job: Job, transcript: Transcript) -> None:
+        """--delete-after: remove the transcript from the service once its outputs are safe."""
+        transcript_id = transcript.data.get("id")
+        if not self._delete_after or not isinstance(transcript_id, str):
+            return
+        try:
+            await self._engine().delete(transcript_id)
+        except ApiError as err:
+            self._reporter.warn(
+                job.source,
+                f"could not delete transcript {transcript_id} from AssemblyAI ({err.message}); "
+                "the outputs are kept",
+            )
+
+
+def write_outputs(
+    outputs: Mapping[str, Path],
+    transcript: Transcript,
+    limits: CueLimits,
+    files: FileOps = REAL_FILE_OPS,
+) -> None:
+    """Render and atomically write every requested format of one transcript (blocking)."""
+    for fmt, path in outputs.items():
+        write_atomic(path, render(fmt, transcript, limits), ops=files)

@@ -1,0 +1,41 @@
+"""--max-files and --max-audio-hours: the decision, and what a run counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from batchscribe.budget import RunBudget, within
+
+
+def test_within_counts_files_and_hours() -> None:
+    assert within(0, 0.0, max_files=None, max_audio_hours=None)
+    assert within(1, 0.0, max_files=2, max_audio_hours=None)
+    assert not within(2, 0.0, max_files=2, max_audio_hours=None)
+    assert within(5, 3599.0, max_files=None, max_audio_hours=1.0)
+    assert not within(5, 3600.0, max_files=None, max_audio_hours=1.0)
+
+
+async def test_a_file_starts_while_under_the_hours_and_counts_its_duration() -> None:
+    measured: list[Path] = []
+
+    def duration(path: Path) -> float | None:
+        measured.append(path)
+        return 2400.0 if path.name != "unknown.mp3" else None
+
+    budget = RunBudget(max_files=None, max_audio_hours=1.0, duration=duration)
+
+    assert await budget.admits(Path("unknown.mp3"))  # unknown duration counts as none
+    assert await budget.admits(Path("a.mp3"))
+    assert await budget.admits(Path("b.mp3"))  # 40 min started: still under the hour
+    assert not await budget.admits(Path("c.mp3"))
+    assert budget.files == 3 and budget.seconds == 4800.0
+    assert [p.name for p in measured] == ["unknown.mp3", "a.mp3", "b.mp3"]
+
+
+async def test_without_an_hours_budget_no_duration_is_read() -> None:
+    def duration(path: Path) -> float | None:
+        raise AssertionError("read a duration")
+
+    budget = RunBudget(max_files=2, max_audio_hours=None, duration=duration)
+
+    assert [await budget.admits(Path(f"{i}.mp3")) for i in range(3)] == [True, True, False]

@@ -1,0 +1,120 @@
+"""The ledger of identical recordings: who makes a transcript, who waits, who goes again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.journal import Record, State
+from batchscribe.ledger import Adoption, Ledger
+from batchscribe.scan import Job
+
+HOME = Path("/rec")
+
+
+def job(key: str, digest: str = "d1", root: Path = HOME) -> Job:
+    return Job(root / key, root, key, Fingerprint(1, 2), {}, "new", digest=digest)
+
+
+def owner_record(key: str, transcript_id: str | None = "t1") -> Record:
+    state = State.SUBMITTED if transcript_id else State.UPLOADED
+    return Record(key, Fingerprint(9, 9), state, "assemblyai", "u", 1.0, transcript_id)
+
+
+def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
+    ledger = Ledger()
+    first, copy, other = job("a.mp3"), job("b.mp3"), job("c.mp3", digest="d2")
+
+    assert ledger.claim(first) is False
+    assert ledger.claim(copy) is True
+    assert ledger.claim(other) is False  # other bytes: its own transcript
+    assert ledger.release("d1") == [copy]
+    assert ledger.release("d1") == []  # released once
+
+
+def test_a_copy_reached_after_the_transcript_was_settled_makes_its_own_claim() -> None:
+    ledger = Ledger()
+    ledger.claim(job("a.mp3"))
+    ledger.release("d1")
+
+    assert ledger.claim(job("b.mp3")) is False  # the worker then renders it from the store
+
+
+def test_open_makes_later_copies_wait_and_release_of_none_is_empty() -> None:
+    ledger = Ledger()
+    ledger.open("d1")
+
+    assert ledger.claim(job("b.mp3")) is True
+    assert ledger.release(None) == []
+    assert ledger.leftovers() == [job("b.mp3")]
+    assert ledger.leftovers() == []
+
+
+def test_a_reservation_makes_copies_wait_but_never_its_owner() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("a.mp3"))
+    copy, owner = job("b.mp3"), job("a.mp3")
+
+    assert ledger.claim(copy) is True  # the walk reached the copy first
+    assert ledger.take_over(copy) is False
+    assert ledger.take_over(owner) is True
+    assert ledger.claim(owner, owner=True) is False
+    assert ledger.release("d1") == [copy]
+    assert ledger.take_over(owner) is False  # taken over once
+    assert ledger.strand().jobs == []
+
+
+def test_the_first_reservation_of_a_content_wins() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("a.mp3"))
+    ledger.reserve("d1", HOME, owner_record("z.mp3"))
+
+    assert ledger.take_over(job("z.mp3")) is False
+    assert ledger.take_over(job("a.mp3")) is True
+
+
+def test_a_reservation_in_another_home_is_not_taken_over() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("a.mp3"))
+
+    assert ledger.take_over(job("a.mp3", root=Path("/elsewhere"))) is False
+
+
+def test_stranded_copies_go_again_and_the_first_collects_the_owners_transcript() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("gone.mp3", transcript_id="t7"))
+    first, second = job("b.mp3"), job("c.mp3")
+    ledger.claim(first)
+    ledger.claim(second)
+
+    stranded = ledger.strand()
+
+    assert [j.key for j in stranded.jobs] == ["b.mp3", "c.mp3"]
+    adopted = stranded.jobs[0]
+    assert stranded.adoptions == [Adoption(adopted, "t7")]
+    assert adopted.record is not None
+    assert adopted.record.key == "b.mp3" and adopted.record.transcript_id == "t7"
+    assert adopted.record.fingerprint == first.fingerprint
+    assert stranded.jobs[1] == second
+    assert ledger.requeued == {"b.mp3", "c.mp3"}
+    assert ledger.strand().jobs == []  # reservations are gone
+
+
+def test_stranded_copies_of_an_upload_without_transcript_adopt_nothing() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("gone.mp3", transcript_id=None))
+    ledger.claim(job("b.mp3"))
+
+    stranded = ledger.strand()
+
+    assert [j.key for j in stranded.jobs] == ["b.mp3"] and stranded.adoptions == []
+
+
+def test_stranded_copies_in_another_home_adopt_nothing() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", Path("/other"), owner_record("gone.mp3"))
+    ledger.claim(job("b.mp3"))
+
+    stranded = ledger.strand()
+
+    assert stranded.adoptions == [] and [j.key for j in stranded.jobs] == ["b.mp3"]

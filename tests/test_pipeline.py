@@ -1,0 +1,178 @@
+"""The wiring of a run, with an in-memory engine: bounded workers, the poller, copies paid once,
+failures injected through the seams (the engine factory, the file-system calls)."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from batchscribe.config import Settings
+from batchscribe.engines.base import Engine
+from batchscribe.errors import LockHeld
+from batchscribe.formats import FileOps
+from batchscribe.lock import RunLock
+from batchscribe.pipeline import run
+from batchscribe.report import Reporter
+from tests.conftest import events, speech
+from tests.fakes import FakeEngine
+
+
+def settings_for(root: Path, **values: object) -> Settings:
+    return Settings(paths=(root,), engine="local", poll_interval=0.01, **values)  # type: ignore[arg-type]
+
+
+async def transcribe(
+    settings: Settings, engine: FakeEngine, *, files: FileOps | None = None
+) -> tuple[Reporter, str]:
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+
+    def factory(_: Settings) -> Engine:
+        return engine
+
+    await run(settings, reporter, factory, **({"files": files} if files else {}))
+    return reporter, out.getvalue()
+
+
+def recordings(root: Path, texts: dict[str, str]) -> None:
+    for name, text in texts.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(speech(text))
+
+
+def state_of(root: Path, key: str) -> str:
+    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
+        (state,) = db.execute("SELECT state FROM files WHERE path = ?", (key,)).fetchone()
+    return str(state)
+
+
+async def test_every_file_is_written_by_at_most_concurrency_workers_at_once(
+    tmp_path: Path,
+) -> None:
+    texts = {f"{folder}/{i}.mp3": f"take {folder} {i}" for folder in "abc" for i in range(4)}
+    recordings(tmp_path, texts)
+    engine = FakeEngine(delay=0.02)
+
+    reporter, _ = await transcribe(settings_for(tmp_path, concurrency=3), engine)
+
+    assert reporter.summary.done == 12 and not reporter.summary.failed
+    assert 2 <= engine.most_running <= 3
+    for name, text in texts.items():
+        assert (tmp_path / name).with_suffix(".txt").read_text() == text + "\n"
+
+
+async def test_identical_recordings_are_transcribed_once(tmp_path: Path) -> None:
+    content = speech("same bytes")
+    for name in ("a.mp3", "b.mp3", "sub/c.mp3"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    engine = FakeEngine(submit=True)
+
+    reporter, _ = await transcribe(settings_for(tmp_path), engine)
+
+    assert len(engine.started) == 1 and reporter.summary.done == 3
+    assert (tmp_path / "sub" / "c.txt").read_text() == "same bytes\n"
+
+
+async def test_submitted_transcripts_are_collected_by_the_poller_and_errors_fail_copies(
+    tmp_path: Path,
+) -> None:
+    recordings(tmp_path, {"good.mp3": "fine", "bad.mp3": "noise"})
+    (tmp_path / "bad copy.mp3").write_bytes((tmp_path / "bad.mp3").read_bytes())
+    engine = FakeEngine(submit=True, errors={"noise": "not audio"})
+
+    reporter, out = await transcribe(settings_for(tmp_path), engine)
+
+    assert reporter.summary.done == 1 and len(reporter.summary.failed) == 2
+    assert len(events(out, "failed")) == 2
+    assert state_of(tmp_path, "bad.mp3") == state_of(tmp_path, "bad copy.mp3") == "failed"
+
+
+async def test_a_second_run_starts_nothing(tmp_path: Path) -> None:
+    recordings(tmp_path, {"a.mp3": "once", "b/c.mp3": "only once"})
+    await transcribe(settings_for(tmp_path), FakeEngine())
+    engine = FakeEngine()
+
+    reporter, _ = await transcribe(settings_for(tmp_path), engine)
+
+    assert engine.started == [] and reporter.summary.skipped == 2
+
+
+def disk_full(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+async def test_a_full_disk_fails_the_file_and_the_next_run_pays_nothing(tmp_path: Path) -> None:
+    recordings(tmp_path, {"a.mp3": "keep me"})
+    engine = FakeEngine(submit=True)
+
+    reporter, out = await transcribe(settings_for(tmp_path), engine, files=FileOps(fsync=disk_full))
+
+    assert [path.name for path, _ in reporter.summary.failed] == ["a.mp3"]
+    assert "No space left on device" in out
+    assert sorted(os.listdir(tmp_path)) == [".batchscribe", "a.mp3", "home"]
+    assert state_of(tmp_path, "a.mp3") == "submitted"
+
+    again, _ = await transcribe(settings_for(tmp_path), engine)
+
+    assert again.summary.done == 1 and len(engine.started) == 1
+    assert (tmp_path / "a.txt").read_text() == "keep me\n"
+
+
+async def test_a_read_only_folder_fails_its_files_and_keeps_them_collectable(
+    tmp_path: Path,
+) -> None:
+    recordings(tmp_path, {"ro/a.mp3": "read only", "rw/b.mp3": "writable"})
+
+    def read_only(prefix: str, suffix: str, folder: str) -> tuple[int, str]:
+        if Path(folder).name == "ro":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return FileOps().mkstemp(prefix, suffix, folder)
+
+    engine = FakeEngine(submit=True)
+    reporter, out = await transcribe(
+        settings_for(tmp_path), engine, files=FileOps(mkstemp=read_only)
+    )
+
+    assert reporter.summary.done == 1
+    (line,) = events(out, "failed")
+    assert "a.txt" in line and "Permission denied" in line and "permissions" in line
+    assert state_of(tmp_path, "ro/a.mp3") == "submitted"
+
+
+async def test_delete_after_waits_until_every_output_is_written(tmp_path: Path) -> None:
+    recordings(tmp_path, {"a.mp3": "keep until written"})
+
+    def read_only(prefix: str, suffix: str, folder: str) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    engine = FakeEngine(submit=True)
+    settings = settings_for(tmp_path, delete_after=True)
+    await transcribe(settings, engine, files=FileOps(mkstemp=read_only))
+    assert engine.deleted == []
+
+    await transcribe(settings, engine)
+
+    assert (tmp_path / "a.txt").exists() and engine.deleted == ["t1"]
+
+
+async def test_a_folder_locked_by_another_run_is_refused(tmp_path: Path) -> None:
+    recordings(tmp_path, {"a.mp3": "busy"})
+    engine = FakeEngine()
+    with RunLock(tmp_path), pytest.raises(LockHeld):
+        await transcribe(settings_for(tmp_path), engine)
+    assert engine.started == []
+
+
+async def test_max_files_leaves_the_rest_for_the_next_run(tmp_path: Path) -> None:
+    recordings(tmp_path, {f"{i}.mp3": f"file {i}" for i in range(5)})
+
+    reporter, _ = await transcribe(settings_for(tmp_path, max_files=2), FakeEngine())
+
+    assert reporter.summary.done == 2 and reporter.summary.over_budget == 3

@@ -1,0 +1,207 @@
+"""How a file ends: store, outputs, journal, report, --delete-after; with failures injected."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from batchscribe.errors import OutputError, RetryableApiError, TranscriptionFailed
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.formats import REAL_FILE_OPS, FileOps
+from batchscribe.homes import Homes
+from batchscribe.journal import State
+from batchscribe.ledger import Ledger
+from batchscribe.report import Reporter
+from batchscribe.scan import Job
+from batchscribe.subtitles import DEFAULT_LIMITS
+from batchscribe.transcript import Transcript
+from batchscribe.writer import Writer
+from tests.conftest import events
+from tests.fakes import FakeEngine
+
+TRANSCRIPT = Transcript({"id": "t1", "status": "completed", "text": "Hello there."})
+
+
+@pytest.fixture
+async def homes(tmp_path: Path) -> AsyncIterator[Homes]:
+    homes = Homes()
+    await homes.open(tmp_path)
+    yield homes
+    homes.close("completed", {})
+
+
+def job(root: Path, name: str, digest: str = "d1") -> Job:
+    source = root / name
+    stem = name.rpartition(".")[0]
+    outputs = {"txt": root / f"{stem}.txt"}
+    return Job(source, root, name, Fingerprint(1, 2), outputs, "new", digest=digest)
+
+
+async def started(homes: Homes, *jobs: Job, submitted: bool = False) -> None:
+    journal = homes[jobs[0].root].journal
+    for each in jobs:
+        names = [p.name for p in each.outputs.values()]
+        await journal.start(each.key, each.fingerprint, "assemblyai", names, "o", each.digest)
+        if submitted:
+            await journal.uploaded(each.key, "u")
+            await journal.submitted(each.key, "t1")
+
+
+def writer_for(
+    homes: Homes,
+    ledger: Ledger,
+    engine: FakeEngine,
+    *,
+    delete: bool = False,
+    files: FileOps = REAL_FILE_OPS,
+) -> tuple[Writer, io.StringIO]:
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    writer = Writer(
+        homes,
+        ledger,
+        reporter,
+        lambda: engine,
+        options="o",
+        limits=DEFAULT_LIMITS,
+        delete_after=delete,
+        files=files,
+    )
+    return writer, out
+
+
+async def state(homes: Homes, root: Path, key: str) -> State | None:
+    record = await homes[root].journal.get(key)
+    return record.state if record else None
+
+
+async def test_finish_keeps_the_transcript_then_writes_the_file_and_its_waiting_copies(
+    homes: Homes, tmp_path: Path
+) -> None:
+    ledger, engine = Ledger(), FakeEngine()
+    first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
+    await started(homes, first, copy)
+    ledger.claim(first)
+    ledger.claim(copy)
+    writer, out = writer_for(homes, ledger, engine, delete=True)
+
+    await writer.finish(first, TRANSCRIPT)
+
+    assert (tmp_path / "a.txt").read_text() == "Hello there.\n"
+    assert (tmp_path / "b.txt").read_text() == "Hello there.\n"
+    assert await state(homes, tmp_path, "a.mp3") is State.DONE
+    assert await state(homes, tmp_path, "b.mp3") is State.DONE
+    assert homes[tmp_path].store.load("d1", "o") == TRANSCRIPT
+    assert engine.deleted == ["t1"]
+    assert len(events(out.getvalue(), "done")) == 2
+
+
+async def test_a_failed_transcription_fails_every_copy_waiting_for_it(
+    homes: Homes, tmp_path: Path
+) -> None:
+    ledger = Ledger()
+    first, copy, other = (
+        job(tmp_path, "a.mp3"),
+        job(tmp_path, "b.mp3"),
+        job(tmp_path, "c.mp3", "d2"),
+    )
+    await started(homes, first, copy, other)
+    for each in (first, copy, other):
+        ledger.claim(each)
+    writer, out = writer_for(homes, ledger, FakeEngine())
+
+    await writer.fail_together(first, TranscriptionFailed("not audio"))
+
+    assert await state(homes, tmp_path, "a.mp3") is State.FAILED
+    assert await state(homes, tmp_path, "b.mp3") is State.FAILED
+    assert await state(homes, tmp_path, "c.mp3") is State.PENDING
+    failed = events(out.getvalue(), "failed")
+    assert len(failed) == 2 and failed[1].endswith("b.mp3: not audio")
+    assert ledger.leftovers() == []  # the copy is no longer waiting
+
+
+def disk_full(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+async def test_a_full_disk_fails_the_file_but_keeps_the_paid_transcript_collectable(
+    homes: Homes, tmp_path: Path
+) -> None:
+    ledger, engine = Ledger(), FakeEngine()
+    first = job(tmp_path, "a.mp3")
+    await started(homes, first, submitted=True)
+    writer, out = writer_for(homes, ledger, engine, delete=True, files=FileOps(fsync=disk_full))
+
+    await writer.finish(first, TRANSCRIPT)
+
+    assert "No space left on device" in out.getvalue()
+    assert not (tmp_path / "a.txt").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert await state(homes, tmp_path, "a.mp3") is State.SUBMITTED  # polled, never re-paid
+    assert engine.deleted == []  # not deleted while an output is missing
+
+
+async def test_a_transient_api_error_before_anything_was_paid_fails_the_file(
+    homes: Homes, tmp_path: Path
+) -> None:
+    first = job(tmp_path, "a.mp3")
+    await started(homes, first)
+    writer, _ = writer_for(homes, Ledger(), FakeEngine())
+
+    await writer.fail(first, RetryableApiError("HTTP 503"))
+
+    record = await homes[tmp_path].journal.get("a.mp3")
+    assert record is not None and record.state is State.FAILED and not record.permanent
+
+
+async def test_a_store_that_cannot_keep_the_transcript_fails_the_file_unpaid_next_time(
+    homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = job(tmp_path, "a.mp3")
+    await started(homes, first, submitted=True)
+    store = homes[tmp_path].store
+
+    def cannot_save(*args: object) -> None:
+        raise OutputError("cannot keep the transcript")
+
+    monkeypatch.setattr(store, "save", cannot_save)
+    writer, out = writer_for(homes, Ledger(), FakeEngine())
+
+    await writer.finish(first, TRANSCRIPT)
+
+    assert "cannot keep the transcript" in out.getvalue()
+    assert await state(homes, tmp_path, "a.mp3") is State.SUBMITTED
+    assert not (tmp_path / "a.txt").exists()
+
+
+async def test_give_up_reports_the_file_and_its_copies_as_still_processing(
+    homes: Homes, tmp_path: Path
+) -> None:
+    ledger = Ledger()
+    first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
+    ledger.claim(first)
+    ledger.claim(copy)
+    writer, out = writer_for(homes, ledger, FakeEngine())
+
+    writer.give_up(first)
+
+    assert len(events(out.getvalue(), "waiting")) == 2
+
+
+async def test_a_transcript_rendered_from_the_store_is_not_deleted_remotely(
+    homes: Homes, tmp_path: Path
+) -> None:
+    engine = FakeEngine()
+    first = job(tmp_path, "a.mp3")
+    await started(homes, first)
+    writer, _ = writer_for(homes, Ledger(), engine, delete=True)
+
+    await writer.settle(replace(first), TRANSCRIPT, remote=False)
+
+    assert (tmp_path / "a.txt").exists() and engine.deleted == []
