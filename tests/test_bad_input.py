@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchscribe import formats
+from batchscribe.config import Settings
+from batchscribe.engines import create_engine
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.formats import REAL_FILE_OPS, FileOps
+from batchscribe.pipeline import run
+from batchscribe.report import Reporter
 from tests.conftest import api_env, events, run_cli, speech
-from tests.fakeapi import FakeServer
+from tests.fakeapi import API_KEY, FakeServer
 
 
 def failure_lines(output: str, name: str) -> list[str]:
@@ -110,49 +114,64 @@ def test_file_changed_during_upload_is_not_kept_and_is_redone_next_run(
     assert (tmp_path / "growing.txt").read_text() == "second take\n"
 
 
-def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
-    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+def api_settings(fake: FakeServer, root: Path) -> Settings:
+    """What `run_cli(root, --config fast_config)` builds, for calling the pipeline directly."""
+    return Settings(
+        paths=(root,),
+        api_key=API_KEY,
+        base_url=fake.url,
+        poll_interval=0.02,
+        retry_base_delay=0.0,
+        retry_max_delay=0.0,
+    )
+
+
+async def transcribe(settings: Settings, files: FileOps = REAL_FILE_OPS) -> str:
+    """One run through the pipeline with the real AssemblyAI engine; its per-file lines."""
+    out = io.StringIO()
+    await run(settings, Reporter(stream=out), create_engine, files=files)
+    return out.getvalue()
+
+
+def disk_full(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+async def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
+    fake: FakeServer, tmp_path: Path
 ) -> None:
-    source = tmp_path / "a.mp3"
+    root = tmp_path / "r"
+    root.mkdir()
+    source = root / "a.mp3"
     source.write_bytes(content := speech("keep me"))
 
-    def disk_full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    output = await transcribe(api_settings(fake, root), FileOps(fsync=disk_full))
 
-    monkeypatch.setattr(formats.os, "fsync", disk_full)
-    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
-
-    assert result.exit_code == EXIT_SOME_FAILED
-    (line,) = failure_lines(result.output, "a.mp3")
+    (line,) = failure_lines(output, "a.mp3")
     assert "No space left on device" in line
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.mp3", "fast.toml"]
+    assert sorted(os.listdir(root)) == [".batchscribe", "a.mp3"]
     assert source.read_bytes() == content
-    assert state_of(tmp_path, "a.mp3") == "submitted"  # paid for: only ever polled again
-    monkeypatch.undo()
+    assert state_of(root, "a.mp3") == "submitted"  # paid for: only ever polled again
     fake.api.reset_counters()
 
-    again = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+    await transcribe(api_settings(fake, root))
 
-    assert again.exit_code == EXIT_OK, again.output
     assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
-    assert (tmp_path / "a.txt").read_text() == "keep me\n"
+    assert (root / "a.txt").read_text() == "keep me\n"
 
 
-def test_read_only_output_folder_fails_the_file_and_keeps_it_collectable(
-    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+async def test_read_only_output_folder_fails_the_file_and_keeps_it_collectable(
+    fake: FakeServer, tmp_path: Path
 ) -> None:
     (tmp_path / "a.mp3").write_bytes(speech("read only"))
-    real_mkstemp = tempfile.mkstemp
 
-    def read_only(*args: Any, **kwargs: Any) -> Any:
-        if Path(kwargs.get("dir", "")) == tmp_path:
+    def read_only(prefix: str, suffix: str, folder: str) -> tuple[int, str]:
+        if Path(folder) == tmp_path:
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_mkstemp(*args, **kwargs)
+        return REAL_FILE_OPS.mkstemp(prefix, suffix, folder)
 
-    monkeypatch.setattr(formats.tempfile, "mkstemp", read_only)
-    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+    output = await transcribe(api_settings(fake, tmp_path), FileOps(mkstemp=read_only))
 
-    assert result.exit_code == EXIT_SOME_FAILED
-    (line,) = failure_lines(result.output, "a.txt")
+    (line,) = failure_lines(output, "a.txt")
     assert "Permission denied" in line and "permissions" in line
     assert state_of(tmp_path, "a.mp3") == "submitted"

@@ -185,35 +185,3 @@ def test_local_format_added_later_loads_no_model(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_OK, result.output
     subs = list(srt.parse((tmp_path / "v.srt").read_text()))
     assert subs and "invoice" in " ".join(s.content for s in subs)
-
-
-def test_delete_after_waits_until_every_output_is_written(
-    fake: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import tempfile
-
-    from batchscribe import formats
-
-    (tmp_path / "a.mp3").write_bytes(speech("keep until written"))
-    real_mkstemp = tempfile.mkstemp
-
-    def read_only(*args: object, **kwargs: object) -> object:
-        if Path(str(kwargs.get("dir", ""))) == tmp_path:
-            raise PermissionError(13, "Permission denied")
-        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(formats.tempfile, "mkstemp", read_only)
-    first = run_cli(
-        str(tmp_path), "--delete-after", "--config", str(fast_config), env=api_env(fake)
-    )
-    (transcript,) = fake.api.transcripts.values()
-    assert first.exit_code == EXIT_SOME_FAILED and not transcript.deleted
-    monkeypatch.undo()
-
-    second = run_cli(
-        str(tmp_path), "--delete-after", "--config", str(fast_config), env=api_env(fake)
-    )
-
-    assert second.exit_code == EXIT_OK, second.output
-    assert (tmp_path / "a.txt").read_text() == "keep until written\n"
-    assert transcript.deleted and fake.api.transcript_count == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import io
-import os
 import sqlite3
 from pathlib import Path
 
@@ -102,48 +101,6 @@ async def test_a_second_run_starts_nothing(tmp_path: Path) -> None:
     reporter, _ = await transcribe(settings_for(tmp_path), engine)
 
     assert engine.started == [] and reporter.summary.skipped == 2
-
-
-def disk_full(fd: int) -> None:
-    raise OSError(errno.ENOSPC, "No space left on device")
-
-
-async def test_a_full_disk_fails_the_file_and_the_next_run_pays_nothing(tmp_path: Path) -> None:
-    recordings(tmp_path, {"a.mp3": "keep me"})
-    engine = FakeEngine(submit=True)
-
-    reporter, out = await transcribe(settings_for(tmp_path), engine, files=FileOps(fsync=disk_full))
-
-    assert [path.name for path, _ in reporter.summary.failed] == ["a.mp3"]
-    assert "No space left on device" in out
-    assert sorted(os.listdir(tmp_path)) == [".batchscribe", "a.mp3", "home"]
-    assert state_of(tmp_path, "a.mp3") == "submitted"
-
-    again, _ = await transcribe(settings_for(tmp_path), engine)
-
-    assert again.summary.done == 1 and len(engine.started) == 1
-    assert (tmp_path / "a.txt").read_text() == "keep me\n"
-
-
-async def test_a_read_only_folder_fails_its_files_and_keeps_them_collectable(
-    tmp_path: Path,
-) -> None:
-    recordings(tmp_path, {"ro/a.mp3": "read only", "rw/b.mp3": "writable"})
-
-    def read_only(prefix: str, suffix: str, folder: str) -> tuple[int, str]:
-        if Path(folder).name == "ro":
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return FileOps().mkstemp(prefix, suffix, folder)
-
-    engine = FakeEngine(submit=True)
-    reporter, out = await transcribe(
-        settings_for(tmp_path), engine, files=FileOps(mkstemp=read_only)
-    )
-
-    assert reporter.summary.done == 1
-    (line,) = events(out, "failed")
-    assert "a.txt" in line and "Permission denied" in line and "permissions" in line
-    assert state_of(tmp_path, "ro/a.mp3") == "submitted"
 
 
 async def test_delete_after_waits_until_every_output_is_written(tmp_path: Path) -> None:

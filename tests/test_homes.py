@@ -1,0 +1,88 @@
+"""The journal folders of a run: locked once, journal calls off the loop, writes that survive
+a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from batchscribe.errors import LockHeld
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.history import peek
+from batchscribe.homes import Homes
+from batchscribe.lock import RunLock
+
+FP = Fingerprint(1, 2)
+
+
+async def test_a_folder_is_opened_once_and_its_run_is_recorded_on_close(tmp_path: Path) -> None:
+    homes = Homes()
+    await homes.open(tmp_path)
+    first = homes[tmp_path]
+    await homes.open(tmp_path)  # a second root sharing the journal
+    assert homes[tmp_path] is first
+
+    homes.close("completed", {"done": 3})
+
+    _, runs = peek(tmp_path)
+    assert [(run.outcome, run.summary) for run in runs] == [("completed", {"done": 3})]
+    with RunLock(tmp_path):  # released
+        pass
+
+
+async def test_a_folder_locked_by_another_run_is_refused(tmp_path: Path) -> None:
+    homes = Homes()
+    with RunLock(tmp_path), pytest.raises(LockHeld):
+        await homes.open(tmp_path)
+    homes.close("stopped", {})
+
+
+async def test_journal_calls_run_off_the_event_loop(tmp_path: Path) -> None:
+    homes = Homes()
+    await homes.open(tmp_path)
+    journal = homes[tmp_path].journal
+    threads: list[str] = []
+    real_start = journal.sync.start
+
+    def start(*args: object) -> None:
+        threads.append(threading.current_thread().name)
+        real_start(*args)  # type: ignore[arg-type]
+
+    journal.sync.start = start  # type: ignore[method-assign]
+    await journal.start("a.mp3", FP, "assemblyai", [], "o", "d")
+    homes.close("completed", {})
+
+    assert threads and threads[0].startswith("batchscribe-journal")
+
+
+async def test_a_queued_write_is_recorded_even_when_its_caller_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    homes = Homes()
+    await homes.open(tmp_path)
+    journal = homes[tmp_path].journal
+    await journal.start("a.mp3", FP, "assemblyai", [], "o", "d")
+    release = threading.Event()
+    real_done = journal.sync.done
+
+    def slow_done(key: str) -> None:
+        release.wait(5)
+        real_done(key)
+
+    journal.sync.done = slow_done  # type: ignore[method-assign]
+    await journal.start("b.mp3", FP, "assemblyai", [], "o", "d")
+    busy = asyncio.create_task(journal.done("b.mp3"))  # holds the journal thread
+    caller = asyncio.create_task(journal.uploaded("a.mp3", "https://cdn/u"))  # queued behind it
+    await asyncio.sleep(0.05)
+    caller.cancel()  # Ctrl-C right after the upload finished
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    release.set()
+    await busy
+    homes.close("interrupted", {})  # waits for the writes under way
+
+    records, _ = peek(tmp_path)
+    assert records["a.mp3"].upload_url == "https://cdn/u"
