@@ -9,8 +9,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from batchscribe import request
 from batchscribe.errors import ConfigError
 from batchscribe.formats import FORMATS
 from batchscribe.subtitles import CueLimits
@@ -27,25 +28,13 @@ LOCAL_CONFIG_NAME = "batchscribe.toml"
 ENGINES = ("auto", "assemblyai", "local")
 #: Flags that set a `POST /v2/transcript` field: flag name -> request field. `language` is also
 #: a Settings field (the local engine's); the others exist only as request fields.
-REQUEST_FLAGS = {
-    "language": "language_code",
-    "speaker_labels": "speaker_labels",
-    "speech_model": "speech_model",
-}
-#: `POST /v2/transcript` fields in assemblyai-openapi.yml (TranscriptOptionalParams).
-KNOWN_TRANSCRIPT_OPTIONS = frozenset([
-    "audio_end_at", "audio_start_from", "auto_chapters", "auto_highlights", "content_safety",
-    "content_safety_confidence", "custom_spelling", "custom_topics", "disfluencies",
-    "entity_detection", "filter_profanity", "format_text", "iab_categories", "keyterms_prompt",
-    "language_code", "language_codes", "language_confidence_threshold", "language_detection",
-    "language_detection_options", "multichannel", "prompt", "punctuate", "redact_pii",
-    "redact_pii_audio", "redact_pii_audio_options", "redact_pii_audio_quality",
-    "redact_pii_policies", "redact_pii_sub", "remove_audio_tags", "sentiment_analysis",
-    "speaker_labels", "speaker_options", "speakers_expected", "speech_model", "speech_models",
-    "speech_threshold", "speech_understanding", "summarization", "summary_model", "summary_type",
-    "temperature", "topics", "webhook_auth_header_name", "webhook_auth_header_value",
-    "webhook_url",
-])  # fmt: skip
+REQUEST_FLAGS = {"language": "language_code", "speaker_labels": "speaker_labels",
+                 "speech_model": "speech_models"}  # fmt: skip
+#: AssemblyAI's list prices in USD per audio hour, for --dry-run's estimate, as published in
+#: 2026 (LIST_PRICES_DATE); accounts' default model changes in December 2026. `keyterms` is
+#: added when keyterms_prompt is set. Each can be overridden in [assemblyai.prices].
+LIST_PRICES_DATE = "2026-03"
+LIST_PRICES = {"universal-3-pro": 0.21, "universal-2": 0.15, "keyterms": 0.04}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +84,15 @@ class Settings:
     max_upload_bytes: int = 2_200_000_000
     #: AssemblyAI deletes uploads after about a day; an older one is uploaded again.
     upload_ttl: float = 23 * 3600.0
-    #: For --dry-run's estimate: USD per audio hour. AssemblyAI's list price for its Universal
-    #: model was $0.15/h when this was written; set your plan's price in the config.
-    price_per_hour: float = 0.15
-    #: Fields sent with every `POST /v2/transcript` (speaker_labels, language_code, ...).
+    #: For --dry-run's estimate, USD per audio hour: [assemblyai.prices] per model (and
+    #: `keyterms`), over `price_per_hour` for every model, over LIST_PRICES.
+    prices: dict[str, float] = field(default_factory=dict)
+    price_per_hour: float | None = None
+    #: `POST /v2/transcript` fields as the user gave them (speaker_labels, language_code, ...):
+    #: the options fingerprint. What is sent is `request_options()`.
     transcript_options: dict[str, Any] = field(default_factory=dict)
+    #: Lines about the config to show once per run (deprecated request fields translated).
+    config_warnings: tuple[str, ...] = ()
     #: Delete each transcript from AssemblyAI once its outputs are safely written.
     delete_after: bool = False
     #: Attempts per request before the file fails (429, 5xx, resets, timeouts).
@@ -108,6 +101,9 @@ class Settings:
     retry_base_delay: float = 1.0
     #: Ceiling on one backoff step.
     retry_max_delay: float = 60.0
+    #: With no answer at all from the API (refused, DNS, TLS, connect timeouts) for this many
+    #: seconds, the run stops with one line; every file is left for the next run.
+    unreachable_timeout: float = 30.0
     # -- local engine (faster-whisper)
     model: str | None = None
     compute_type: str = "int8"
@@ -121,7 +117,7 @@ class Settings:
 
     def engine_options(self) -> dict[str, Any]:
         """What, besides the audio, decides the transcript: a change means transcribe again."""
-        if self.chosen_engine() == "assemblyai":
+        if self.chosen_engine() == "assemblyai":  # as given: the default models never count
             return dict(sorted(self.transcript_options.items()))
         return {
             "model": self.model,
@@ -130,6 +126,11 @@ class Settings:
             "language": self.language,
             "vad_filter": self.vad_filter,
         }
+
+    def request_options(self) -> dict[str, Any]:
+        """The fields sent with every `POST /v2/transcript`: `transcript_options` in today's API's
+        words, with the default `speech_models` when none is named (see `request.to_send`)."""
+        return request.to_send(self.transcript_options)
 
     def cue_limits(self) -> CueLimits:
         return CueLimits(
@@ -161,6 +162,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("assemblyai", "transcript"): ("transcript_options", dict),
     ("assemblyai", "delete_after"): ("delete_after", bool),
     ("assemblyai", "price_per_hour"): ("price_per_hour", (int, float)),
+    ("assemblyai", "prices"): ("prices", dict),
     ("assemblyai", "api_key"): ("api_key", str),
     ("assemblyai", "base_url"): ("base_url", str),
     ("assemblyai", "poll_interval"): ("poll_interval", (int, float)),
@@ -171,6 +173,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("assemblyai", "retry_attempts"): ("retry_attempts", int),
     ("assemblyai", "retry_base_delay"): ("retry_base_delay", (int, float)),
     ("assemblyai", "retry_max_delay"): ("retry_max_delay", (int, float)),
+    ("assemblyai", "unreachable_timeout"): ("unreachable_timeout", (int, float)),
     ("local", "model"): ("model", str),
     ("local", "compute_type"): ("compute_type", str),
     ("local", "beam_size"): ("beam_size", int),
@@ -232,11 +235,23 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         return {name: _extensions(value, source=f"{path}: '{dotted}'")}
     if name == "formats":
         return {name: parse_formats(list(value), source=f"{path}: '{dotted}'")}  # type: ignore[call-overload]
+    if name == "transcript_options":
+        warnings = request.check(cast(dict[str, Any], value), where=f"{path}: [{dotted}]")
+        return {name: value, "config_warnings": tuple(warnings)}
+    if name == "prices":
+        return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
     if name == "output_dir":
         return {name: Path(str(value)).expanduser() if value else None}
     if name in {"api_key", "model", "language"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"
     return {name: value}
+
+
+def _prices(table: dict[str, Any], *, source: str) -> dict[str, float]:
+    for model, price in table.items():
+        if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+            raise ConfigError(f"{source} {model} must be USD per audio hour, e.g. 0.15.")
+    return {model: float(price) for model, price in table.items()}
 
 
 def _extensions(items: Any, *, source: str) -> frozenset[str]:
@@ -262,30 +277,37 @@ def parse_formats(items: str | list[Any], *, source: str = "--formats") -> tuple
     return chosen
 
 
-def unknown_transcript_options(options: Mapping[str, Any]) -> list[str]:
-    """Option names the API spec does not list: still sent (the API grows), but worth a word."""
-    return sorted(set(options) - KNOWN_TRANSCRIPT_OPTIONS)
+#: Option names the API spec does not list: still sent (the API grows), but worth a word.
+unknown_transcript_options = request.unknown
 
 
 def format_unknown_options(settings: Settings) -> list[str]:
-    """One warning line per request option the API spec does not list; none for the local engine.
+    """The warning lines about the request options, once per run; none for the local engine:
+    deprecated fields of the config file translated, and fields the API spec does not list.
 
-    A warning, not an error: the API gains fields before our copy of its spec does.
+    Warnings, not errors: a translated field is sent in today's words, and the API gains fields
+    before our copy of its spec does.
     """
     if settings.chosen_engine() != "assemblyai":
         return []
     return [
-        f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API reference; "
-        "sending it anyway."
-        for name in unknown_transcript_options(settings.transcript_options)
+        *settings.config_warnings,
+        *(
+            f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API reference; "
+            "sending it anyway."
+            for name in unknown_transcript_options(settings.transcript_options)
+        ),
     ]
 
 
 def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
     """The request fields the flags set (`--language en` -> `language_code`); None = not given."""
-    return {
+    options = {
         field: flags[name] for name, field in REQUEST_FLAGS.items() if flags.get(name) is not None
     }
+    if "speech_models" in options:  # --speech-model's models, spelled as request.from_flag says
+        options.update(request.from_flag(options.pop("speech_models")))
+    return options
 
 
 def parse_extensions(text: str) -> frozenset[str]:
@@ -329,10 +351,8 @@ def build_settings(
     request_only = REQUEST_FLAGS.keys() - settable  # --speaker-labels, --speech-model
     values.update({n: v for n, v in flags.items() if v is not None and n not in request_only})
     if transcript_options:  # flags add to [assemblyai.transcript] rather than replace it
-        values["transcript_options"] = {
-            **values.get("transcript_options", {}),
-            **transcript_options,
-        }
+        from_file = values.get("transcript_options", {})
+        values["transcript_options"] = request.merge(from_file, transcript_options)
     unknown = set(values) - settable
     if unknown:  # a programming error in the CLI, not a user error
         raise TypeError(f"unknown settings: {sorted(unknown)}")
@@ -370,5 +390,6 @@ def validate(settings: Settings) -> None:
         raise ConfigError("max_line_chars and max_lines must be >= 1, max_cue_seconds > 0.")
     if "audio_url" in settings.transcript_options:
         raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
+    request.check(settings.transcript_options, where="[assemblyai.transcript]")
     if settings.beam_size < 1 or settings.threads < 0 or settings.workers < 0:
         raise ConfigError("local beam_size must be >= 1, threads and workers >= 0.")

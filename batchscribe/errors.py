@@ -6,10 +6,12 @@
     ├── JournalError                  the journal cannot be written (disk)  → exit 2
     ├── FatalApiError                 the whole run cannot go on            → exit 2
     │   └── AuthError                 HTTP 401: the key is wrong
+    ├── Unreachable                   no answer from the API for too long   → exit 1
     └── FileError                     one file failed; the run goes on     → exit 1 at the end
         ├── InputError                the file itself is unusable (empty, unreadable, too big)
         ├── ApiError                  an HTTP request about this file failed
         │   ├── RetryableApiError     429, 5xx, reset, timeout: worth another try
+        │   │   └── NoAnswer          no HTTP answer at all (refused, DNS, TLS, connect)
         │   └── PermanentApiError     other 4xx: trying again cannot help
         ├── TranscriptionFailed       the engine finished with an error (`status: error`)
         └── OutputError               the outputs could not be written
@@ -61,6 +63,13 @@ class AuthError(FatalApiError):
     """HTTP 401: the API key is missing or wrong."""
 
 
+class Unreachable(BatchscribeError):
+    """The API gave no answer at all for longer than `unreachable_timeout`: one problem for
+    the whole run, not one per file. Nothing is marked failed; the next run carries on."""
+
+    exit_code = EXIT_SOME_FAILED
+
+
 class FileError(BatchscribeError):
     """One file failed; the others go on. The file is named by whoever reports it.
 
@@ -98,6 +107,11 @@ class ApiError(FileError):
 
 class RetryableApiError(ApiError):
     """429, 5xx, a dropped connection or a timeout: another attempt may succeed."""
+
+
+class NoAnswer(RetryableApiError):
+    """The request got no HTTP answer at all: the network or the host is down, not this file.
+    Bounded by the run's reachability check (see `engines/throttle.py`), not by attempts."""
 
 
 class PermanentApiError(ApiError):

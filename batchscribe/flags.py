@@ -8,6 +8,7 @@ hold. Keep README and tests/test_cli.py in step with this table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 
 from batchscribe.config import ENGINES, parse_extensions, parse_formats
 from batchscribe.errors import ConfigError
+from batchscribe.request import parse_speech_models
 
 EXAMPLES = """\b
 Examples:
@@ -80,7 +82,9 @@ def parameters() -> list[click.Parameter]:
                 "local language)."),
         _switch("--speaker-labels",
                 help="AssemblyAI: label speakers; .txt gets one 'Speaker A:' paragraph per turn."),
-        _option("--speech-model", metavar="NAME", help="AssemblyAI speech_model, e.g. universal."),
+        _option("--speech-model", metavar="NAME[,NAME...]", help="AssemblyAI speech models, "
+                "a comma list in priority order (the service falls back to the next).  "
+                "[default: universal-3-pro,universal-2]"),
         _switch("--keep-existing",
                 help="Keep transcripts made with other options instead of transcribing again."),
         _switch("--delete-after",
@@ -106,12 +110,18 @@ def parameters() -> list[click.Parameter]:
 
 
 def parse_lists(flags: dict[str, Any]) -> dict[str, Any]:
-    """`--ext` and `--formats` text -> their values; a bad list is a click usage error (exit 2)."""
+    """`--ext`, `--formats` and `--speech-model` text -> their values; a bad list is a click
+    usage error (exit 2)."""
     parsed = dict(flags)
-    for name, parse in (("extensions", parse_extensions), ("formats", parse_formats)):
+    lists: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+        ("extensions", "--ext", parse_extensions),
+        ("formats", "--formats", parse_formats),
+        ("speech_model", "--speech-model", parse_speech_models),
+    )
+    for name, flag, parse in lists:
         if parsed.get(name) is not None:
             try:
                 parsed[name] = parse(parsed[name])
             except ConfigError as err:
-                raise click.BadParameter(str(err), param_hint=f"--{name[:3]}") from None
+                raise click.BadParameter(str(err), param_hint=flag) from None
     return parsed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchscribe.config import Settings
+from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
 from batchscribe.durations import audio_seconds
 from batchscribe.errors import ConfigError
 from batchscribe.history import peek
@@ -69,11 +69,60 @@ def format_preview(result: Preview, settings: Settings) -> list[str]:
     if result.failed_before:
         total += f", {result.failed_before} failed before (--retry-failed to retry)"
     if settings.chosen_engine() == "assemblyai":
-        cost = hours * settings.price_per_hour
-        total += f"; estimated AssemblyAI cost ${cost:.2f} at ${settings.price_per_hour:.2f}/h"
+        rate = rate_for(settings)
+        total += f"; estimated AssemblyAI cost ${hours * rate.total:.2f} at {format_rate(rate)}"
     else:
         total += "; local engine, no cost"
     unknown = sum(1 for _, seconds in result.work if seconds is None)
     if unknown:
         total += f" ({unknown} file(s) of unknown length not counted)"
     return [*lines, total]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """USD per audio hour a run would cost, and where each figure comes from."""
+
+    #: the first of the speech models sent: the one the service tries first
+    model: str
+    per_hour: float
+    #: "list price 2026-03", "[assemblyai.prices]", "price_per_hour", or why it is a guess
+    source: str
+    #: keyterms prompting, added when keyterms_prompt is sent; 0 otherwise
+    keyterms: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.per_hour + self.keyterms
+
+
+def rate_for(settings: Settings) -> Rate:
+    """The rate of the first model sent: [assemblyai.prices], else `price_per_hour` (any model),
+    else the list price. A model the table does not know is priced at the highest list price,
+    so that the estimate errs high, and says so."""
+    sent = settings.request_options()
+    model = str(sent["speech_models"][0])
+    keyterms = 0.0
+    if sent.get("keyterms_prompt"):
+        keyterms = settings.prices.get("keyterms", LIST_PRICES["keyterms"])
+    if model in settings.prices:
+        return Rate(model, settings.prices[model], "[assemblyai.prices]", keyterms)
+    if settings.price_per_hour is not None:
+        return Rate(model, settings.price_per_hour, "price_per_hour", keyterms)
+    if model in LIST_PRICES and model != "keyterms":
+        return Rate(model, LIST_PRICES[model], f"list price {LIST_PRICES_DATE}", keyterms)
+    highest = max(price for name, price in LIST_PRICES.items() if name != "keyterms")
+    guess = (
+        f'not in the price table, so at the highest list price; set [assemblyai.prices] "{model}"'
+    )
+    return Rate(model, highest, guess, keyterms)
+
+
+def format_rate(rate: Rate) -> str:
+    """`$0.21/h for universal-3-pro (list price 2026-03)`, with keyterms prompting:
+    `$0.25/h for universal-3-pro ($0.21/h, list price 2026-03; + $0.04/h keyterms prompting)`."""
+    head = f"${rate.total:.2f}/h for {rate.model}"
+    if not rate.keyterms:
+        return f"{head} ({rate.source})"
+    keyterms = f"+ ${rate.keyterms:.2f}/h keyterms prompting"
+    return f"{head} (${rate.per_hour:.2f}/h, {rate.source}; {keyterms})"

@@ -174,11 +174,16 @@ class Reporter:
         self.stages[source] = "transcribing"
         self._refresh()
 
-    def done(self, source: Path, audio_seconds: float | None, reason: str = "") -> None:
+    def done(
+        self, source: Path, audio_seconds: float | None, reason: str = "", *, model: object = None
+    ) -> None:
+        """`done    talk.mp3 (changed) (universal-3-pro)`: `reason` as given, then the model
+        that ran when the engine says (AssemblyAI's `speech_model_used`)."""
         self.summary.done += 1
         self.summary.audio_seconds += audio_seconds or 0.0
         self._end(source)
-        self._line(f"done    {source}{reason}", show=not self.quiet)
+        ran = f" ({model})" if isinstance(model, str) and model else ""
+        self._line(f"done    {source}{reason}{ran}", show=not self.quiet)
 
     def failed(self, source: Path, message: str, *, started: bool = True) -> None:
         self.summary.failed.append((source, message))

@@ -13,13 +13,13 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from batchscribe.errors import ApiError, RetryableApiError
+from batchscribe.errors import ApiError, NoAnswer, RetryableApiError
 
 Sleep = Callable[[float], Awaitable[None]]
 log = logging.getLogger("batchscribe.retry")
@@ -44,9 +44,34 @@ class wait_retry_after(wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
+        if isinstance(error, NoAnswer):
+            return 0.0  # the gate paces requests while nothing answers (engines/throttle.py)
         if isinstance(error, ApiError) and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), MAX_RETRY_AFTER)
         return float(self.fallback(retry_state))
+
+
+def counts_as_attempt(error: BaseException | None) -> bool:
+    """Whether a failure says something about the request itself. A 429 (the server asking
+    the whole client to slow down) and no answer at all (the network) do not: time and the
+    run's gate bound those, so they never use up a file's attempts."""
+    if isinstance(error, NoAnswer):
+        return False
+    return not (isinstance(error, ApiError) and error.status == 429)
+
+
+class stop_after_failures(stop_base):
+    """Stop after `attempts` attempts that `counts_as_attempt`; one instance per request."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self.failures = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if counts_as_attempt(outcome.exception() if outcome is not None else None):
+            self.failures += 1
+        return self.failures >= self.attempts
 
 
 def backoff(*, base: float, maximum: float) -> wait_base:
@@ -66,7 +91,7 @@ def retrying(
     Use one per request (`async for attempt in retrying(...)`): the attempt count is per request.
     """
     return AsyncRetrying(
-        stop=stop_after_attempt(attempts) | stop_after_delay(MAX_TOTAL_RETRY_TIME),
+        stop=stop_after_failures(attempts) | stop_after_delay(MAX_TOTAL_RETRY_TIME),
         wait=backoff(base=base_delay, maximum=max_delay),
         retry=retry_if_exception_type(RetryableApiError),
         sleep=sleep,

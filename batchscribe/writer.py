@@ -91,7 +91,12 @@ class Writer:
             return False
         await self._homes[job.root].journal.done(job.key)
         reason = "" if job.reason == "new" else f" ({job.reason})"
-        self._reporter.done(job.source, transcript.audio_duration, reason)
+        self._reporter.done(
+            job.source,
+            transcript.audio_duration,
+            reason,
+            model=transcript.data.get("speech_model_used"),
+        )
         return True
 
     async def _delete_remote(self, job: Job, transcript: Transcript) -> None:

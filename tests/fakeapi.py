@@ -21,7 +21,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,13 @@ class FakeAssemblyAI:
     retry_after: int = 0
     #: fraction of creates that succeed but whose response is lost (connection dropped)
     lose_create_response_rate: float = 0.0
+    #: fraction of uploads cut off mid-body: the server reads part of it, then hangs up
+    cut_upload_rate: float = 0.0
+    #: requests per second the account allows, all clients together (a sliding second);
+    #: over it: 429 with `Retry-After: retry_after` (None: no limit)
+    rate_limit: float | None = None
+    #: fraction of uploaded contents whose transcripts end in `status: error`
+    error_transcript_rate: float = 0.0
     #: called with the upload's first bytes while it streams (a test can change the file)
     on_upload: Any = None
     #: answer every DELETE with this status (None: delete normally)
@@ -85,6 +92,7 @@ class FakeAssemblyAI:
         self._random = random.Random(self.seed)
         self.base_url = ""
         self._link_free_at = 0.0
+        self._answered: deque[float] = deque()
 
     def _reserve_bandwidth(self, size: int) -> float:
         """Seconds to wait so that all uploads together stay within the shared bandwidth."""
@@ -94,6 +102,17 @@ class FakeAssemblyAI:
             max(now, self._link_free_at) + size / self.total_upload_bytes_per_second
         )
         return self._link_free_at - now
+
+    def _over_rate_limit(self) -> bool:
+        """The account's limit: requests answered in the last second, over all clients."""
+        assert self.rate_limit is not None
+        now = time.monotonic()
+        while self._answered and self._answered[0] < now - 1.0:
+            self._answered.popleft()
+        if len(self._answered) >= self.rate_limit:
+            return True
+        self._answered.append(now)
+        return False
 
     # -- counters for assertions
     @property
@@ -133,6 +152,9 @@ class FakeAssemblyAI:
             await asyncio.sleep(self.response_delay)
         if request.headers.get("Authorization") != self.api_key:
             return _error(401, "Authentication error, API token missing/invalid")
+        if self.rate_limit is not None and self._over_rate_limit():
+            self.faults["429"] += 1
+            return _error(429, "Too Many Requests", {"Retry-After": str(self.retry_after)})
         roll = self._random.random()
         if roll < self.error_rate:
             self.faults["500"] += 1
@@ -155,10 +177,18 @@ class FakeAssemblyAI:
         self.upload_transfer_encodings[request.headers.get("Transfer-Encoding", "")] += 1
         self.uploads_in_flight += 1
         self.peak_uploads_in_flight = max(self.peak_uploads_in_flight, self.uploads_in_flight)
+        cut_after = 256 * 1024 if self._random.random() < self.cut_upload_rate else None
         try:
             digest = hashlib.sha256()
             head = b""
+            received = 0
             async for chunk in request.content.iter_chunked(256 * 1024):
+                received += len(chunk)
+                if cut_after is not None and received >= cut_after:
+                    self.faults["cut upload"] += 1
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise web.HTTPInternalServerError()  # never reaches the client
                 if self.on_upload is not None:
                     self.on_upload(chunk)
                 digest.update(chunk)
@@ -177,6 +207,9 @@ class FakeAssemblyAI:
         self.uploads[upload_id] = hexdigest
         self.uploads_by_digest[hexdigest] += 1
         self.upload_text[hexdigest] = heard_text(head, hexdigest)
+        if self._random.random() < self.error_transcript_rate:
+            self.faults["error transcript"] += 1
+            self.upload_text[hexdigest] = NOT_AUDIO_ERROR
         return web.json_response({"upload_url": f"{self.base_url}/cdn/upload/{upload_id}"})
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -187,6 +220,19 @@ class FakeAssemblyAI:
         if not isinstance(body, dict) or not isinstance(body.get("audio_url"), str):
             return _error(400, "audio_url is required")
         self.create_bodies.append(body)
+        # TranscriptOptionalParams (2026-03): `speech_models` is required; deprecated fields, and
+        # `word_boost`/`boost_param` (gone, replaced by `keyterms_prompt`), are refused.
+        successors = {"speech_model": "speech_models", "word_boost": "keyterms_prompt",
+                      "boost_param": "keyterms_prompt", "auto_chapters": None,
+                      "summarization": None, "summary_model": None, "summary_type": None,
+                      "custom_topics": None, "topics": None}  # fmt: skip
+        for name, successor in successors.items():
+            if name in body:
+                instead = f" Use '{successor}' instead" if successor else ""
+                return _error(400, f"{name} is deprecated.{instead}")
+        models = body.get("speech_models")
+        if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
+            return _error(400, "speech_models is required: a list of speech models, best first")
         upload_id = body["audio_url"].rsplit("/", 1)[-1]
         if upload_id not in self.uploads:
             return _error(403, "Cannot access uploaded file")
@@ -294,7 +340,9 @@ class FakeAssemblyAI:
             "punctuate": transcript.options.get("punctuate", True),
             "format_text": transcript.options.get("format_text", True),
             "speaker_labels": transcript.options.get("speaker_labels"),
-            "speech_model": transcript.options.get("speech_model"),
+            "speech_models": transcript.options["speech_models"],
+            # the service routes to the first model of the list that takes the audio
+            "speech_model_used": transcript.options["speech_models"][0],
             "error": NOT_AUDIO_ERROR if status == "error" else None,
             "webhook_url": None,
         }

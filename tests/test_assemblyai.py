@@ -14,6 +14,7 @@ from aioresponses import CallbackResult, aioresponses
 from batchscribe.config import Settings
 from batchscribe.engines.assemblyai import AssemblyAIClient, AssemblyAIEngine
 from batchscribe.engines.base import Finished, Recording, Resume, StillRunning, Submitted
+from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import (
     AuthError,
     InputError,
@@ -78,10 +79,39 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+class VirtualTime:
+    """The gate's clock and sleep: a pause is recorded and passes at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def client(session: aiohttp.ClientSession, sleeps: Sleeps) -> AssemblyAIClient:
+def gate_time() -> VirtualTime:
+    return VirtualTime()
+
+
+@pytest.fixture
+def client(
+    session: aiohttp.ClientSession, sleeps: Sleeps, gate_time: VirtualTime
+) -> AssemblyAIClient:
+    gate = Gate(
+        AdaptiveRate(ceiling=50.0),
+        Link(host="api.example.test", unreachable_timeout=30.0),
+        clock=gate_time,
+        sleep=gate_time.sleep,
+    )
+    settings = Settings(retry_attempts=3)
     return AssemblyAIClient(
-        session, base_url=BASE + "/", api_key=KEY, settings=Settings(retry_attempts=3), sleep=sleeps
+        session, base_url=BASE + "/", api_key=KEY, settings=settings, sleep=sleeps, gate=gate
     )
 
 

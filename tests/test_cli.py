@@ -56,8 +56,8 @@ def test_peak_concurrent_uploads_never_exceed_concurrency(
 
     assert result.exit_code == EXIT_OK, result.output
     assert fake.api.peak_uploads_in_flight == 4
-    # streamed in chunks, never read whole into memory first
-    assert fake.api.upload_transfer_encodings == {"chunked": 12}
+    # streamed with its length known up front (not chunked: see AssemblyAIClient.upload)
+    assert fake.api.upload_transfer_encodings == {"": 12}
 
 
 def test_rerun_makes_no_request_when_outputs_are_current(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from batchscribe.config import (
     unknown_transcript_options,
 )
 from batchscribe.errors import ConfigError
+from batchscribe.request import DEFAULT_SPEECH_MODELS
 from tests.conftest import run_cli
 
 
@@ -149,3 +151,108 @@ def test_unknown_transcript_options_are_named_once_each_for_assemblyai_only() ->
         for name in ("another", "shiny_new_field")
     ]
     assert format_unknown_options(Settings(engine="local", transcript_options=options)) == []
+
+
+def test_a_user_who_sets_nothing_sends_the_default_models_outside_the_fingerprint() -> None:
+    s = Settings(api_key="k")
+    assert s.engine_options() == {}  # as before speech_models existed: nothing redone
+    assert s.request_options() == {"speech_models": list(DEFAULT_SPEECH_MODELS)}
+    assert DEFAULT_SPEECH_MODELS == ("universal-3-pro", "universal-2")
+
+
+def test_speech_model_flag_is_a_list_in_priority_order_and_part_of_the_fingerprint(
+    tmp_path: Path,
+) -> None:
+    env = {"ASSEMBLYAI_API_KEY": "k"}
+    several = settings(tmp_path, env=env, flags={"speech_model": "universal-2, universal-3-pro"})
+    assert several.request_options() == {"speech_models": ["universal-2", "universal-3-pro"]}
+    assert several.engine_options() == {"speech_models": ["universal-2", "universal-3-pro"]}
+    one = settings(tmp_path, env=env, flags={"speech_model": ["universal-2"]})
+    assert one.request_options() == {"speech_models": ["universal-2"]}
+    # spelled as before the API took a list, so a folder done with it is not redone
+    assert one.engine_options() == {"speech_model": "universal-2"}
+    assert format_unknown_options(one) == []
+
+
+def test_speech_model_flag_replaces_the_config_files_models(tmp_path: Path) -> None:
+    toml = '[assemblyai.transcript]\nspeech_models = ["universal-3-pro"]\nspeech_model = "x"\n'
+    s = settings(tmp_path, flags={"speech_model": "universal-2"}, config=toml)
+    assert s.request_options()["speech_models"] == ["universal-2"]
+
+
+def test_config_speech_model_is_sent_as_speech_models_with_one_warning(tmp_path: Path) -> None:
+    toml = '[assemblyai]\napi_key = "k"\n[assemblyai.transcript]\nspeech_model = "universal-2"\n'
+    s = settings(tmp_path, config=toml)
+
+    assert s.request_options() == {"speech_models": ["universal-2"]}
+    assert s.engine_options() == {"speech_model": "universal-2"}  # the fingerprint it had
+    assert format_unknown_options(s) == [
+        f"batchscribe: warning: {tmp_path / 'c.toml'}: [assemblyai.transcript] speech_model is "
+        'deprecated; sending speech_models = ["universal-2"] instead; update your config.'
+    ]
+    assert format_unknown_options(replace(s, engine="local")) == []
+
+
+def test_config_word_boost_becomes_keyterms_prompt_and_boost_param_is_dropped(
+    tmp_path: Path,
+) -> None:
+    toml = (
+        '[assemblyai]\napi_key = "k"\n[assemblyai.transcript]\nword_boost = ["Ada", "SQL"]\n'
+        'boost_param = "high"\nkeyterms_prompt = ["SQL"]\n'
+    )
+    s = settings(tmp_path, config=toml)
+
+    assert s.request_options() == {
+        "keyterms_prompt": ["SQL", "Ada"],
+        "speech_models": list(DEFAULT_SPEECH_MODELS),
+    }
+    warnings = format_unknown_options(s)
+    assert len(warnings) == 2 and not any("not in the API reference" in w for w in warnings)
+    assert (
+        'word_boost is deprecated; sending keyterms_prompt = ["SQL", "Ada"] instead'
+        in (warnings[1])
+    )
+    assert "boost_param is deprecated; dropped" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "instead"),
+    [
+        ("auto_chapters = true", "LLM Gateway"),
+        ("summarization = true", "LLM Gateway"),
+        ('summary_model = "informative"', "LLM Gateway"),
+        ('summary_type = "bullets"', "LLM Gateway"),
+        ("custom_topics = true", "iab_categories"),
+        ('topics = ["a"]', "iab_categories"),
+    ],
+)
+def test_deprecated_field_without_a_successor_is_refused_naming_what_to_use(
+    tmp_path: Path, line: str, instead: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n")
+    message = str(err.value)
+    assert line.split()[0] in message and instead in message and "c.toml" in message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'speech_models = "universal-2"',
+        "speech_models = []",
+        "speech_models = [1]",
+        "speech_model = 3",
+        'word_boost = "Ada"',
+    ],
+)
+def test_badly_typed_model_or_keyterm_fields_are_refused(tmp_path: Path, line: str) -> None:
+    with pytest.raises(ConfigError, match=line.split()[0]):
+        settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n")
+
+
+def test_cli_deprecated_config_field_exits_2_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "old.toml"
+    bad.write_text("[assemblyai.transcript]\nauto_chapters = true\n")
+    result = run_cli(str(tmp_path), "--config", str(bad))
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "auto_chapters is deprecated" in result.output and "old.toml" in result.output

@@ -10,7 +10,10 @@ import pytest
 import srt
 import webvtt
 
-from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from batchscribe.history import peek
+from batchscribe.request import DEFAULT_SPEECH_MODELS, REFUSED, TRANSLATED
+from batchscribe.store import options_id
 from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 
@@ -72,18 +75,161 @@ def test_request_options_reach_the_api_and_unknown_ones_warn(
         "fr",
         "--speaker-labels",
         "--speech-model",
-        "universal",
+        "universal-2",
         env=api_env(fake),
     )
 
     assert result.exit_code == EXIT_OK, result.output
     (body,) = fake.api.create_bodies
     assert body == {"punctuate": False, "keyterms_prompt": ["batchscribe"], "brand_new_option": 3,
-                    "language_code": "fr", "speaker_labels": True, "speech_model": "universal",
-                    "audio_url": body["audio_url"]}  # fmt: skip
+                    "language_code": "fr", "speaker_labels": True,
+                    "speech_models": ["universal-2"], "audio_url": body["audio_url"]}  # fmt: skip
     warnings = [line for line in result.output.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "brand_new_option" in warnings[0]
     assert (tmp_path / "a.txt").read_text() == "Speaker A: Hi there.\n\nSpeaker B: Hello back.\n"
+
+
+#: Every field the API reference (2026-03) deprecates or dropped: no request may carry one.
+DEPRECATED = TRANSLATED.keys() | REFUSED.keys()
+
+
+def assert_todays_fields(bodies: list[dict[str, object]]) -> None:
+    """Every create carried `speech_models` and no deprecated field."""
+    assert bodies
+    for body in bodies:
+        assert isinstance(body.get("speech_models"), list) and body["speech_models"]
+        assert not DEPRECATED & body.keys(), body
+
+
+def test_speech_model_flag_sends_speech_models_and_the_json_keeps_the_model_used(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    for name in ("a.mp3", "b.wav", "sub/c.flac"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(speech(f"said in {name}"))
+
+    result = run_cli(
+        str(tmp_path), "--speech-model", "universal-2", "--config", str(fast_config),
+        env=api_env(fake),
+    )  # fmt: skip
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert_todays_fields(fake.api.create_bodies)
+    assert [b["speech_models"] for b in fake.api.create_bodies] == [["universal-2"]] * 3
+    for name in ("a.json", "b.json", "sub/c.json"):
+        assert json.loads((tmp_path / name).read_text())["speech_model_used"] == "universal-2"
+    done = events(result.output, "done")
+    assert len(done) == 3 and all(line.endswith(" (universal-2)") for line in done)
+
+
+def test_speech_model_flag_takes_models_in_priority_order(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("routed"))
+
+    result = run_cli(
+        str(tmp_path), "--speech-model", "universal-2, universal-3-pro", "--config",
+        str(fast_config), env=api_env(fake),
+    )  # fmt: skip
+
+    assert result.exit_code == EXIT_OK, result.output
+    (body,) = fake.api.create_bodies
+    assert body["speech_models"] == ["universal-2", "universal-3-pro"]
+
+
+def test_empty_speech_model_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path), "--speech-model", " , ")
+    assert result.exit_code == EXIT_USAGE and "--speech-model" in result.output
+
+
+def test_default_request_sends_recommended_models_and_keeps_the_old_fingerprint(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    """A folder done before speech_models existed recorded options_id({}) for a user who set
+    nothing; the default models sent now must not make every file "options changed"."""
+    (tmp_path / "a.mp3").write_bytes(speech("done long ago"))
+    env = api_env(fake)
+
+    first = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
+
+    assert first.exit_code == EXIT_OK, first.output
+    (body,) = fake.api.create_bodies
+    assert body["speech_models"] == list(DEFAULT_SPEECH_MODELS)
+    assert_todays_fields(fake.api.create_bodies)
+    records, _ = peek(tmp_path)
+    assert records["a.mp3"].options == options_id({})  # what the version before recorded
+    assert events(first.output, "done") == [f"done    {tmp_path / 'a.mp3'} (universal-3-pro)"]
+    fake.api.reset_counters()
+
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
+
+    assert again.exit_code == EXIT_OK and fake.api.request_count == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "recorded"),
+    [
+        ([], {"speech_model": "universal-2"}),  # config speech_model = "universal-2"
+        (["--speech-model", "universal-2"], {"speech_model": "universal-2"}),
+    ],
+)
+def test_a_single_model_keeps_the_fingerprint_it_had_as_speech_model(
+    fake: FakeServer, tmp_path: Path, fast_config: Path, flag: list[str], recorded: dict[str, str]
+) -> None:
+    config = tmp_path / "c.toml"
+    toml = '[assemblyai.transcript]\nspeech_model = "universal-2"\n' if not flag else ""
+    config.write_text(fast_config.read_text() + toml)
+    (tmp_path / "a.mp3").write_bytes(speech("same options as before"))
+
+    result = run_cli(str(tmp_path), *flag, "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert_todays_fields(fake.api.create_bodies)
+    records, _ = peek(tmp_path)
+    assert records["a.mp3"].options == options_id(recorded)
+
+
+def test_config_speech_model_and_word_boost_are_sent_in_todays_words_with_one_warning_each(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        fast_config.read_text()
+        + '[assemblyai.transcript]\nspeech_model = "universal-2"\nkeyterms_prompt = ["Ada"]\n'
+        + 'word_boost = ["Lovelace", "Ada"]\nboost_param = "high"\n'
+    )
+    (tmp_path / "a.mp3").write_bytes(speech("old config"))
+
+    result = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert_todays_fields(fake.api.create_bodies)
+    (body,) = fake.api.create_bodies
+    assert body["speech_models"] == ["universal-2"]
+    assert body["keyterms_prompt"] == ["Ada", "Lovelace"]
+    warnings = [line for line in result.output.splitlines() if "warning" in line]
+    assert len(warnings) == 3 and all("update your config" in line for line in warnings)
+    assert any(
+        'speech_model is deprecated; sending speech_models = ["universal-2"] instead' in line
+        for line in warnings
+    )
+    assert any('sending keyterms_prompt = ["Ada", "Lovelace"] instead' in w for w in warnings)
+    assert any("boost_param is deprecated; dropped" in line for line in warnings)
+
+
+@pytest.mark.parametrize("field", sorted(REFUSED))
+def test_deprecated_field_without_a_successor_stops_the_run_with_exit_2(
+    fake: FakeServer, tmp_path: Path, field: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[assemblyai.transcript]\n{field} = true\n")
+    (tmp_path / "a.mp3").write_bytes(speech("never sent"))
+
+    result = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_USAGE
+    assert f"{field} is deprecated" in result.output and "use " in result.output
+    assert result.output.strip().count("\n") == 0 and fake.api.request_count == 0
 
 
 def test_changed_options_transcribe_again_unless_keep_existing(
@@ -101,7 +247,7 @@ def test_changed_options_transcribe_again_unless_keep_existing(
 
     redone = run_cli(str(tmp_path), "--speaker-labels", "--config", str(fast_config), env=env)
     assert redone.exit_code == EXIT_OK
-    assert "(options changed)" in redone.output
+    assert "(options changed) (universal-3-pro)" in redone.output  # why, then the model that ran
     assert fake.api.transcript_count == 1 and fake.api.upload_count == 1
     assert (tmp_path / "a.txt").read_text().startswith("Speaker A:")
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from batchscribe.errors import PermanentApiError, RetryableApiError
+from batchscribe.errors import NoAnswer, PermanentApiError, RetryableApiError
 from batchscribe.retry import (
     LIST_PAGE,
     MAX_RETRY_AFTER,
@@ -122,3 +122,24 @@ def test_list_spacing_keeps_listings_under_half_the_budget() -> None:
     assert list_spacing(1000, every=1.0, requests_per_minute=3000) == 1.0  # 6 pages / 25 per s
     # 20,000 pending = 101 pages a listing: one listing every 4.04 s keeps 25 requests/s
     assert list_spacing(20_000, every=1.0, requests_per_minute=3000) == 101 / 25
+
+
+async def test_429s_and_unanswered_requests_do_not_use_up_attempts() -> None:
+    sleeps = Sleeps()
+    slow_down = [RetryableApiError("429", status=429, retry_after=1.0) for _ in range(10)]
+    nobody = [NoAnswer("connection refused") for _ in range(10)]
+    errors: list[Exception] = [*slow_down, *nobody, RetryableApiError("503", status=503)]
+
+    tries = await attempt_until(sleeps, errors, attempts=2)
+
+    assert tries == 22  # 20 that do not count, one 503 and the success
+    assert sleeps.calls[:10] == [1.0] * 10  # each 429 waits what the server said
+    assert sleeps.calls[10:20] == [0.0] * 10  # the gate paces requests nobody answers
+
+
+async def test_a_429_without_retry_after_backs_off_and_still_does_not_count() -> None:
+    sleeps = Sleeps()
+    errors: list[Exception] = [RetryableApiError("429", status=429) for _ in range(6)]
+    with pytest.raises(RetryableApiError, match="503"):
+        await attempt_until(sleeps, [*errors, RetryableApiError("503", status=503)], attempts=1)
+    assert len(sleeps.calls) == 6 and all(0 <= wait <= 8.0 for wait in sleeps.calls)

@@ -193,7 +193,8 @@ def create_engine(settings: Settings) -> AssemblyAIEngine:
     client = AssemblyAIClient(
         session, base_url=settings.base_url, api_key=settings.api_key, settings=settings
     )
-    return AssemblyAIEngine(client, settings, options=settings.transcript_options, session=session)
+    options = settings.request_options()  # today's fields, default speech_models included
+    return AssemblyAIEngine(client, settings, options=options, session=session)
 
 
 #: Connections kept for the poller beside the workers' uploads.

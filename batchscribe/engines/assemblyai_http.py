@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiofiles
 import aiofiles.threadpool
@@ -22,15 +23,17 @@ from aiolimiter import AsyncLimiter
 
 from batchscribe import __version__
 from batchscribe.config import Settings
-from batchscribe.errors import AuthError, PermanentApiError, RetryableApiError
+from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
+from batchscribe.errors import AuthError, NoAnswer, PermanentApiError, RetryableApiError
 from batchscribe.retry import Sleep, retrying
 
 log = logging.getLogger("batchscribe.assemblyai")
 
 #: Read and send uploads in pieces this big: memory stays flat whatever the file size.
 UPLOAD_CHUNK = 1024 * 1024
-#: Connect and per-read timeouts: generous for slow links, finite so nothing hangs forever.
-CONNECT_TIMEOUT = 30.0
+#: Connect and per-read timeouts: generous for slow links, finite so nothing hangs forever; a
+#: connect is short (a black-holed host is noticed within a few attempts, not minutes).
+CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 #: Uploads get a total timeout that scales with size, assuming at least 64 KiB/s of uplink.
 UPLOAD_MIN_BYTES_PER_SECOND = 64 * 1024
@@ -58,12 +61,18 @@ class AssemblyAIClient:
         settings: Settings,
         sleep: Sleep = asyncio.sleep,
         limiter: Limiter | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._session = session
         # Every request of the run, uploads and polls alike, takes a token: a sustained
         # requests_per_minute, with bursts of up to a minute's worth, so any five minutes stay
         # under the API's 20,000 requests however many files there are.
         self._limiter = limiter or AsyncLimiter(settings.requests_per_minute, 60)
+        # Below that ceiling, the pace the server allows (429s) and whether it answers at all.
+        self._gate = gate or Gate(
+            AdaptiveRate(ceiling=settings.requests_per_minute / 60.0),
+            Link(host=_host(base_url), unreachable_timeout=settings.unreachable_timeout),
+        )
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": api_key, "User-Agent": f"batchscribe/{__version__}"}
         self._settings = settings
@@ -84,12 +93,13 @@ class AssemblyAIClient:
             # and leaks the handle if cancelled midway; this one is closed whatever happens.
             with open(path, "rb") as raw:  # noqa: ASYNC230
                 fh = aiofiles.threadpool.wrap(raw)
+                # A known length, not chunked transfer: a chunked body ends with a terminator
+                # written after the last byte, and when the server hangs up first, aiohttp's
+                # body-writer task fails with nobody to collect it (a traceback in cron mail).
+                # Streamed all the same, in UPLOAD_CHUNK pieces; `size` is the fingerprinted one.
+                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
                 return await self._once(
-                    "POST",
-                    "/v2/upload",
-                    data=_chunks(fh),
-                    headers={"Content-Type": "application/octet-stream"},
-                    timeout=timeout,
+                    "POST", "/v2/upload", data=_chunks(fh), headers=headers, timeout=timeout
                 )
 
         body = await self._retrying(send)
@@ -145,7 +155,9 @@ class AssemblyAIClient:
                 except RetryableApiError as err:
                     # Sticky: once a request may have reached the server, every later attempt
                     # asks `recover` first, even after a plain 429.
-                    maybe_acted = maybe_acted or err.status is None or err.status >= 500
+                    # No answer at all means it never reached the server.
+                    reached = not isinstance(err, NoAnswer)
+                    maybe_acted = maybe_acted or (reached and (err.status or 500) >= 500)
                     raise
         raise AssertionError("unreachable: the retry policy re-raises")  # pragma: no cover
 
@@ -163,6 +175,7 @@ class AssemblyAIClient:
         if timeout is None:
             timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
         await self._limiter.acquire()
+        sent_at = await self._gate.enter()
         log.debug("%s %s", method, path)
         try:
             async with self._session.request(
@@ -173,6 +186,8 @@ class AssemblyAIClient:
                 timeout=timeout,
                 **kwargs,
             ) as resp:
+                retry_after = _seconds(resp.headers.get("Retry-After"))
+                self._gate.answered(resp.status, sent_at=sent_at, retry_after=retry_after)
                 if resp.status == 200:
                     body = await resp.json(content_type=None)
                     if not isinstance(body, dict):
@@ -180,9 +195,35 @@ class AssemblyAIClient:
                     return body
                 text = await resp.text()
                 raise error_for_status(resp.status, text, resp.headers.get("Retry-After"), what)
+        except NO_ANSWER as err:
+            cause = no_answer_cause(err)
+            self._gate.no_answer(cause)
+            raise NoAnswer(f"{what}: no answer from the API ({cause})") from None
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
             reason = "timed out" if isinstance(err, asyncio.TimeoutError) else type(err).__name__
             raise RetryableApiError(f"{what}: network error ({reason})") from None
+
+
+#: Failures that mean no HTTP answer at all: the request never reached a server.
+NO_ANSWER = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+def no_answer_cause(err: BaseException) -> str:
+    """A few words on why nothing answered, for the one line a dead network gets."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not trusted"
+    if isinstance(err, aiohttp.ClientConnectorSSLError):
+        return "the TLS handshake failed"
+    if isinstance(err, aiohttp.ConnectionTimeoutError):
+        return "the connection timed out"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        os_error = err.os_error
+        if isinstance(os_error, ConnectionRefusedError):
+            return "connection refused"
+        return (os_error.strerror or str(os_error)).lower() if os_error else str(err)
+    return str(err)
 
 
 def error_for_status(status: int, body: str, retry_after: str | None, what: str) -> Exception:
@@ -201,6 +242,11 @@ def error_for_status(status: int, body: str, retry_after: str | None, what: str)
     if status == 429 or status >= 500:
         return RetryableApiError(message, status=status, retry_after=_seconds(retry_after))
     return PermanentApiError(message, status=status)
+
+
+def _host(base_url: str) -> str:
+    """The host (and port) the one "cannot reach" line names."""
+    return urlsplit(base_url).netloc or base_url
 
 
 def _seconds(value: str | None) -> float | None:
