@@ -37,7 +37,9 @@ folder, url, key = sys.argv[1:4]
 aai.settings.base_url = url
 aai.settings.api_key = key
 files = sorted(glob.glob(folder + "/*.wav"))
-group = aai.Transcriber().transcribe_group(files)
+# The same request batchscribe sends by default (the spec requires speech_models).
+config = aai.TranscriptionConfig(speech_models=["universal-3-pro", "universal-2"])
+group = aai.Transcriber(config=config).transcribe_group(files)
 for path, transcript in zip(files, group.transcripts):
     open(path[:-4] + ".txt", "w").write((transcript.text or "") + "\\n")
 """
@@ -50,7 +52,8 @@ for path in sorted(glob.glob(folder + "/*.wav")):
     with open(path, "rb") as f:
         upload_url = requests.post(url + "/v2/upload", headers=headers, data=f).json()["upload_url"]
     tid = requests.post(url + "/v2/transcript", headers=headers,
-                        json={"audio_url": upload_url}).json()["id"]
+                        json={"audio_url": upload_url,
+                              "speech_models": ["universal-3-pro", "universal-2"]}).json()["id"]
     while True:
         result = requests.get(url + "/v2/transcript/" + tid, headers=headers).json()
         if result["status"] in ("completed", "error"):
