@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,6 +20,7 @@ from batchscribe.pipeline import EngineFactory, run
 from batchscribe.preview import format_preview, preview
 from batchscribe.report import Reporter, exit_code
 from batchscribe.status import format_status
+from batchscribe.stopping import exit_on_signal, under_stop_signals
 
 
 def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
@@ -71,24 +71,24 @@ def _run(settings: Settings, engine_factory: EngineFactory) -> NoReturn:
     reporter.summary.engine = settings.chosen_engine()
     try:
         with reporter:
-            asyncio.run(_run_with_signals(settings, reporter, engine_factory))
+            stopped = asyncio.run(
+                under_stop_signals(
+                    lambda stop: run(settings, reporter, engine_factory, stop=stop),
+                    grace=settings.grace,
+                    stopping=lambda: reporter.stopping(settings.grace),
+                )
+            )
     except BatchscribeError as err:
         _fail(err)
     except (KeyboardInterrupt, asyncio.CancelledError):
+        stopped = True
+    finally:
+        exit_on_signal()
+    if stopped:
         reporter.interrupted()
         sys.exit(EXIT_INTERRUPTED)
     reporter.finish(as_json=settings.json)
     sys.exit(exit_code(reporter.summary))
-
-
-async def _run_with_signals(
-    settings: Settings, reporter: Reporter, engine_factory: EngineFactory
-) -> None:
-    # SIGTERM (systemd, kill) stops the run like Ctrl-C: cancel, journal stays consistent.
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run(settings, reporter, engine_factory)
 
 
 def _inspect(settings: Settings, *, show_status: bool) -> NoReturn:

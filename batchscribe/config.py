@@ -60,6 +60,9 @@ class Settings:
     max_audio_hours: float | None = None
     #: append log lines (what --verbose shows) to this file
     log_file: Path | None = None
+    #: seconds the first Ctrl-C or SIGTERM waits for files under way before stopping anyway:
+    #: well inside systemd's default 90 s stop timeout (TimeoutStopSec)
+    grace: float = 60.0
     # -- outputs
     formats: tuple[str, ...] = ("txt", "json")
     #: Write outputs (and the journal) here, mirroring each file's path, not next to sources.
@@ -152,6 +155,7 @@ class Settings:
 _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("", "engine"): ("engine", str),
     ("", "concurrency"): ("concurrency", int),
+    ("", "grace"): ("grace", (int, float)),
     ("", "extensions"): ("extensions", list),
     ("output", "formats"): ("formats", list),
     ("output", "dir"): ("output_dir", str),
@@ -367,8 +371,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not '{settings.engine}'.")
     if settings.concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {settings.concurrency}.")
-    if settings.poll_interval <= 0 or settings.max_wait <= 0:
-        raise ConfigError("poll_interval and max_wait must be positive numbers of seconds.")
+    if min(settings.poll_interval, settings.max_wait, settings.grace) <= 0:
+        raise ConfigError("poll_interval, max_wait and grace must be positive numbers of seconds.")
     if settings.requests_per_minute < 10:
         raise ConfigError("requests_per_minute must be at least 10.")
     if settings.retry_attempts < 1 or settings.retry_base_delay < 0 or settings.retry_max_delay < 0:

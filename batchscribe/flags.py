@@ -23,13 +23,14 @@ Examples:
   batchscribe ./recordings                      # local Whisper, no key needed
   ASSEMBLYAI_API_KEY=... batchscribe ./recordings --concurrency 8
   batchscribe talk.mp3 --engine local --model ./my-whisper-model
-  batchscribe ./recordings --quiet              # in cron: prints only failures
+  batchscribe ./recordings --quiet              # in cron: prints only new failures
 
 \b
 Outputs go next to each recording: talk.mp3 -> talk.txt, talk.json.
 Re-running transcribes only new or changed files.
-Exit status: 0 all done, 1 some files failed, 2 usage or configuration error,
-3 another run holds the folder, 130 interrupted.
+Exit status: 0 all done (a file that failed for good in an earlier run is
+listed by --status, not failed again), 1 some files failed in this run,
+2 usage or configuration error, 3 another run holds the folder, 130 interrupted.
 """
 
 _SECONDS = click.FloatRange(min=0, min_open=True)
@@ -72,6 +73,13 @@ def parameters() -> list[click.Parameter]:
         _option("--model", metavar="DIR|NAME",
                 help="Local engine: a faster-whisper model directory or name.  "
                 "[default: bundled Whisper tiny.en]"),
+        *_output_options(),
+    ]  # fmt: skip
+
+
+def _output_options() -> list[click.Parameter]:
+    """The options after --model, in --help order."""
+    return [
         _option("--formats", metavar="LIST",
                 help="Outputs to write: txt,json,srt,vtt.  [default: txt,json]"),
         _option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
@@ -101,10 +109,12 @@ def parameters() -> list[click.Parameter]:
                 help="Start at most N files this run; the rest waits for the next."),
         _option("--max-audio-hours", type=_SECONDS, metavar="H",
                 help="Stop starting files once H hours of audio are under way."),
+        _option("--grace", type=_SECONDS, metavar="S", help="On the first Ctrl-C or SIGTERM, "
+                "wait up to S seconds for files under way; a second stops at once.  [default: 60]"),
         _switch("--json", help="Print a JSON summary on stdout."),
         _option("--log-file", type=_FILE, metavar="FILE",
                 help="Append log lines (every file, and with -v every request) to FILE."),
-        _switch("-q", "--quiet", help="Print nothing unless something failed."),
+        _switch("-q", "--quiet", help="Print nothing unless something new failed."),
         _switch("-v", "--verbose", help="Log every request and retry (the key is never shown)."),
     ]  # fmt: skip
 

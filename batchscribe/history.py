@@ -23,9 +23,26 @@ class Run:
     summary: dict[str, object]
 
 
-def _select_records(have: set[str]) -> str:
+def _select_records(have: set[str], *, updated: bool = False) -> str:
     """The SELECT for a journal that may predate some columns (read-only: cannot add them)."""
-    return "SELECT " + ", ".join(c if c in have else "NULL" for c in COLUMNS) + " FROM files"
+    columns = [c if c in have else "NULL" for c in COLUMNS]
+    if updated:
+        columns.append("updated_at")
+    return "SELECT " + ", ".join(columns) + " FROM files"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A journal as it stands, with when each row last changed: what --status shows."""
+
+    records: dict[str, Record]
+    runs: list[Run]
+    #: when each row last changed (`time.time()`), keyed like `records`
+    updated: dict[str, float]
+
+    def changed_since(self, since: float) -> list[Record]:
+        """The rows a run that began at `since` has written (its work so far)."""
+        return [r for key, r in self.records.items() if self.updated.get(key, 0.0) >= since]
 
 
 def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
@@ -33,13 +50,29 @@ def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
 
     For --dry-run and --status; a root without a journal has neither.
     """
+    found = _read(root, updated=False)
+    return found.records, found.runs
+
+
+def snapshot(root: Path) -> Snapshot:
+    """`peek`, and when each row last changed: a running run's progress is the rows it wrote
+    since it began (it commits each step as it happens)."""
+    return _read(root, updated=True)
+
+
+def _read(root: Path, *, updated: bool) -> Snapshot:
     db_path = root / STATE_DIR / JOURNAL_NAME
     if not db_path.is_file():
-        return {}, []
+        return Snapshot({}, [], {})
+    records: dict[str, Record] = {}
+    changed: dict[str, float] = {}
     try:
         with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
             have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
-            records = {row[0]: record_from_row(row) for row in db.execute(_select_records(have))}
+            for row in db.execute(_select_records(have, updated=updated)):
+                records[row[0]] = record_from_row(row[:-1] if updated else row)
+                if updated:
+                    changed[row[0]] = float(row[-1] or 0.0)
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
             runs = [
                 Run(started, ended, outcome, json.loads(summary) if summary else {})
@@ -51,4 +84,4 @@ def peek(root: Path) -> tuple[dict[str, Record], list[Run]]:
             ]
     except sqlite3.Error as err:
         raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
-    return records, runs
+    return Snapshot(records, runs, changed)

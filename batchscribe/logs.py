@@ -12,8 +12,26 @@ from batchscribe.errors import ConfigError
 LOGGERS = ("batchscribe", "faster_whisper")
 #: Per-file lines already reach the terminal through the reporter, so this one logs to file only.
 REPORT_LOGGER = "batchscribe.report"
-#: Timestamp and logger name first, so a --log-file shared by cron runs reads in order.
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+#: A --log-file line is a plain-output line: ISO time with its offset, then the text (the
+#: README's sample), so runs sharing a log read in order and a grep finds the same words.
+LOG_FORMAT = "%(asctime)s %(message)s"
+#: Other loggers' lines (requests, retries, a library) also say whose they are and how bad.
+DETAIL_FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"
+#: As the reporter's plain lines: 2026-11-28T02:00:07+0000
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class LineFormatter(logging.Formatter):
+    """`LOG_FORMAT` for the reporter's lines, `DETAIL_FORMAT` for every other logger's."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT, DATE_FORMAT)
+        self._detail = logging.Formatter(DETAIL_FORMAT, DATE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == REPORT_LOGGER:
+            return super().format(record)
+        return self._detail.format(record)
 
 
 class RedactKey(logging.Filter):
@@ -42,7 +60,7 @@ def setup_logging(settings: Settings) -> None:
     replaced. Raises ConfigError when the --log-file cannot be opened.
     """
     level = logging.DEBUG if settings.verbose else logging.WARNING
-    formatter = logging.Formatter(LOG_FORMAT)
+    formatter = LineFormatter()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
     handlers: list[logging.Handler] = [console]

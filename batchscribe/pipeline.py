@@ -23,6 +23,7 @@ from batchscribe.poller import Poller
 from batchscribe.producer import Producer
 from batchscribe.report import Reporter, summary_json
 from batchscribe.scan import Job, Root, Wanted, resolve_roots
+from batchscribe.stopping import Stop
 from batchscribe.worker import Worker
 from batchscribe.writer import Writer
 
@@ -38,12 +39,14 @@ async def run(
     engine_factory: EngineFactory,
     *,
     files: FileOps = REAL_FILE_OPS,
+    stop: Stop | None = None,
 ) -> None:
     """Transcribe everything under `settings.paths` that needs work; counts go to `reporter`.
 
     Raises ConfigError / LockHeld / FatalApiError / JournalError for run-wide trouble;
     per-file failures are reported and the run goes on. `files` are the file-system calls
-    outputs are written with (tests inject failures there).
+    outputs are written with (tests inject failures there). Once `stop` is requested, no file
+    starts; what is under way finishes (see stopping.py) and the run returns.
     """
     roots = resolve_roots(settings.paths, settings.output_dir)
     for root in roots:
@@ -55,8 +58,9 @@ async def run(
     try:
         for root in roots:
             await homes.open(root.path)
-        await Pipeline(settings, engine, homes, reporter, files).run(roots)
-        outcome = "completed"
+        stop = stop or Stop()
+        await Pipeline(settings, engine, homes, reporter, files, stop).run(roots)
+        outcome = "stopped" if stop.requested else "completed"
     except BaseExceptionGroup as group:
         error = _first_expected(group)
         outcome = f"stopped: {error}" if isinstance(error, BatchscribeError) else outcome
@@ -112,6 +116,7 @@ class Pipeline:
         homes: Homes,
         reporter: Reporter,
         files: FileOps,
+        stop: Stop,
     ) -> None:
         self._settings, self._engine, self._homes, self._reporter = (
             settings,
@@ -119,6 +124,7 @@ class Pipeline:
             homes,
             reporter,
         )
+        self._stop = stop
         self._wanted = wanted = Wanted.of(settings)
         self._ledger = ledger = Ledger()
         self._writer = Writer(
@@ -145,6 +151,8 @@ class Pipeline:
             own_tree=self._settings.output_dir is None,
         )
         await self._round(producer.jobs(roots))
+        if self._stop.requested:
+            return  # copies left waiting are done by the next run, which finds them unfinished
         stranded = self._ledger.strand()
         for adoption in stranded.adoptions:
             job = adoption.job
@@ -178,28 +186,34 @@ class Pipeline:
             wanted=self._wanted,
             upload_ttl=self._settings.upload_ttl,
             submitted=poller.add,
+            stop=self._stop,
         )
         workers_left = [concurrency]
 
         async def work() -> None:
             try:
                 while (job := await queue.get()) is not None:
-                    await worker.start(job)
+                    if not self._stop.requested:  # once stopping, drain the queue unstarted
+                        await worker.start(job)
             finally:
                 workers_left[0] -= 1
                 if workers_left[0] == 0:
                     poller.close()  # nothing more will be submitted
 
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_fill(queue, jobs, concurrency))
+            tasks.create_task(_fill(queue, jobs, concurrency, self._stop))
             for _ in range(concurrency):
                 tasks.create_task(work())
             tasks.create_task(poller.run())
 
 
-async def _fill(queue: asyncio.Queue[Job | None], jobs: AsyncIterator[Job], workers: int) -> None:
+async def _fill(
+    queue: asyncio.Queue[Job | None], jobs: AsyncIterator[Job], workers: int, stop: Stop
+) -> None:
     async with contextlib.aclosing(jobs):  # type: ignore[type-var]
         async for job in jobs:
+            if stop.requested:
+                break  # the walk ends here; the rest is for the next run
             await queue.put(job)
     # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
     for _ in range(workers):

@@ -57,16 +57,19 @@ class Summary:
 
 
 def exit_code(summary: Summary) -> int:
-    """0 when every file is done or current; 1 when any failed (now, or for good before and
-    not retried), is still processing, or could not be deleted from the service as asked."""
+    """0 when every file is done or current; 1 when something needs attention after this run:
+    a file failed in it, is still processing, or could not be deleted from the service.
+
+    A file that failed for good in an earlier run (not audio, empty, too big) and is not tried
+    again was reported by that run: it does not make every later run exit 1 (cron would mail
+    about it each night). The summary still counts it, and `--status` lists it.
+    """
     return EXIT_SOME_FAILED if _trouble(summary) else EXIT_OK
 
 
 def _trouble(summary: Summary) -> bool:
-    """Anything short of "every file done": failures now or before, waits, warnings."""
-    return bool(
-        summary.failed or summary.still_running or summary.warnings or summary.failed_before
-    )
+    """Something new for the user to look at: failures in this run, waits, warnings."""
+    return bool(summary.failed or summary.still_running or summary.warnings)
 
 
 def format_summary(summary: Summary) -> str:
@@ -83,6 +86,60 @@ def format_summary(summary: Summary) -> str:
         parts.append(f"{summary.over_budget} left for the next run (budget reached)")
     hours = f", {summary.audio_seconds / 3600:.2f} h of audio" if summary.audio_seconds else ""
     return f"batchscribe: {', '.join(parts)}{hours} in {summary.elapsed:.1f}s"
+
+
+def format_progress(summary: Summary, stages: list[str]) -> str:
+    """The live display's stage line: what the engine is doing, counts, audio and rate."""
+    if summary.engine == "local":  # nothing is uploaded: every file under way is transcribing
+        doing = f"{len(stages)} transcribing"
+    else:
+        doing = f"{stages.count('working')} uploading · {stages.count('transcribing')} transcribing"
+    hours = summary.audio_seconds / 3600
+    rate = summary.done / max(summary.elapsed, 1e-9) * 60
+    return (
+        f"{doing} · {summary.done} done · {len(summary.failed)} failed · {hours:.2f} h audio"
+        f" · {rate:.0f}/min"
+    )
+
+
+def format_stopping(summary: Summary, stages: list[str], grace: float) -> str:
+    """The line of a first Ctrl-C or SIGTERM: what is finished within `grace`, and how not to."""
+    now = "press Ctrl-C again to stop now"
+    transcribing = stages.count("transcribing")
+    if summary.engine == "local":
+        if not transcribing:
+            return f"stopping: starting no new files; {now}"
+        return (
+            f"stopping: finishing {transcribing} file(s) being transcribed "
+            f"(at most {grace:g} s); {now}"
+        )
+    if not transcribing:
+        return f"stopping: no new uploads (the next run does the rest); {now}"
+    return (
+        f"stopping: no new uploads; waiting up to {grace:g} s for {transcribing} transcript(s) "
+        f"under way (the next run collects the rest); {now}"
+    )
+
+
+def format_interrupted(summary: Summary) -> str:
+    """The last line of a stopped run: what became of the files under way, and what to do."""
+    under_way = summary.in_progress
+    if under_way <= 0:
+        return (
+            "batchscribe: interrupted. Run the same command again to do the rest; nothing "
+            "done is done twice."
+        )
+    if summary.engine == "local":
+        return (
+            f"batchscribe: interrupted with {under_way} file(s) under way; nothing is paid with "
+            "the local engine: a file cut short is transcribed again by the next run, and every "
+            "file finished is kept. Run the same command again to finish."
+        )
+    return (
+        f"batchscribe: interrupted with {under_way} file(s) under way; their uploads and "
+        "transcripts are saved in the journal. Run the same command again to finish without "
+        "paying twice."
+    )
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -120,6 +177,8 @@ class Reporter:
         self.found = 0
         self._progress: Progress | None = None
         self._task: Any = None
+        #: the summary was printed (`finish` or `interrupted`): nothing more to say
+        self._ended = False
 
     # -- lifecycle
     def __enter__(self) -> Reporter:
@@ -157,6 +216,10 @@ class Reporter:
         if source is not None:
             self.stages[source] = "working"
         self._refresh()
+
+    def left_for_next_run(self, source: Path) -> None:
+        """Started, then dropped by a stop before anything was paid for: the next run does it."""
+        self._end(source)
 
     def over_budget(self, source: Path) -> None:
         """Not started: --max-files or --max-audio-hours was reached (the next run does it)."""
@@ -200,20 +263,31 @@ class Reporter:
         self._end(source)
         self._line(f"waiting {source}: still processing; the next run collects it")
 
+    def stopping(self, grace: float) -> None:
+        """The first Ctrl-C or SIGTERM: one line saying what is finished within `grace` seconds
+        and that a second one stops at once. Always shown, even with --quiet; the progress
+        display goes on while the files under way finish."""
+        self._line(format_stopping(self.summary, list(self.stages.values()), grace))
+
     def interrupted(self) -> None:
-        """Say what was done and what is left: always shown, even with --quiet."""
+        """Say what was done and what is left: always shown, even with --quiet. Called once the
+        run has stopped (after `stopping`, or at once on a second signal); a second call, or
+        one after `finish`, prints nothing."""
+        if self._ended:
+            return
         self.__exit__()
+        self._ended = True
         self._line(format_summary(self.summary))
-        self._line(
-            f"batchscribe: interrupted with {self.summary.in_progress} file(s) under way; their "
-            "uploads and transcripts are saved in the journal. Run the same command again to "
-            "finish without paying twice."
-        )
+        self._line(format_interrupted(self.summary))
 
     def finish(self, *, as_json: bool = False) -> None:
+        """The summary (with --quiet only when something needs attention) and `--json`."""
+        if self._ended:
+            return
         self.__exit__()
-        if not self.quiet or _trouble(self.summary):
-            self._line(format_summary(self.summary))
+        self._ended = True
+        # --log-file keeps it either way: a cron log shows every night's summary
+        self._line(format_summary(self.summary), show=not self.quiet or _trouble(self.summary))
         if as_json:
             print(json.dumps(summary_json(self.summary)), flush=True)
 
@@ -239,13 +313,7 @@ class Reporter:
         if self._progress is None:
             return
         s = self.summary
-        stages = list(self.stages.values())
-        hours = s.audio_seconds / 3600
-        rate = s.done / max(s.elapsed, 1e-9) * 60
-        text = (
-            f"{stages.count('working')} uploading · {stages.count('transcribing')} transcribing"
-            f" · {s.done} done · {len(s.failed)} failed · {hours:.2f} h audio · {rate:.0f}/min"
-        )
+        text = format_progress(s, list(self.stages.values()))
         self._progress.update(
             self._task,
             total=max(self.found, 1),

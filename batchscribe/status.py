@@ -1,24 +1,41 @@
-"""--status: what the journal knows, without walking, transcribing or changing anything."""
+"""--status: what the journal knows, without walking, transcribing or changing anything.
+
+A run commits every step as it happens, so --status during a run shows what that run has done
+so far; the folder's lock tells a run still going from one that was killed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 from batchscribe.config import Settings
-from batchscribe.history import peek
-from batchscribe.journal import State
+from batchscribe.history import Run, Snapshot, snapshot
+from batchscribe.journal import Record, State
+from batchscribe.lock import LOCK_NAME, STATE_DIR
 from batchscribe.scan import resolve_roots
+
+#: The lock holder's pid when it is held but the pid cannot be read (not yet written).
+UNKNOWN_PID = 0
 
 
 def format_status(settings: Settings) -> list[str]:
-    """Per journal: counts per state, failed files and their last cause, the last run."""
+    """Per journal: counts per state, failed files and their last cause, the last run (or the
+    run going on now, with what it has committed so far)."""
     lines: list[str] = []
     for root in resolve_roots(settings.paths, settings.output_dir):
-        records, runs = peek(root.path)
-        if not records and not runs:
+        found = snapshot(root.path)
+        holder = lock_holder(root.path)
+        if not found.records and not found.runs and holder is None:
             lines.append(f"{root.path}: no journal yet; batchscribe has not run here")
             continue
+        records = found.records
         counts = Counter(record.state for record in records.values())
         listed = ", ".join(f"{counts[state]} {state.value}" for state in State if counts[state])
         lines.append(f"{root.path}: {len(records)} files: {listed or 'none'}")
@@ -26,17 +43,76 @@ def format_status(settings: Settings) -> list[str]:
             if record.failed:
                 hint = " (permanent: --retry-failed to retry)" if record.permanent else ""
                 lines.append(f"  failed  {record.key}: {record.error}{hint}")
-        if runs:
-            last = runs[-1]
-            when = (
-                datetime.fromtimestamp(last.started_at).astimezone().isoformat(timespec="seconds")
-            )
-            outcome = last.outcome or "did not finish (killed, or still running)"
-            done = last.summary.get("done", "?")
-            failed = last.summary.get("failed", [])
-            failed_count = len(failed) if isinstance(failed, list) else failed
-            lines.append(
-                f"  last run {when}: {outcome}; {done} done, {failed_count} failed "
-                f"({len(runs)} run(s) in all)"
-            )
+        lines.append(f"  {format_run(found, holder)} ({len(found.runs)} run(s) in all)")
     return lines
+
+
+def format_run(found: Snapshot, holder: int | None) -> str:
+    """The last run: how it ended; or, while one holds the lock, what it has done so far; or,
+    when it never ended and nothing holds the lock, that it was killed and what it had done."""
+    last = found.runs[-1] if found.runs else None
+    if holder is not None:
+        pid = f"pid {holder}" if holder != UNKNOWN_PID else "pid unknown"
+        if last is None or last.ended_at is not None:
+            return f"running ({pid}): starting"
+        return f"running ({pid}) since {_when(last)}: {_so_far(found, last)} so far"
+    if last is None:
+        return "no run recorded"
+    if last.outcome is None:
+        return (
+            f"last run {_when(last)}: killed before it finished (no lock held); by then "
+            f"{_so_far(found, last)}. Run the same command again to finish"
+        )
+    done = last.summary.get("done", "?")
+    failed = last.summary.get("failed", [])
+    failed_count = len(failed) if isinstance(failed, list) else failed
+    return f"last run {_when(last)}: {last.outcome}; {done} done, {failed_count} failed"
+
+
+def _when(run: Run) -> str:
+    return datetime.fromtimestamp(run.started_at).astimezone().isoformat(timespec="seconds")
+
+
+def _so_far(found: Snapshot, run: Run) -> str:
+    """`2 done, 1 in progress, 1 failed`: the rows this run wrote, by state."""
+    done, in_progress, failed = _tally(found.changed_since(run.started_at))
+    return f"{done} done, {in_progress} in progress, {failed} failed"
+
+
+def _tally(records: Iterable[Record]) -> tuple[int, int, int]:
+    done = in_progress = failed = 0
+    for record in records:
+        if record.done:
+            done += 1
+        elif record.failed:
+            failed += 1
+        else:
+            in_progress += 1
+    return done, in_progress, failed
+
+
+def lock_holder(root: Path) -> int | None:
+    """The pid of the run holding `root`'s lock, `UNKNOWN_PID` if it has not written it yet,
+    or None when no run holds it (a run that never ended was killed).
+
+    Probes with a shared lock taken and dropped at once, never blocking, and creates nothing;
+    a run starting in that instant fails to lock (exit 3), as with any other run.
+    """
+    path = root / STATE_DIR / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run has ever held it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                return None  # no locks here (some network file systems): cannot tell
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else UNKNOWN_PID
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+#: How far past the last word found (in characters) the next word is looked for in `text`:
+#: a word the text spells differently is skipped, not searched for across the whole text.
+_SEARCH_WINDOW = 100
+#: A single space between two non-spaces: where `text` may be cut and joined back exactly.
+_CUT = re.compile(r"(?<=\S) (?=\S)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +23,49 @@ class Word:
     end: int
     confidence: float | None = None
     speaker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A piece of the transcript's text between two single spaces (a word as `text` spells
+    it), timed by the recognised words found in it; None where no word was found."""
+
+    text: str
+    start: int | None = None
+    end: int | None = None
+    speaker: str | None = None
+
+
+def spans_of(text: str, words: Sequence[Word] = ()) -> list[Span]:
+    """`text` cut at its single spaces, each piece timed by the `words` found in it, in order.
+
+    Joining the pieces with single spaces gives `text.strip()` back exactly, whatever the words
+    say: they only lend their times and speakers. A word that `text` spells differently (a
+    word split in two, a number written out) is skipped; its piece keeps the others' times.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    pieces = _CUT.split(text)
+    offsets, at = [], 0
+    for piece in pieces:
+        offsets.append(at)
+        at += len(piece) + 1
+    found: list[list[Word]] = [[] for _ in pieces]
+    cursor = index = 0
+    for word in words:
+        needle = word.text.strip()
+        where = text.find(needle, cursor, cursor + len(needle) + _SEARCH_WINDOW) if needle else -1
+        if where < 0:
+            continue
+        while index + 1 < len(pieces) and offsets[index + 1] <= where:
+            index += 1
+        found[index].append(word)
+        cursor = where + len(needle)
+    return [
+        Span(piece, timed[0].start, timed[-1].end, timed[0].speaker) if timed else Span(piece)
+        for piece, timed in zip(pieces, found, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +90,10 @@ class Transcript:
             )
             for w in self.data.get("words") or []
         ]
+
+    def spans(self) -> list[Span]:
+        """`text` in pieces timed by `words` (see `spans_of`): what paragraphs are cut from."""
+        return spans_of(self.text, self.words)
 
     @property
     def utterances(self) -> list[tuple[str, str]]:

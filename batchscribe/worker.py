@@ -23,19 +23,36 @@ from batchscribe.journal import resume_point
 from batchscribe.ledger import Ledger
 from batchscribe.report import Reporter
 from batchscribe.scan import Job, Wanted
+from batchscribe.stopping import Stop, Stopped
 from batchscribe.writer import Writer
 
 
 class JournalCheckpoint:
     """Records an engine's billable steps in the journal the moment they happen."""
 
-    def __init__(self, journal: RunJournal, key: str) -> None:
+    def __init__(
+        self,
+        journal: RunJournal,
+        key: str,
+        *,
+        reached: bool = False,
+        on_transcribing: Callable[[], None] = lambda: None,
+    ) -> None:
         self._journal, self._key = journal, key
+        #: a step was reached (or is resumed): from here a stop lets the attempt finish
+        self.reached = reached
+        self._on_transcribing = on_transcribing
+
+    def transcribing(self) -> None:
+        self.reached = True
+        self._on_transcribing()
 
     async def uploaded(self, upload_url: str) -> None:
+        self.reached = True
         await self._journal.uploaded(self._key, upload_url)
 
     async def submitted(self, transcript_id: str) -> None:
+        self.reached = True
         await self._journal.submitted(self._key, transcript_id)
 
 
@@ -54,12 +71,14 @@ class Worker:
         wanted: Wanted,
         upload_ttl: float,
         submitted: Callable[[Job, str], None],
+        stop: Stop,
     ) -> None:
         self._homes, self._ledger, self._writer = homes, ledger, writer
         self._reporter, self._engine, self._budget = reporter, engine, budget
         self._wanted, self._upload_ttl = wanted, upload_ttl
         #: where a submitted transcript goes: the poller
         self._submitted = submitted
+        self._stop = stop
 
     async def start(self, job: Job) -> None:
         """Take one file as far as this worker goes; per-file trouble is reported, not raised."""
@@ -74,6 +93,10 @@ class Worker:
             result = await self._attempt(job)
         except FileError as err:
             await self._writer.fail_together(job, err)
+            return
+        except Stopped:
+            for each in (job, *self._ledger.release(job.digest)):
+                self._reporter.left_for_next_run(each.source)
             return
         if isinstance(result, Finished):
             await self._writer.finish(job, result.transcript)
@@ -106,10 +129,17 @@ class Worker:
             )
             if self._ledger.claim(job, owner=owner) or await self._from_store(job, remote=False):
                 return None  # waits for its copy's transcript, or rendered from a kept one
-        return await self._engine().start(
-            Recording(job.source, job.fingerprint, resume),
-            JournalCheckpoint(home.journal, job.key),
+        if self._stop.requested:
+            raise Stopped()  # not begun: nothing to finish
+        resumed = resume is not None and bool(resume.upload_url or resume.transcript_id)
+        checkpoint = JournalCheckpoint(
+            home.journal,
+            job.key,
+            reached=resumed,
+            on_transcribing=lambda: self._reporter.transcribing(job.source),
         )
+        work = self._engine().start(Recording(job.source, job.fingerprint, resume), checkpoint)
+        return await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
 
     async def _from_store(self, job: Job, *, remote: bool) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,17 @@ from tests.fakeapi import API_KEY, FakeServer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "recordings"
+
+
+def copy_recordings(target: Path) -> Path:
+    """The example recordings (the manifest's clips) copied under `target`, and nothing else:
+    never the transcripts or the `.batchscribe/` a user's quick-start run left next to them."""
+    manifest = json.loads((EXAMPLES / "manifest.json").read_text())
+    for clip in manifest["clips"]:
+        copy = target / clip["path"]
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(EXAMPLES / clip["path"], copy)
+    return target
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,8 @@ class FakeEngine:
     delay: float = 0.0
     #: content heard -> error the transcription ends with
     errors: dict[str, str] = field(default_factory=dict)
+    #: called with each recording as it starts (a test can stop the run there)
+    on_start: Callable[[Recording], None] | None = None
     started: list[Path] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     running: int = 0
@@ -35,7 +38,11 @@ class FakeEngine:
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
         self.started.append(recording.path)
+        if self.on_start is not None:
+            self.on_start(recording)
         transcript_id = f"t{len(self.started)}"  # before any await: ids stay unique
+        if not self.submit:
+            checkpoint.transcribing()  # like the local engine: the work (the delay) begins
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
@@ -51,6 +58,11 @@ class FakeEngine:
         await checkpoint.submitted(transcript_id)
         self._texts[transcript_id] = text
         return Submitted(transcript_id)
+
+    @property
+    def submitted_ids(self) -> list[str]:
+        """Transcripts this fake created: what a real service would bill."""
+        return list(self._texts)
 
     async def poll(self, transcript_id: str) -> Finished | StillRunning:
         text = self._texts[transcript_id]

@@ -40,6 +40,9 @@ class Checkpoints:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
+    def transcribing(self) -> None:
+        self.events.append(("transcribing", ""))
+
     async def uploaded(self, upload_url: str) -> None:
         self.events.append(("uploaded", upload_url))
 

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from batchscribe.cli import make_cli
 from batchscribe.config import Settings
-from batchscribe.engines.base import Engine
-from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
+from batchscribe.engines.base import Checkpoint, Engine, Finished, Recording, Submitted
+from batchscribe.errors import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    InputError,
+    RetryableApiError,
+)
 from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
+from tests.fakes import FakeEngine, heard
 
 
 def test_folder_is_transcribed_with_every_output_next_to_its_own_source(
@@ -270,3 +279,72 @@ def test_unknown_request_option_is_warned_about_and_sent_anyway(
         "reference; sending it anyway.\n"
     )
     assert quiet.output == ""
+
+
+class RefusesEmptyFiles(FakeEngine):
+    """The fake, failing a zero-byte file as both real engines do (permanent: it cannot
+    get better by trying again), and `flaky` texts as a network failure would (transient)."""
+
+    flaky: tuple[str, ...] = ()
+
+    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
+        if recording.fingerprint.size == 0:
+            raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
+        if heard(recording.path) in self.flaky:
+            raise RetryableApiError("connection reset by peer; the next run tries again")
+        return await super().start(recording, checkpoint)
+
+
+def nightly(engine: FakeEngine) -> Callable[..., Result]:
+    """`batchscribe FOLDER ...` with `engine`, as cron runs it (no key: the local engine)."""
+    cli = make_cli(engine_factory=lambda settings: engine)
+
+    def night(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return night
+
+
+def test_nightly_quiet_runs_mail_a_file_that_fails_for_good_once(tmp_path: Path) -> None:
+    (tmp_path / "monday.mp3").write_bytes(speech("monday"))
+    (tmp_path / "tuesday.mp3").write_bytes(speech("tuesday"))
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    night = nightly(RefusesEmptyFiles())
+
+    first = night(str(tmp_path), "--quiet")
+    second = night(str(tmp_path), "--quiet")
+    (tmp_path / "wednesday.mp3").write_bytes(speech("wednesday"))
+    third = night(str(tmp_path), "--quiet")
+
+    assert first.exit_code == EXIT_SOME_FAILED
+    assert "failed  " in first.output and "empty.mp3: empty file (0 bytes)" in first.output
+    assert "2 done" in first.output and "1 failed" in first.output
+    assert (second.exit_code, second.output) == (EXIT_OK, "")
+    assert (third.exit_code, third.output) == (EXIT_OK, "")
+    assert (tmp_path / "wednesday.txt").read_text() == "wednesday\n"
+    # not quiet: the summary names it; --status lists it
+    shown = night(str(tmp_path), "--json")
+    assert shown.exit_code == EXIT_OK
+    assert "1 failed before, not retried (--retry-failed)" in shown.stderr
+    summary = json.loads(shown.stdout.splitlines()[-1])
+    assert summary["exit_code"] == 0 and summary["failed_before"] == 1 and not summary["failed"]
+    status = night(str(tmp_path), "--status")
+    assert "failed  empty.mp3: empty file (0 bytes)" in status.stdout
+    assert "--retry-failed to retry" in status.stdout
+
+
+def test_a_transient_failure_that_still_fails_exits_1_every_run(tmp_path: Path) -> None:
+    (tmp_path / "ok.mp3").write_bytes(speech("fine"))
+    (tmp_path / "flaky.mp3").write_bytes(speech("flaky"))
+    engine = RefusesEmptyFiles()
+    engine.flaky = ("flaky",)
+    night = nightly(engine)
+
+    first, second = night(str(tmp_path), "--quiet"), night(str(tmp_path), "--quiet")
+
+    for result in (first, second):
+        assert result.exit_code == EXIT_SOME_FAILED
+        assert "flaky.mp3: connection reset by peer" in result.output
+    assert "failed before" not in second.output
+    engine.flaky = ()
+    assert night(str(tmp_path), "--quiet").exit_code == EXIT_OK

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,16 @@ import pytest
 
 from batchscribe.errors import OutputError
 from batchscribe.formats import (
+    PARAGRAPH_CHARS,
     FileOps,
     clashing_stems,
+    ends_sentence,
     output_paths,
     render_json,
     render_txt,
     write_atomic,
 )
-from batchscribe.transcript import Transcript
+from batchscribe.transcript import Transcript, Word, spans_of
 
 
 def test_output_paths_next_to_source() -> None:
@@ -38,6 +41,166 @@ def test_clashing_stems() -> None:
 def test_txt_is_text_and_one_newline() -> None:
     assert render_txt(Transcript({"text": "Hello there.  "})) == "Hello there.\n"
     assert render_txt(Transcript({"text": None})) == "\n"
+
+
+VOCABULARY = [
+    "the", "budget", "team", "launch", "plan", "review", "quarter", "we", "will", "and", "of",
+    "to", "a", "in", "that", "it", "is", "for", "on", "with", "customers", "product", "release",
+    "mobile", "application", "market", "growth", "numbers", "report", "design", "sprint",
+    "because", "schedule", "question", "answer", "meeting", "decision", "people", "data",
+]  # fmt: skip
+
+
+def spoken(seed: int, words: int = 450, pauses: int = 2) -> dict[str, Any]:
+    """A transcript like a real 3-minute one: `words` words in sentences of 4 to 28 words,
+    punctuated, timed like speech (short gaps, a breath between sentences) with `pauses`
+    silences of two seconds; `text` is the words joined, as both engines give it."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    while len(texts) < words:
+        sentence = rng.choices(VOCABULARY, k=rng.randint(4, 28))
+        sentence[0] = sentence[0].capitalize()
+        sentence[rng.randrange(len(sentence))] += ","
+        texts.extend([*sentence[:-1], sentence[-1].rstrip(",") + rng.choice(".?.!.")])
+    long_pauses = set(rng.sample(range(1, len(texts)), pauses))
+    timed, clock = [], 0
+    for i, text in enumerate(texts):
+        gap = 2000 if i in long_pauses else rng.randint(0, 120)
+        if i and texts[i - 1][-1] in ".?!":
+            gap = max(gap, rng.randint(250, 900))
+        start = clock + gap
+        clock = start + rng.randint(120, 450)
+        timed.append({"text": text, "start": start, "end": clock, "confidence": 0.9})
+    return {"text": " ".join(texts), "words": timed, "audio_duration": clock / 1000}
+
+
+def paragraphs_of(data: dict[str, Any]) -> list[str]:
+    txt = render_txt(Transcript(data))
+    assert txt.endswith("\n") and not txt.endswith("\n\n")
+    return txt[:-1].split("\n\n")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_three_minute_transcript_reads_in_paragraphs_of_its_exact_words(seed: int) -> None:
+    data = spoken(seed)
+    assert 160_000 <= data["words"][-1]["end"] <= 200_000  # about three minutes of speech
+
+    paragraphs = paragraphs_of(data)
+
+    assert len(paragraphs) >= 3
+    assert all(0 < len(p) <= 1200 for p in paragraphs)
+    assert " ".join(paragraphs) == data["text"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_without_punctuation_or_words_paragraphs_are_cut_at_a_word(seed: int) -> None:
+    text = " ".join(random.Random(seed).choices(VOCABULARY, k=450))
+
+    paragraphs = paragraphs_of({"text": text})
+
+    assert len(paragraphs) >= 3 and all(len(p) <= PARAGRAPH_CHARS for p in paragraphs)
+    assert " ".join(paragraphs) == text
+
+
+def timed(*parts: str | int) -> dict[str, Any]:
+    """Words 300 ms long, 100 ms apart; an int in `parts` is a silence of that many ms."""
+    words, clock = [], 0
+    for part in parts:
+        if isinstance(part, int):
+            clock += part
+            continue
+        for word in part.split():
+            words.append({"text": word, "start": clock, "end": clock + 300})
+            clock += 400
+    return {"text": " ".join(w["text"] for w in words), "words": words}
+
+
+def test_a_long_pause_after_a_sentence_starts_a_paragraph() -> None:
+    data = timed("One thing. Two things.", 1500, "After the pause.")
+    assert paragraphs_of(data) == ["One thing. Two things.", "After the pause."]
+
+
+def test_a_shorter_pause_or_one_inside_a_sentence_does_not() -> None:
+    assert paragraphs_of(timed("One thing.", 1300, "Two things.")) == ["One thing. Two things."]
+    assert paragraphs_of(timed("One", 3000, "thing. Two.")) == ["One thing. Two."]
+
+
+def test_without_punctuation_any_long_pause_starts_a_paragraph() -> None:
+    assert paragraphs_of(timed("one thing", 2000, "two")) == ["one thing", "two"]
+
+
+def test_five_sentences_make_a_paragraph() -> None:
+    data = timed(" ".join(f"Sentence {n}." for n in range(1, 13)))
+    assert paragraphs_of(data) == [
+        "Sentence 1. Sentence 2. Sentence 3. Sentence 4. Sentence 5.",
+        "Sentence 6. Sentence 7. Sentence 8. Sentence 9. Sentence 10.",
+        "Sentence 11. Sentence 12.",
+    ]
+
+
+def test_a_long_paragraph_is_cut_at_its_last_sentence_end_else_at_a_word() -> None:
+    run_on = " ".join(["word"] * 300)  # 1,499 characters, no sentence end
+    data = {"text": f"Short one. Then {run_on}."}
+
+    paragraphs = paragraphs_of(data)
+
+    assert paragraphs[0] == "Short one."
+    assert paragraphs[1].startswith("Then word") and len(paragraphs) == 3
+    assert all(len(p) <= PARAGRAPH_CHARS for p in paragraphs)
+    assert " ".join(paragraphs) == data["text"]
+
+
+def test_a_word_longer_than_a_paragraph_stays_whole() -> None:
+    text = "日本語" * 500 + " and after."
+    assert paragraphs_of({"text": text}) == ["日本語" * 500, "and after."]
+
+
+def test_abbreviations_and_initials_do_not_end_sentences() -> None:
+    assert not ends_sentence("Mrs.", "Sam") and not ends_sentence("J.", "Smith")
+    assert not ends_sentence("e.g.", "this") and not ends_sentence("etc.", "and more")
+    assert ends_sentence("Tuesday.", "Please") and ends_sentence('done."', "Then")
+    assert ends_sentence("A!") and ends_sentence("why?", None)
+    data = timed(" ".join(["Mrs. Sam called."] * 4), "Then more.")
+    assert len(paragraphs_of(data)) == 1
+
+
+def test_speaker_changes_start_labelled_paragraphs_from_the_words() -> None:
+    words = [
+        {"text": t, "start": i * 400, "end": i * 400 + 300, "speaker": s}
+        for i, (t, s) in enumerate([("Hi", "A"), ("there.", "A"), ("Hello.", "B"), ("Bye.", "A")])
+    ]
+    data = {"text": "Hi there. Hello. Bye.", "words": words, "speaker_labels": True,
+            "utterances": [{"speaker": "A", "text": "something else"}]}  # fmt: skip
+    assert render_txt(Transcript(data)) == (
+        "Speaker A: Hi there.\n\nSpeaker B: Hello.\n\nSpeaker A: Bye.\n"
+    )
+
+
+def test_a_long_turn_is_labelled_once_and_split() -> None:
+    turn = " ".join(f"Point {n}." for n in range(1, 8))
+    data = {"text": turn, "speaker_labels": True, "utterances": [{"speaker": "A", "text": turn}]}
+    assert paragraphs_of(data) == [
+        "Speaker A: Point 1. Point 2. Point 3. Point 4. Point 5.",
+        "Point 6. Point 7.",
+    ]
+
+
+def test_words_the_text_spells_differently_lend_their_times_and_change_no_word() -> None:
+    words = [Word("It", 0, 100), Word("converts", 200, 500), Word("nutrient", 600, 900),
+             Word("-syntal", 900, 1200), Word("energy.", 1300, 1600),
+             Word("zzz", 1700, 1800), Word("Next.", 3400, 3800)]  # fmt: skip
+    spans = spans_of("It converts nutrient-syntal energy. Next.", words)
+
+    assert [s.text for s in spans] == ["It", "converts", "nutrient-syntal", "energy.", "Next."]
+    assert (spans[2].start, spans[2].end) == (600, 1200) and spans[4].start == 3400
+    data = {"text": "It converts nutrient-syntal energy. Next.",
+            "words": [{"text": w.text, "start": w.start, "end": w.end} for w in words]}  # fmt: skip
+    assert paragraphs_of(data) == ["It converts nutrient-syntal energy.", "Next."]
+
+
+def test_odd_spacing_in_the_text_is_kept_inside_a_paragraph() -> None:
+    data = {"text": "  One.  Two.\tThree. "}
+    assert paragraphs_of(data) == ["One.  Two.\tThree."]
 
 
 def test_json_keeps_every_field_and_unicode() -> None:

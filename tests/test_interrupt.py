@@ -8,13 +8,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.lock import RunLock
-from tests.conftest import api_env, run_cli, speech
+from tests.conftest import EXAMPLES, api_env, run_cli, speech
 from tests.fakeapi import FakeServer
 
 
@@ -52,14 +53,15 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     root.mkdir()
     for i in range(6):
         (root / f"{i}.mp3").write_bytes(speech(f"number {i}"))
-    proc = start_cli(root, fake, "-c", "2", "--config", str(config))
+    proc = start_cli(root, fake, "-c", "2", "--config", str(config), "--grace", "0.5")
     wait_for(lambda: fake.api.transcript_count == 6)
 
-    proc.send_signal(sig)
+    proc.send_signal(sig)  # the transcripts get half a second to finish; they will not
     _, stderr = proc.communicate(timeout=20)
 
     assert proc.returncode == EXIT_INTERRUPTED, stderr
-    assert "interrupted with 6 file(s) under way" in stderr and "Traceback" not in stderr
+    assert "stopping" in stderr and "Traceback" not in stderr
+    assert "interrupted with 6 file(s) under way" in stderr
     # a create cut short may not have its id journaled yet: the next run adopts it from the list
     assert set(journal_states(root)) <= {"uploaded", "submitted"}
     fake.api.processing_seconds = 0
@@ -70,6 +72,50 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     assert again.exit_code == EXIT_OK, again.output
     assert fake.api.upload_count == 0 and fake.api.transcript_count == 0
     assert all((root / f"{i}.txt").read_text() == f"number {i}\n" for i in range(6))
+
+
+def test_the_first_stop_drops_uploads_in_flight_and_waits_for_created_transcripts(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    api = fake.api
+    api.processing_seconds = 1.5
+    api.upload_bytes_per_second = 200_000  # a second per upload
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(6):
+        (root / f"{i}.mp3").write_bytes(speech(f"number {i}") + os.urandom(200_000))
+    config = tmp_path / "c.toml"
+    config.write_text("[assemblyai]\npoll_interval = 0.05\n")
+    proc = start_cli(root, fake, "-c", "2", "--config", str(config))
+    wait_for(lambda: api.transcript_count == 2 and api.uploads_in_flight == 2)
+
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == EXIT_INTERRUPTED, stderr
+    assert api.transcript_count == 2  # the two uploads in flight were dropped, unpaid
+    assert sorted(p.name for p in root.glob("*.txt")) == ["0.txt", "1.txt"]  # collected
+    assert "Traceback" not in stderr
+
+
+def test_a_second_stop_ends_the_run_at_once(fake: FakeServer, tmp_path: Path) -> None:
+    fake.api.processing_seconds = 3600
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(3):
+        (root / f"{i}.mp3").write_bytes(speech(f"number {i}"))
+    proc = start_cli(root, fake, "--poll-interval", "0.05")
+    wait_for(lambda: fake.api.transcript_count == 3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    began = time.monotonic()
+
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+
+    assert proc.returncode == EXIT_INTERRUPTED and time.monotonic() - began < 3
+    assert "Traceback" not in stderr
+    assert set(journal_states(root)) == {"submitted"}  # collected by the next run
 
 
 def test_second_run_on_the_same_folder_exits_3_naming_the_holder(
@@ -179,3 +225,71 @@ def test_a_sub_folder_locked_by_another_run_is_skipped_not_shared(
     assert fake.api.upload_count == 1 and (tmp_path / "outer.txt").exists()
     assert not (tmp_path / "a" / "new.txt").exists()
     assert "another batchscribe run" in result.output
+
+
+def three_minute_recordings(root: Path, count: int) -> list[Path]:
+    """`count` different 3-minute WAVs: the example clip spoken over and over, each with a
+    little silence of its own in front (so each is decoded, not paid once as a copy)."""
+    with wave.open(str(EXAMPLES / "meeting-notes.wav")) as clip:
+        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
+    repeats = int(180 * params.framerate / params.nframes) + 1
+    root.mkdir()
+    paths = []
+    for i in range(count):
+        path = root / f"talk {i}.wav"
+        with wave.open(str(path), "wb") as out:
+            out.setparams(params)
+            out.writeframes(b"\0\0" * (i + 1) * 800 + frames * repeats)
+        paths.append(path)
+    return paths
+
+
+def start_local(root: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSEMBLYAI")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.model
+def test_local_first_ctrl_c_finishes_the_files_in_progress_and_the_next_run_does_the_rest(
+    tmp_path: Path,
+) -> None:
+    paths = three_minute_recordings(tmp_path / "r", 4)
+    proc = start_local(tmp_path / "r")
+    time.sleep(6)  # the model is loaded and the first files are being transcribed
+
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode == EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr and "stopping" in stderr
+    written = [p for p in paths if p.with_suffix(".txt").exists()]
+    assert 1 <= len(written) < len(paths)  # those under way were finished, no more begun
+    assert all(len(p.with_suffix(".txt").read_text()) > 1000 for p in written)
+
+    again = run_cli(str(tmp_path / "r"), "--engine", "local")
+
+    assert again.exit_code == EXIT_OK, again.output
+    assert f"{len(paths) - len(written)} done, {len(written)} up to date" in again.output
+
+
+@pytest.mark.model
+def test_local_second_ctrl_c_exits_within_seconds_without_a_crash(tmp_path: Path) -> None:
+    three_minute_recordings(tmp_path / "r", 4)
+    proc = start_local(tmp_path / "r")
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    began = time.monotonic()
+
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == EXIT_INTERRUPTED, (proc.returncode, stderr)  # no abort, no segfault
+    assert time.monotonic() - began < 3
+    assert "Traceback" not in stderr and "terminate called" not in stderr

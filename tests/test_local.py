@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from batchscribe.config import Settings
 from batchscribe.engines import local
 from batchscribe.engines.local import plan_threads
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, copy_recordings, run_cli
 from tests.wer import edit_distance, wer, words
 
 MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
@@ -20,9 +21,7 @@ MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
 
 @pytest.fixture
 def recordings(tmp_path: Path) -> Path:
-    target = tmp_path / "recordings"
-    shutil.copytree(EXAMPLES, target)
-    return target
+    return copy_recordings(tmp_path / "recordings")
 
 
 def test_wer_helper() -> None:
@@ -42,7 +41,7 @@ def test_offline_run_transcribes_every_format_within_wer(recordings: Path) -> No
         source = recordings / clip["path"]
         txt = source.with_suffix(".txt").read_text()
         data = json.loads(source.with_suffix(".json").read_text())
-        assert txt == data["text"] + "\n"
+        assert txt.endswith("\n") and " ".join(txt[:-1].split("\n\n")) == data["text"]
         assert data["status"] == "completed" and data["language_code"] == "en"
         assert abs(data["audio_duration"] - clip["duration_s"]) < 0.5
         assert data["words"] and {"text", "start", "end", "confidence"} <= set(data["words"][0])
@@ -118,3 +117,42 @@ def test_identical_recordings_are_transcribed_once_and_each_gets_outputs(
     texts = {(tmp_path / f"{n}.txt").read_text() for n in "abc"}
     assert len(texts) == 1 and "invoice" in texts.pop()
     assert "3 done" in result.output
+
+
+def three_minutes_of_speech(path: Path) -> float:
+    """The example clips read one after another, again and again, with the half-second
+    silences of speech read aloud (no long pause), as a 16 kHz WAV: its length in seconds."""
+    import wave
+
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    clips = [decode_audio(str(EXAMPLES / c["path"]), sampling_rate=16000)
+             for c in MANIFEST["clips"]]  # fmt: skip
+    gap = np.zeros(8000, dtype=np.float32)
+    parts: list[Any] = []
+    while sum(len(p) for p in parts) < 180 * 16000:
+        parts.extend([clips[len(parts) // 2 % len(clips)], gap])
+    audio = np.concatenate(parts)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return len(audio) / 16000
+
+
+@pytest.mark.model
+def test_a_three_minute_recording_reads_in_paragraphs(tmp_path: Path) -> None:
+    seconds = three_minutes_of_speech(tmp_path / "lecture.wav")
+
+    result = run_cli(str(tmp_path), "--engine", "local")
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert 180 <= seconds < 200
+    txt = (tmp_path / "lecture.txt").read_text()
+    data = json.loads((tmp_path / "lecture.json").read_text())
+    paragraphs = txt[:-1].split("\n\n")
+    assert txt.endswith("\n") and not txt.endswith("\n\n") and len(data["text"]) > 2000
+    assert len(paragraphs) >= 3 and all(0 < len(p) <= 1200 for p in paragraphs)
+    assert " ".join(paragraphs) == data["text"]

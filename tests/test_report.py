@@ -13,7 +13,7 @@ from rich.console import Console
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.report import Reporter
-from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
+from tests.conftest import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 from tests.fakeapi import FakeServer
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -99,8 +99,7 @@ def test_json_summary_on_stdout(fake: FakeServer, tmp_path: Path, fast_config: P
 def test_dry_run_lists_work_with_duration_and_cost_and_touches_nothing(
     fake: FakeServer, tmp_path: Path
 ) -> None:
-    recordings = tmp_path / "r"
-    shutil.copytree(EXAMPLES, recordings)
+    recordings = copy_recordings(tmp_path / "r")
 
     result = run_cli(str(recordings), "--dry-run", env=api_env(fake))
 
@@ -161,9 +160,12 @@ def test_permanent_failures_wait_for_retry_failed(
     fake.api.reset_counters()
 
     again = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
-    # not done, so not 0; but nothing is paid for again, and the line says how to retry
-    assert again.exit_code == EXIT_SOME_FAILED and fake.api.request_count == 0
+    # reported by the first run: nothing new, so 0; nothing is paid for again, and the line
+    # says how to retry
+    assert again.exit_code == EXIT_OK and fake.api.request_count == 0
     assert "1 failed before, not retried (--retry-failed)" in again.output
+    quiet = run_cli(str(tmp_path), "-q", "--config", str(fast_config), env=env)
+    assert (quiet.exit_code, quiet.output) == (EXIT_OK, "")
 
     retried = run_cli(str(tmp_path), "--retry-failed", "--config", str(fast_config), env=env)
     assert retried.exit_code == EXIT_SOME_FAILED and fake.api.upload_count == 1
@@ -222,6 +224,10 @@ def test_log_file_appends(fake: FakeServer, tmp_path: Path, fast_config: Path) -
     assert result.exit_code == EXIT_OK and result.output == ""
     text = log.read_text()
     assert text.startswith("earlier line\n") and "done    " in text and "a.mp3" in text
+    # the same lines as the plain output (and the README's sample): ISO time, then the text
+    done, summary = text.splitlines()[1:]
+    assert STAMP.match(done) and done.endswith(f"done    {tmp_path / 'a.mp3'} (universal-3-pro)")
+    assert re.match(r"^\S+ batchscribe: 1 done, 0 up to date", summary)
 
 
 def test_status_reads_a_journal_from_before_the_newer_columns(tmp_path: Path) -> None:
@@ -242,3 +248,95 @@ def test_status_reads_a_journal_from_before_the_newer_columns(tmp_path: Path) ->
 
     assert result.exit_code == EXIT_OK, result.output
     assert "1 files: 1 done" in result.stdout
+
+
+def plain(engine: str) -> tuple[Reporter, io.StringIO]:
+    out = io.StringIO()
+    reporter = Reporter(quiet=True, console=Console(file=out, force_terminal=False))
+    reporter.summary.engine = engine
+    return reporter, out
+
+
+def test_local_progress_says_transcribing_never_uploading() -> None:
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, force_terminal=True, width=140))
+    reporter.summary.engine = "local"
+    with reporter:
+        reporter.discovered(3)
+        for name in ("a.mp3", "b.mp3"):
+            reporter.started(Path(name))
+        reporter.transcribing(Path("b.mp3"))
+        assert reporter._progress is not None
+        reporter._progress.refresh()
+        screen = ANSI.sub("", out.getvalue())
+    assert "2 transcribing · 0 done" in screen and "uploading" not in screen
+
+
+def test_stopping_is_one_line_even_when_quiet_and_says_what_the_local_engine_finishes() -> None:
+    reporter, out = plain("local")
+    for name in ("a.wav", "b.wav", "c.wav"):
+        reporter.started(Path(name))
+    reporter.transcribing(Path("a.wav"))
+    reporter.transcribing(Path("b.wav"))
+
+    reporter.stopping(60)
+
+    (line,) = out.getvalue().splitlines()
+    assert line.endswith(
+        " stopping: finishing 2 file(s) being transcribed (at most 60 s); "
+        "press Ctrl-C again to stop now"
+    )
+
+
+def test_stopping_with_assemblyai_waits_for_transcripts_and_uploads_nothing_more() -> None:
+    reporter, out = plain("assemblyai")
+    for name in ("a.mp3", "b.mp3", "c.mp3", "d.mp3"):
+        reporter.started(Path(name))
+    for name in ("a.mp3", "b.mp3", "c.mp3"):
+        reporter.transcribing(Path(name))
+
+    reporter.stopping(0.5)
+
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith(
+            " stopping: no new uploads; waiting up to 0.5 s for 3 transcript(s) under way "
+            "(the next run collects the rest); press Ctrl-C again to stop now"
+        )
+    )
+
+
+def test_interrupted_after_stopping_speaks_of_what_each_engine_keeps() -> None:
+    local, local_out = plain("local")
+    api, api_out = plain("assemblyai")
+    for reporter in (local, api):
+        with reporter:
+            reporter.started(Path("a.mp3"))
+            reporter.started(Path("b.mp3"))
+            reporter.transcribing(Path("b.mp3"))
+            reporter.stopping(60)
+            reporter.done(Path("b.mp3"), 10.0)
+        reporter.interrupted()
+        reporter.interrupted()  # once is enough: a second call says nothing more
+
+    local_lines = local_out.getvalue().splitlines()
+    assert len(local_lines) == 3 and "1 done" in local_lines[1]
+    assert "interrupted with 1 file(s) under way; nothing is paid" in local_lines[2]
+    assert "transcribed again by the next run" in local_lines[2]
+    assert "journal" not in local_lines[2] and "paying twice" not in local_lines[2]
+    api_lines = api_out.getvalue().splitlines()
+    assert len(api_lines) == 3
+    assert (
+        "interrupted with 1 file(s) under way; their uploads and transcripts are saved in "
+        "the journal" in api_lines[2]
+    )
+    assert api_lines[2].endswith("Run the same command again to finish without paying twice.")
+
+
+def test_interrupted_with_nothing_under_way_says_how_to_go_on() -> None:
+    reporter, out = plain("local")
+    reporter.interrupted()
+    line = out.getvalue().rstrip()
+    assert line.endswith("batchscribe: interrupted. Run the same command again to do the rest; "
+                         "nothing done is done twice.")  # fmt: skip

@@ -59,7 +59,14 @@ class StillRunning:
 
 
 class Checkpoint(Protocol):
-    """Awaited by an engine the moment a billable step has happened, before the next begins."""
+    """Awaited by an engine the moment a billable step has happened, before the next begins.
+
+    Until the first of its calls, a graceful stop may drop the work (an upload in flight is
+    not billed); from then on the work runs to its end.
+    """
+
+    def transcribing(self) -> None:
+        """Transcription began on this machine (a local engine): a stop lets it finish."""
 
     async def uploaded(self, upload_url: str) -> None: ...
 

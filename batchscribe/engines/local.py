@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
 from batchscribe.errors import ConfigError, InputError, TranscriptionFailed
+from batchscribe.stopping import Stopped
 from batchscribe.transcript import Transcript
 
 #: Shown in the .json so a reader knows which model produced it.
@@ -84,13 +86,23 @@ class LocalEngine:
         )
         self._model: Any = None
         self._loading = asyncio.Lock()
+        self._slots = asyncio.Semaphore(self._plan.workers)
+        #: set when the run stops now: decoding threads end at their next segment, so the
+        #: process exits in seconds instead of tearing CTranslate2 down under a running thread
+        self._stopping = threading.Event()
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished:
         if recording.fingerprint.size == 0:
             raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
         model = await self._load()
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(self._executor, self._transcribe, model, recording.path)
+        # One file per decoding thread: a file waiting for one has not begun, so a stop drops
+        # it, and the files said to be "transcribing" are the ones really being decoded.
+        async with self._slots:
+            checkpoint.transcribing()
+            data = await loop.run_in_executor(
+                self._executor, self._transcribe, model, recording.path
+            )
         return Finished(Transcript(data))
 
     async def poll(self, transcript_id: str) -> StillRunning:
@@ -103,8 +115,9 @@ class LocalEngine:
         return None  # nothing leaves this machine, so nothing to delete
 
     async def aclose(self) -> None:
-        # Never block the event loop on a decode in progress (Ctrl-C must be prompt); the
-        # thread finishes its current file in the background and the process exits.
+        # Never block the event loop on a decode in progress (Ctrl-C must be prompt): the
+        # threads stop at their next segment, and the interpreter joins them on exit.
+        self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._model = None
 
@@ -142,12 +155,24 @@ class LocalEngine:
                 vad_filter=settings.vad_filter,
                 word_timestamps=True,
             )
-            segments = list(segments)  # decoding happens while iterating
+            segments = self._decode(segments)
+        except Stopped:
+            raise
         except Exception as err:  # PyAV raises one class per codec problem
             raise TranscriptionFailed(
                 f"cannot decode it as audio ({type(err).__name__}: {err}); is it a recording?"
             ) from None
         return to_transcript_data(segments, info, model=self._model_name)
+
+    def _decode(self, segments: Any) -> list[Any]:
+        """Decode segment by segment (faster-whisper decodes while it is iterated), checking
+        between two whether the run is stopping now."""
+        decoded = []
+        for segment in segments:
+            if self._stopping.is_set():
+                raise Stopped()
+            decoded.append(segment)
+        return decoded
 
 
 def to_transcript_data(segments: list[Any], info: Any, *, model: str) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Stopping as servers and job runners do: the first Ctrl-C or SIGTERM stops starting files and
+lets the ones under way finish (within the grace time); a second one stops at once.
+
+`Stop` is the run's shared flag. The pipeline stops feeding workers when it is set; a worker
+drops work that has cost nothing yet when its engine says so (an upload in flight is not
+billed); what is already paid for is collected within the grace time or left in the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from batchscribe.errors import EXIT_INTERRUPTED
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """Work given up because the run is stopping; nothing is recorded as failed."""
+
+
+class Stop:
+    """Set once, by the first stop signal; read by every stage of the run."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self) -> bool:
+        """Ask the run to stop; True the first time only."""
+        first = not self._event.is_set()
+        self._event.set()
+        return first
+
+    async def unless_stopped(self, work: Awaitable[T], *, droppable: Callable[[], bool]) -> T:
+        """Await `work`; when a stop is asked while `droppable()` holds (nothing paid for
+        yet), cancel it and raise Stopped. Once it is no longer droppable, it runs to its end.
+        """
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._event.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done() and droppable():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if not task.cancelled():  # our caller is being cancelled, not `task`
+                        raise
+                    raise Stopped() from None
+            return await task
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+
+
+async def under_stop_signals(
+    work: Callable[[Stop], Awaitable[None]], *, grace: float, stopping: Callable[[], None]
+) -> bool:
+    """Run `work(stop)` with SIGINT and SIGTERM handled as servers do: the first sets `stop`
+    (and calls `stopping`, to say so) and gives work under way `grace` seconds; a second, or
+    the end of the grace time, cancels the run at once. True when a stop was asked."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop, stop = asyncio.get_running_loop(), Stop()
+    deadline: list[asyncio.TimerHandle] = []
+
+    def on_signal() -> None:
+        if stop.request():
+            stopping()
+            deadline.append(loop.call_later(grace, task.cancel))
+        else:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await work(stop)
+    finally:
+        for handle in deadline:
+            handle.cancel()
+    return stop.requested
+
+
+def exit_on_signal() -> None:
+    """From here on a signal ends the process at once (after the run): no traceback from the
+    interpreter joining threads (a decode finishing its segment), no abort in C++ teardown."""
+
+    def now(signum: int, frame: object) -> None:
+        os._exit(EXIT_INTERRUPTED)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, now)
