@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from batchscribe.budget import RunBudget
 from batchscribe.engines.base import Engine, Finished, Recording, Submitted
@@ -88,8 +87,7 @@ class Worker:
             return
         self._reporter.started(job.source)
         try:
-            await asyncio.to_thread(_refuse_foreign_outputs, job)
-            job = replace(job, digest=await _digest(job.source))
+            job = replace(job, digest=await asyncio.to_thread(_checked_digest, job))
             result = await self._attempt(job)
         except FileError as err:
             await self._writer.fail_together(job, err)
@@ -152,16 +150,18 @@ class Worker:
         return True
 
 
-async def _digest(source: Path) -> str:
+def _checked_digest(job: Job) -> str:
+    """The content's sha256, once no foreign output stands in the way. Blocking (stats and a
+    read of the whole file): one trip to a thread per file for both."""
+    _refuse_foreign_outputs(job)
     try:
-        return await asyncio.to_thread(content_digest, source)
+        return content_digest(job.source)
     except OSError as err:
         raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
 
 
 def _refuse_foreign_outputs(job: Job) -> None:
-    """Never overwrite a file batchscribe did not write (checked before anything is paid).
-    Blocking (a stat per output): run it in a thread."""
+    """Never overwrite a file batchscribe did not write (checked before anything is paid)."""
     ours = set(job.record.outputs) if job.record else set()
     for path in job.outputs.values():
         if path.name not in ours and os.path.exists(path):

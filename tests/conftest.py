@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -107,3 +108,28 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def api_env(server: FakeServer, key: str = API_KEY) -> dict[str, str]:
     return {"ASSEMBLYAI_API_KEY": key, "ASSEMBLYAI_BASE_URL": server.url}
+
+
+def three_minutes_of_speech(path: Path, *, lead: float = 0.0) -> float:
+    """The example clips read one after another, again and again, with the half-second
+    silences of speech read aloud (no long pause), as a 16 kHz WAV: its length in seconds.
+    `lead` seconds of silence in front make recordings that differ (each one is decoded)."""
+    import wave
+
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    manifest = json.loads((EXAMPLES / "manifest.json").read_text())
+    clips = [decode_audio(str(EXAMPLES / c["path"]), sampling_rate=16000)
+             for c in manifest["clips"]]  # fmt: skip
+    gap = np.zeros(8000, dtype=np.float32)
+    parts: list[Any] = [np.zeros(int(lead * 16000), dtype=np.float32)]
+    while sum(len(p) for p in parts) < 180 * 16000:
+        parts.extend([clips[len(parts) // 2 % len(clips)], gap])
+    audio = np.concatenate(parts)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return len(audio) / 16000

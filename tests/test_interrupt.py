@@ -8,14 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.lock import RunLock
-from tests.conftest import EXAMPLES, api_env, run_cli, speech
+from tests.conftest import api_env, run_cli, speech, three_minutes_of_speech
 from tests.fakeapi import FakeServer
 
 
@@ -228,19 +227,11 @@ def test_a_sub_folder_locked_by_another_run_is_skipped_not_shared(
 
 
 def three_minute_recordings(root: Path, count: int) -> list[Path]:
-    """`count` different 3-minute WAVs: the example clip spoken over and over, each with a
-    little silence of its own in front (so each is decoded, not paid once as a copy)."""
-    with wave.open(str(EXAMPLES / "meeting-notes.wav")) as clip:
-        params, frames = clip.getparams(), clip.readframes(clip.getnframes())
-    repeats = int(180 * params.framerate / params.nframes) + 1
+    """`count` different 3-minute recordings of speech (each decoded, none a copy)."""
     root.mkdir()
-    paths = []
-    for i in range(count):
-        path = root / f"talk {i}.wav"
-        with wave.open(str(path), "wb") as out:
-            out.setparams(params)
-            out.writeframes(b"\0\0" * (i + 1) * 800 + frames * repeats)
-        paths.append(path)
+    paths = [root / f"talk {i}.wav" for i in range(count)]
+    for i, path in enumerate(paths):
+        three_minutes_of_speech(path, lead=0.1 * (i + 1))
     return paths
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,7 @@ from batchscribe.config import Settings
 from batchscribe.engines import local
 from batchscribe.engines.local import plan_threads
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
-from tests.conftest import EXAMPLES, copy_recordings, run_cli
+from tests.conftest import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.wer import edit_distance, wer, words
 
 MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
@@ -117,29 +116,6 @@ def test_identical_recordings_are_transcribed_once_and_each_gets_outputs(
     texts = {(tmp_path / f"{n}.txt").read_text() for n in "abc"}
     assert len(texts) == 1 and "invoice" in texts.pop()
     assert "3 done" in result.output
-
-
-def three_minutes_of_speech(path: Path) -> float:
-    """The example clips read one after another, again and again, with the half-second
-    silences of speech read aloud (no long pause), as a 16 kHz WAV: its length in seconds."""
-    import wave
-
-    import numpy as np
-    from faster_whisper import decode_audio
-
-    clips = [decode_audio(str(EXAMPLES / c["path"]), sampling_rate=16000)
-             for c in MANIFEST["clips"]]  # fmt: skip
-    gap = np.zeros(8000, dtype=np.float32)
-    parts: list[Any] = []
-    while sum(len(p) for p in parts) < 180 * 16000:
-        parts.extend([clips[len(parts) // 2 % len(clips)], gap])
-    audio = np.concatenate(parts)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return len(audio) / 16000
 
 
 @pytest.mark.model
