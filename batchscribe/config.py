@@ -5,16 +5,33 @@ This is the only module that reads `os.environ` (the CLI hands it over) or a con
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from batchscribe import request
+from batchscribe.config_file import (
+    LOCAL_CONFIG_NAME,
+    find_config_file,
+    parse_extensions,
+    parse_formats,
+    read_config_file,
+    user_config_path,
+)
 from batchscribe.errors import ConfigError
-from batchscribe.formats import FORMATS
 from batchscribe.subtitles import CueLimits
+
+__all__ = [
+    "LOCAL_CONFIG_NAME",
+    "Settings",
+    "build_settings",
+    "find_config_file",
+    "parse_extensions",
+    "parse_formats",
+    "read_config_file",
+    "user_config_path",
+]
 
 #: The official API host; EU data residency is `https://api.eu.assemblyai.com`.
 DEFAULT_BASE_URL = "https://api.assemblyai.com"
@@ -23,8 +40,6 @@ DEFAULT_EXTENSIONS = frozenset(["mp3", "mp4", "m4a", "wav", "flac", "ogg", "opus
                                 "wma", "aiff", "amr", "mov", "mkv"])  # fmt: skip
 #: Env names for the key: the SDK's, then the tutorial's.
 KEY_ENV_NAMES = ("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_KEY")
-#: Name looked for in the working folder when no --config is given.
-LOCAL_CONFIG_NAME = "batchscribe.toml"
 ENGINES = ("auto", "assemblyai", "local")
 #: Flags that set a `POST /v2/transcript` field: flag name -> request field. `language` is also
 #: a Settings field (the local engine's); the others exist only as request fields.
@@ -63,6 +78,14 @@ class Settings:
     #: seconds the first Ctrl-C or SIGTERM waits for files under way before stopping anyway:
     #: well inside systemd's default 90 s stop timeout (TimeoutStopSec)
     grace: float = 60.0
+    #: --watch: after the run, keep transcribing files as they arrive, until stopped
+    watch: bool = False
+    #: poll the folders instead of file events (network mounts, where events don't work)
+    watch_poll: bool = False
+    #: a file is taken once its size and mtime stayed the same this many seconds
+    watch_settle: float = 2.0
+    #: a full rescan this often (seconds): a missed event costs minutes, not forever
+    watch_rescan: float = 600.0
     # -- outputs
     formats: tuple[str, ...] = ("txt", "json")
     #: Write outputs (and the journal) here, mirroring each file's path, not next to sources.
@@ -150,137 +173,6 @@ class Settings:
         return "assemblyai" if self.api_key else "local"
 
 
-# TOML key (section, name) -> (Settings field, accepted type). One table, so the file format,
-# config.example.toml and validation cannot drift apart.
-_SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
-    ("", "engine"): ("engine", str),
-    ("", "concurrency"): ("concurrency", int),
-    ("", "grace"): ("grace", (int, float)),
-    ("", "extensions"): ("extensions", list),
-    ("output", "formats"): ("formats", list),
-    ("output", "dir"): ("output_dir", str),
-    ("output", "max_line_chars"): ("max_line_chars", int),
-    ("output", "max_lines"): ("max_lines", int),
-    ("output", "max_cue_seconds"): ("max_cue_seconds", (int, float)),
-    ("output", "pause_seconds"): ("pause_seconds", (int, float)),
-    ("assemblyai", "transcript"): ("transcript_options", dict),
-    ("assemblyai", "delete_after"): ("delete_after", bool),
-    ("assemblyai", "price_per_hour"): ("price_per_hour", (int, float)),
-    ("assemblyai", "prices"): ("prices", dict),
-    ("assemblyai", "api_key"): ("api_key", str),
-    ("assemblyai", "base_url"): ("base_url", str),
-    ("assemblyai", "poll_interval"): ("poll_interval", (int, float)),
-    ("assemblyai", "max_wait"): ("max_wait", (int, float)),
-    ("assemblyai", "requests_per_minute"): ("requests_per_minute", int),
-    ("assemblyai", "max_upload_bytes"): ("max_upload_bytes", int),
-    ("assemblyai", "upload_ttl"): ("upload_ttl", (int, float)),
-    ("assemblyai", "retry_attempts"): ("retry_attempts", int),
-    ("assemblyai", "retry_base_delay"): ("retry_base_delay", (int, float)),
-    ("assemblyai", "retry_max_delay"): ("retry_max_delay", (int, float)),
-    ("assemblyai", "unreachable_timeout"): ("unreachable_timeout", (int, float)),
-    ("local", "model"): ("model", str),
-    ("local", "compute_type"): ("compute_type", str),
-    ("local", "beam_size"): ("beam_size", int),
-    ("local", "language"): ("language", str),
-    ("local", "vad_filter"): ("vad_filter", bool),
-    ("local", "device"): ("device", str),
-    ("local", "threads"): ("threads", int),
-    ("local", "workers"): ("workers", int),
-}
-_SECTIONS = {section for section, _ in _SCHEMA if section}
-
-
-def user_config_path(env: Mapping[str, str]) -> Path:
-    """`$XDG_CONFIG_HOME/batchscribe/config.toml`, defaulting to `~/.config`."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    return Path(base) / "batchscribe" / "config.toml"
-
-
-def find_config_file(explicit: Path | None, cwd: Path, env: Mapping[str, str]) -> Path | None:
-    """--config if given, else `batchscribe.toml` in the working folder, else the user's file."""
-    if explicit is not None:
-        return explicit
-    for candidate in (cwd / LOCAL_CONFIG_NAME, user_config_path(env)):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse and validate a TOML config file into Settings field values."""
-    try:
-        with path.open("rb") as fh:
-            document = tomllib.load(fh)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config file ({err.strerror}).") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err}).") from None
-    values: dict[str, Any] = {}
-    for key, value in document.items():
-        if isinstance(value, dict) and key in _SECTIONS:
-            for sub_key, sub_value in value.items():
-                values.update(_field_value(path, key, sub_key, sub_value))
-        else:
-            values.update(_field_value(path, "", key, value))
-    return values
-
-
-def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, Any]:
-    dotted = f"{section}.{key}" if section else key
-    if (section, key) not in _SCHEMA:
-        raise ConfigError(f"{path}: unknown key '{dotted}'; see config.example.toml for the keys.")
-    name, expected = _SCHEMA[(section, key)]
-    # bool is an int in Python; never accept `concurrency = true`.
-    wrong_bool = isinstance(value, bool) and expected is not bool
-    if wrong_bool or not isinstance(value, expected):
-        wanted = expected.__name__ if isinstance(expected, type) else "number"
-        raise ConfigError(f"{path}: '{dotted}' must be a {wanted}, not {value!r}.")
-    if name == "extensions":
-        return {name: _extensions(value, source=f"{path}: '{dotted}'")}
-    if name == "formats":
-        return {name: parse_formats(list(value), source=f"{path}: '{dotted}'")}  # type: ignore[call-overload]
-    if name == "transcript_options":
-        warnings = request.check(cast(dict[str, Any], value), where=f"{path}: [{dotted}]")
-        return {name: value, "config_warnings": tuple(warnings)}
-    if name == "prices":
-        return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
-    if name == "output_dir":
-        return {name: Path(str(value)).expanduser() if value else None}
-    if name in {"api_key", "model", "language"} and value == "":
-        return {name: None}  # TOML has no null; an empty string means "not set"
-    return {name: value}
-
-
-def _prices(table: dict[str, Any], *, source: str) -> dict[str, float]:
-    for model, price in table.items():
-        if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
-            raise ConfigError(f"{source} {model} must be USD per audio hour, e.g. 0.15.")
-    return {model: float(price) for model, price in table.items()}
-
-
-def _extensions(items: Any, *, source: str) -> frozenset[str]:
-    if isinstance(items, str):
-        items = items.split(",")
-    exts = frozenset(str(item).strip().lower().lstrip(".") for item in items)
-    exts -= {""}
-    if not exts:
-        raise ConfigError(f"{source} lists no extensions; give at least one, e.g. mp3,wav.")
-    return exts
-
-
-def parse_formats(items: str | list[Any], *, source: str = "--formats") -> tuple[str, ...]:
-    """`txt,srt` -> ("txt", "srt"), in the order given, each once; unknown formats rejected."""
-    names = items.split(",") if isinstance(items, str) else [str(i) for i in items]
-    chosen = tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
-    unknown = [n for n in chosen if n not in FORMATS]
-    if unknown or not chosen:
-        raise ConfigError(
-            f"{source}: unknown format {', '.join(unknown) or '(none)'}; choose from "
-            f"{','.join(FORMATS)}."
-        )
-    return chosen
-
-
 #: Option names the API spec does not list: still sent (the API grows), but worth a word.
 unknown_transcript_options = request.unknown
 
@@ -312,11 +204,6 @@ def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
     if "speech_models" in options:  # --speech-model's models, spelled as request.from_flag says
         options.update(request.from_flag(options.pop("speech_models")))
     return options
-
-
-def parse_extensions(text: str) -> frozenset[str]:
-    """`--ext mp3,.WAV` -> {'mp3', 'wav'}."""
-    return _extensions(text, source="--ext")
 
 
 def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
@@ -373,6 +260,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"concurrency must be at least 1, not {settings.concurrency}.")
     if min(settings.poll_interval, settings.max_wait, settings.grace) <= 0:
         raise ConfigError("poll_interval, max_wait and grace must be positive numbers of seconds.")
+    if settings.watch_settle < 0 or settings.watch_rescan <= 0:
+        raise ConfigError("[watch] settle must not be negative and rescan must be positive.")
     if settings.requests_per_minute < 10:
         raise ConfigError("requests_per_minute must be at least 10.")
     if settings.retry_attempts < 1 or settings.retry_base_delay < 0 or settings.retry_max_delay < 0:

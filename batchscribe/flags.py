@@ -111,6 +111,10 @@ def _output_options() -> list[click.Parameter]:
                 help="Stop starting files once H hours of audio are under way."),
         _option("--grace", type=_SECONDS, metavar="S", help="On the first Ctrl-C or SIGTERM, "
                 "wait up to S seconds for files under way; a second stops at once.  [default: 60]"),
+        _switch("--watch", help="After the run, keep transcribing recordings as they arrive "
+                "(each once complete), until Ctrl-C or SIGTERM."),
+        _switch("--watch-poll", help="With --watch: poll the folders instead of waiting for file "
+                "events (network mounts)."),
         _switch("--json", help="Print a JSON summary on stdout."),
         _option("--log-file", type=_FILE, metavar="FILE",
                 help="Append log lines (every file, and with -v every request) to FILE."),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 from batchscribe.budget import RunBudget
 from batchscribe.config import Settings
@@ -24,6 +25,7 @@ from batchscribe.producer import Producer
 from batchscribe.report import Reporter, summary_json
 from batchscribe.scan import Job, Root, Wanted, resolve_roots
 from batchscribe.stopping import Stop
+from batchscribe.watch import Watcher
 from batchscribe.worker import Worker
 from batchscribe.writer import Writer
 
@@ -142,15 +144,7 @@ class Pipeline:
         )
 
     async def run(self, roots: list[Root]) -> None:
-        producer = Producer(
-            self._homes,
-            self._ledger,
-            self._reporter,
-            wanted=self._wanted,
-            extensions=self._settings.extensions,
-            own_tree=self._settings.output_dir is None,
-        )
-        await self._round(producer.jobs(roots))
+        await self._round(self._producer().jobs(roots), self._watcher(roots))
         if self._stop.requested:
             return  # copies left waiting are done by the next run, which finds them unfinished
         stranded = self._ledger.strand()
@@ -164,10 +158,47 @@ class Pipeline:
         for job in self._ledger.leftovers():
             await self._writer.fail(job, FileError("its identical twin never finished; run again"))
 
-    async def _round(self, jobs: AsyncIterator[Job]) -> None:
-        """Producer, workers and poller of one round, all in one TaskGroup."""
+    def _producer(self, *, announce: bool = True) -> Producer:
+        return Producer(
+            self._homes,
+            self._ledger,
+            self._reporter,
+            wanted=self._wanted,
+            extensions=self._settings.extensions,
+            own_tree=self._settings.output_dir is None,
+            announce=announce,
+        )
+
+    def _watcher(self, roots: list[Root]) -> Watcher | None:
+        """--watch: after the walk, files as they arrive, until stopped."""
+        settings = self._settings
+        if not settings.watch:
+            return None
+        return Watcher(
+            roots,
+            self._homes,
+            self._wanted,
+            extensions=settings.extensions,
+            settle=settings.watch_settle,
+            rescan=settings.watch_rescan,
+            poll=settings.watch_poll,
+            rescan_jobs=lambda: self._producer(announce=False).jobs(roots),
+            stop_event=self._stop.event,
+        )
+
+    async def _round(self, jobs: AsyncIterator[Job], watcher: Watcher | None = None) -> None:
+        """Producer (and watcher), workers and poller of one round, all in one TaskGroup."""
         concurrency = self._settings.concurrency
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=concurrency * QUEUE_PER_WORKER)
+        queued: set[Path] = set()  # in the queue, not yet started: with --watch, never twice
+
+        async def put(job: Job) -> None:
+            queued.add(job.source)
+            await queue.put(job)
+
+        def in_flight(source: Path) -> bool:
+            return source in queued or source in self._reporter.stages
+
         writer = self._writer
         poller = Poller(
             self._engine.get,
@@ -193,6 +224,7 @@ class Pipeline:
         async def work() -> None:
             try:
                 while (job := await queue.get()) is not None:
+                    queued.discard(job.source)
                     if not self._stop.requested:  # once stopping, drain the queue unstarted
                         await worker.start(job)
             finally:
@@ -200,21 +232,38 @@ class Pipeline:
                 if workers_left[0] == 0:
                     poller.close()  # nothing more will be submitted
 
+        async def follow() -> None:
+            assert watcher is not None
+            self._reporter.watching(len(watcher.folders))
+            await watcher.feed(put, in_flight)
+
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_fill(queue, jobs, concurrency, self._stop))
+            if watcher is not None:
+                tasks.create_task(watcher.events())
+            then = None if watcher is None else follow
+            tasks.create_task(_fill(put, queue, jobs, concurrency, self._stop, then))
             for _ in range(concurrency):
                 tasks.create_task(work())
             tasks.create_task(poller.run())
 
 
 async def _fill(
-    queue: asyncio.Queue[Job | None], jobs: AsyncIterator[Job], workers: int, stop: Stop
+    put: Callable[[Job], Awaitable[None]],
+    queue: asyncio.Queue[Job | None],
+    jobs: AsyncIterator[Job],
+    workers: int,
+    stop: Stop,
+    follow: Callable[[], Awaitable[None]] | None,
 ) -> None:
+    """The walk's jobs, then (--watch) what `follow` finds until the stop; then one end
+    marker per worker."""
     async with contextlib.aclosing(jobs):  # type: ignore[type-var]
         async for job in jobs:
             if stop.requested:
                 break  # the walk ends here; the rest is for the next run
-            await queue.put(job)
+            await put(job)
+    if follow is not None and not stop.requested:
+        await follow()
     # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
     for _ in range(workers):
         await queue.put(None)

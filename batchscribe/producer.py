@@ -41,11 +41,15 @@ class Producer:
         wanted: Wanted,
         extensions: frozenset[str],
         own_tree: bool,
+        announce: bool = True,
     ) -> None:
         self._homes, self._ledger, self._reporter = homes, ledger, reporter
         self._wanted, self._extensions = wanted, extensions
         #: outputs go next to the sources (no --output-dir): a sub-folder's own journal counts
         self._own_tree = own_tree
+        #: report what the walk finds (counts, unreadable files); not for --watch's rescans,
+        #: which would repeat them every few minutes
+        self._announce = announce
 
     async def jobs(self, roots: list[Root]) -> AsyncIterator[Job]:
         """Every file under `roots` that needs work, in walk order."""
@@ -72,6 +76,8 @@ class Producer:
                     yield job
 
     def _report(self, batch: Batch) -> None:
+        if not self._announce:
+            return
         self._reporter.skipped(batch.skipped)
         self._reporter.failed_before(batch.failed_before)
         self._reporter.discovered(len(batch.jobs))

@@ -217,6 +217,14 @@ class Reporter:
             self.stages[source] = "working"
         self._refresh()
 
+    def watching(self, folders: int) -> None:
+        """--watch caught up: say what it waits for (one line, not repeated while idle)."""
+        self._line(
+            f"batchscribe: watching {folders} folder(s) for new recordings; "
+            "Ctrl-C or SIGTERM stops",
+            show=not self.quiet,
+        )
+
     def left_for_next_run(self, source: Path) -> None:
         """Started, then dropped by a stop before anything was paid for: the next run does it."""
         self._end(source)

@@ -33,6 +33,11 @@ class Stop:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def event(self) -> asyncio.Event:
+        """Set on the first stop: for waiting on it (file watching ends there)."""
+        return self._event
+
     def request(self) -> bool:
         """Ask the run to stop; True the first time only."""
         first = not self._event.is_set()
