@@ -33,9 +33,16 @@ class RunBudget:
         self._duration = duration
         self.files = 0
         self.seconds = 0.0
+        # The check, the duration read and the count are one step: workers asking at once
+        # must not all pass the check before any is counted.
+        self._counting = asyncio.Lock()
 
     async def admits(self, source: Path) -> bool:
         """True, and counted, when `source` may start; False once the budget is reached."""
+        async with self._counting:
+            return await self._admit(source)
+
+    async def _admit(self, source: Path) -> bool:
         if not within(
             self.files, self.seconds, max_files=self._max_files, max_audio_hours=self._max_hours
         ):

@@ -20,7 +20,7 @@ from batchscribe.pipeline import EngineFactory, run
 from batchscribe.preview import format_preview, preview
 from batchscribe.report import Reporter, exit_code
 from batchscribe.status import format_status
-from batchscribe.stopping import exit_on_signal, under_stop_signals
+from batchscribe.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 
 
 def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
@@ -86,7 +86,7 @@ def _run(settings: Settings, engine_factory: EngineFactory) -> NoReturn:
         exit_on_signal()
     if stopped:
         reporter.interrupted()
-        sys.exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     reporter.finish(as_json=settings.json)
     sys.exit(exit_code(reporter.summary))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,25 @@ class Fingerprint:
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def content_digest(path: Path) -> str:
+#: Read this much at a time while hashing: between two reads a stop is noticed.
+HASH_CHUNK = 1024 * 1024
+
+
+class Interrupted(Exception):
+    """Hashing was given up because the run is stopping now."""
+
+
+def content_digest(path: Path, stop: threading.Event | None = None) -> str:
     """sha256 of the file's bytes: identical recordings are paid for once per run.
 
     Blocking (reads the whole file): call it in a thread, and only for files that need work.
+    Raises Interrupted when `stop` is set (a 2 GB file on a slow share must not hold up a
+    second Ctrl-C).
     """
+    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        while chunk := fh.read(HASH_CHUNK):
+            if stop is not None and stop.is_set():
+                raise Interrupted(str(path))
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -91,16 +91,26 @@ class Ledger:
         each content becomes the original of the others; when the original's transcript
         exists, it collects that transcript instead of paying again."""
         stranded = Stranded()
+        adopted: dict[str, Reservation] = {}
         for digest, reservation in self._reserved.items():
             waiting = self._waiting.pop(digest, [])
             owner = reservation.owner
             if waiting and owner.transcript_id and reservation.home == waiting[0].root:
                 first = waiting[0]
-                record = replace(owner, key=first.key, fingerprint=first.fingerprint)
+                # The copy's own outputs stay its own: only the attempt is taken over.
+                own = first.record.outputs_json if first.record else None
+                record = replace(
+                    owner, key=first.key, fingerprint=first.fingerprint, outputs_json=own
+                )
                 waiting[0] = replace(first, record=record)
                 stranded.adoptions.append(Adoption(waiting[0], owner.transcript_id))
+                # The adopter owns the content now: the other copies wait for it, whichever
+                # of them is hashed first.
+                adopted[digest] = Reservation(reservation.home, record)
             stranded.jobs += waiting
         self._reserved.clear()
+        for digest, reservation in adopted.items():
+            self.reserve(digest, reservation.home, reservation.owner)
         self.requeued.update(job.key for job in stranded.jobs)
         return stranded
 

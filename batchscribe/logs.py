@@ -59,7 +59,9 @@ def setup_logging(settings: Settings) -> None:
     Safe to call again in one process (tests): the previous call's handlers are closed and
     replaced. Raises ConfigError when the --log-file cannot be opened.
     """
-    level = logging.DEBUG if settings.verbose else logging.WARNING
+    # --quiet: cron mails only what needs attention, not warnings the run coped with.
+    quiet_level = logging.ERROR if settings.quiet else logging.WARNING
+    level = logging.DEBUG if settings.verbose else quiet_level
     formatter = LineFormatter()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)

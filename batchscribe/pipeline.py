@@ -71,8 +71,10 @@ async def run(
         outcome = f"stopped: {error}"
         raise
     finally:
-        await engine.aclose()
-        homes.close(outcome, summary_json(reporter.summary))
+        try:
+            await engine.aclose()
+        finally:
+            homes.close(outcome, summary_json(reporter.summary))
 
 
 def _first_expected(group: BaseExceptionGroup[BaseException]) -> BaseException:

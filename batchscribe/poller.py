@@ -151,7 +151,7 @@ class Poller(Generic[J]):
             log.info("listing transcripts failed (%s); polling one by one", err)
             return {}
         except ApiError as err:
-            log.warning("the service refused to list transcripts (%s); polling each", err)
+            log.info("the service refused to list transcripts (%s); polling each", err)
             self._cadence.listing_refused()
             return {}
 

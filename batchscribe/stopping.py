@@ -9,14 +9,20 @@ billed); what is already paid for is collected within the grace time or left in 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sys
+import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from batchscribe.errors import EXIT_INTERRUPTED
 
 T = TypeVar("T")
+
+#: Name prefix of the local engine's decoding threads (engines/local.py).
+DECODING_THREADS = "batchscribe-whisper"
 
 
 class Stopped(Exception):
@@ -28,6 +34,9 @@ class Stop:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        #: set when the run stops now (a second signal, or the grace time is over): blocking
+        #: work in threads (hashing) gives up at its next step
+        self.now = threading.Event()
 
     @property
     def requested(self) -> bool:
@@ -57,8 +66,9 @@ class Stop:
                 try:
                     await task
                 except asyncio.CancelledError:
-                    if not task.cancelled():  # our caller is being cancelled, not `task`
-                        raise
+                    current = asyncio.current_task()
+                    if not task.cancelled() or (current is not None and current.cancelling()):
+                        raise  # our caller is being cancelled too: that wins
                     raise Stopped() from None
             return await task
         finally:
@@ -78,12 +88,17 @@ async def under_stop_signals(
     loop, stop = asyncio.get_running_loop(), Stop()
     deadline: list[asyncio.TimerHandle] = []
 
+    def stop_now() -> None:
+        stop.now.set()
+        task.cancel()
+
     def on_signal() -> None:
         if stop.request():
             stopping()
-            deadline.append(loop.call_later(grace, task.cancel))
+            deadline.append(loop.call_later(grace, stop_now))
         else:
-            task.cancel()
+            exit_on_signal()  # a third one, while threads finish, ends the process
+            stop_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
@@ -104,3 +119,16 @@ def exit_on_signal() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, now)
+
+
+def exit_interrupted() -> NoReturn:
+    """Exit 130 at once. Decoding threads still finishing their segment are not waited for:
+    by now the journal is closed and every output was written whole or not at all, so nothing
+    is lost, and leaving without the interpreter's teardown of a running CTranslate2 thread
+    spares seconds and the abort it can end in."""
+    if any(t.name.startswith(DECODING_THREADS) and t.is_alive() for t in threading.enumerate()):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)

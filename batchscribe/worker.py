@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,7 +17,7 @@ from dataclasses import replace
 from batchscribe.budget import RunBudget
 from batchscribe.engines.base import Engine, Finished, Recording, Submitted
 from batchscribe.errors import FileError, InputError, OutputError
-from batchscribe.fingerprint import content_digest
+from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.homes import Homes, RunJournal
 from batchscribe.journal import resume_point
 from batchscribe.ledger import Ledger
@@ -87,7 +88,8 @@ class Worker:
             return
         self._reporter.started(job.source)
         try:
-            job = replace(job, digest=await asyncio.to_thread(_checked_digest, job))
+            digest = await asyncio.to_thread(_checked_digest, job, self._stop.now)
+            job = replace(job, digest=digest)
             result = await self._attempt(job)
         except FileError as err:
             await self._writer.fail_together(job, err)
@@ -116,7 +118,10 @@ class Worker:
             upload_ttl=self._upload_ttl,
         )
         if resume is not None:
-            self._ledger.open(job.digest)
+            # Another file is carrying on with these very bytes (two rows of one interrupted
+            # transcript): wait for it rather than watch the same transcript twice.
+            if self._ledger.claim(job, owner=owner):
+                return None
             # Collected before a crash kept it from being written: never ask again.
             if await self._from_store(job, remote=True):
                 return None
@@ -150,12 +155,14 @@ class Worker:
         return True
 
 
-def _checked_digest(job: Job) -> str:
+def _checked_digest(job: Job, stop: threading.Event) -> str:
     """The content's sha256, once no foreign output stands in the way. Blocking (stats and a
     read of the whole file): one trip to a thread per file for both."""
     _refuse_foreign_outputs(job)
     try:
-        return content_digest(job.source)
+        return content_digest(job.source, stop)
+    except Interrupted:
+        raise Stopped() from None
     except OSError as err:
         raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from batchscribe.budget import RunBudget, within
@@ -39,3 +41,14 @@ async def test_without_an_hours_budget_no_duration_is_read() -> None:
     budget = RunBudget(max_files=2, max_audio_hours=None, duration=duration)
 
     assert [await budget.admits(Path(f"{i}.mp3")) for i in range(3)] == [True, True, False]
+
+
+async def test_workers_asking_at_once_never_pass_the_hours_budget_together() -> None:
+    def duration(path: Path) -> float | None:
+        time.sleep(0.01)  # a header read in a thread: every worker is waiting at once
+        return 3600.0
+
+    budget = RunBudget(max_files=None, max_audio_hours=1.0, duration=duration)
+    admitted = await asyncio.gather(*(budget.admits(Path(f"{i}.mp3")) for i in range(8)))
+
+    assert admitted.count(True) == 1  # one hour of audio, not eight

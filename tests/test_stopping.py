@@ -130,3 +130,25 @@ async def test_a_stop_drops_uploads_in_flight_and_pays_for_nothing(tmp_path: Pat
     assert transcripts(tmp_path) == []
     assert set(journal_states(tmp_path).values()) == {"pending"}  # the next run does them
     assert reporter.summary.in_progress == 0 and not reporter.summary.failed
+
+
+async def test_a_caller_cancelled_while_dropped_work_winds_down_stays_cancelled() -> None:
+    stop = Stop()
+    winding_down = asyncio.Event()
+
+    async def upload() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            winding_down.set()
+            await asyncio.sleep(0.05)  # cleanup that takes a moment
+            raise
+
+    waiting = asyncio.create_task(stop.unless_stopped(upload(), droppable=lambda: True))
+    await asyncio.sleep(0.01)
+    stop.request()
+    await winding_down.wait()
+    waiting.cancel()  # the grace time is over meanwhile: the run stops now
+
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

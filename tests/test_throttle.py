@@ -168,3 +168,23 @@ async def test_requests_wait_while_down_and_give_up_with_one_verdict() -> None:
             await g.enter()
             g.no_answer("connection refused")
     assert clock.now - 1000.0 == pytest.approx(10.0, abs=PROBE_EVERY)
+
+
+def test_a_probe_still_out_keeps_the_link_from_being_declared_lost() -> None:
+    link = Link(host="h", unreachable_timeout=10.0, down=True, first_failure=0.0)
+    assert link.may_probe(1.0)  # a long upload goes out as the probe
+    assert not link.lost(60.0)  # its answer decides, however long it takes
+    link.probe_over()  # it ended without an answer either way (a reset)
+    assert link.lost(60.0)
+
+
+async def test_a_probe_that_ends_without_an_answer_lets_the_next_one_go() -> None:
+    clock = Clock()
+    g = gate(clock)
+    for _ in range(DOWN_AFTER):
+        g.no_answer("connection refused")
+    await g.enter()  # the probe...
+    g.ended()  # ...ended by a reset or a cancel: it said nothing about the link
+    clock.now += PROBE_EVERY
+    await g.enter()  # the next probe is not blocked forever
+    assert g.link.probing

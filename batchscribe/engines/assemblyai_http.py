@@ -202,6 +202,8 @@ class AssemblyAIClient:
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
             reason = "timed out" if isinstance(err, asyncio.TimeoutError) else type(err).__name__
             raise RetryableApiError(f"{what}: network error ({reason})") from None
+        finally:
+            self._gate.ended()
 
 
 #: Failures that mean no HTTP answer at all: the request never reached a server.

@@ -18,7 +18,7 @@ from typing import Any
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
 from batchscribe.errors import ConfigError, InputError, TranscriptionFailed
-from batchscribe.stopping import Stopped
+from batchscribe.stopping import DECODING_THREADS, Stopped
 from batchscribe.transcript import Transcript
 
 #: Shown in the .json so a reader knows which model produced it.
@@ -82,7 +82,7 @@ class LocalEngine:
             os.cpu_count() or 1, workers=settings.workers, threads=settings.threads
         )
         self._executor = ThreadPoolExecutor(
-            max_workers=self._plan.workers, thread_name_prefix="batchscribe-whisper"
+            max_workers=self._plan.workers, thread_name_prefix=DECODING_THREADS
         )
         self._model: Any = None
         self._loading = asyncio.Lock()

@@ -117,12 +117,19 @@ class Link:
         self.failures, self.first_failure, self.down, self.probing = 0, None, False, False
 
     def lost(self, now: float) -> bool:
-        """Down for longer than the run waits for it."""
+        """Down for longer than the run waits for it, and no probe is still out asking (a
+        probe may be a long upload: its answer decides)."""
         return (
             self.down
+            and not self.probing
             and self.first_failure is not None
             and now - self.first_failure >= self.unreachable_timeout
         )
+
+    def probe_over(self) -> None:
+        """A request ended without saying anything of the link (reset, timeout, cancelled):
+        if it was the probe, the next may go."""
+        self.probing = False
 
     def may_probe(self, now: float) -> bool:
         """While down: True for one request at a time, every PROBE_EVERY seconds."""
@@ -193,3 +200,8 @@ class Gate:
 
     def no_answer(self, cause: str) -> None:
         self.link.no_answer(self._clock(), cause)
+
+    def ended(self) -> None:
+        """Every request, however it ended: a probe that said nothing frees the next one."""
+        if self.link.down:
+            self.link.probe_over()
