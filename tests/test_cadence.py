@@ -23,10 +23,10 @@ def quiet_waits(c: Cadence, *, start: float, listings: int, pending: int = 10) -
 
 def test_lists_from_list_from_pending_until_the_service_refuses() -> None:
     c = cadence()
-    assert not c.lists(LIST_FROM - 1)
-    assert c.lists(LIST_FROM)
+    assert c.lists(LIST_FROM - 1) is False
+    assert c.lists(LIST_FROM) is True
     c.listing_refused()
-    assert not c.lists(1000)
+    assert c.lists(1000) is False
 
 
 def test_a_new_transcript_is_first_due_after_one_fast_listing_period() -> None:
@@ -101,3 +101,12 @@ def test_next_look_while_listing_waits_for_the_next_listing() -> None:
     assert c.next_look([12.0] * 5, pending=5) == 12.0
     # the first listing is due at once
     assert cadence().next_look([1.0] * 5, pending=5) == 1.0
+
+
+def test_next_look_one_by_one_ignores_the_listing_schedule() -> None:
+    c = cadence()
+    c.listed(10.0, finished_any=False)
+    # fewer than LIST_FROM pending are polled one by one: the next listing does not hold them
+    assert c.next_look([10.1] * 3, pending=LIST_FROM - 1) == 10.1
+    c.listing_refused()
+    assert c.next_look([10.1] * 5, pending=5) == 10.1

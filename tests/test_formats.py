@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,16 +13,22 @@ import pytest
 
 from batchscribe.errors import OutputError
 from batchscribe.formats import (
+    _UMASK,
     PARAGRAPH_CHARS,
+    PARAGRAPH_PAUSE_MS,
     FileOps,
     clashing_stems,
     ends_sentence,
+    is_stale_temp,
     output_paths,
+    paragraph_starts,
+    render,
     render_json,
     render_txt,
     write_atomic,
 )
-from batchscribe.transcript import Transcript, Word, spans_of
+from batchscribe.subtitles import CueLimits, render_srt, render_vtt
+from batchscribe.transcript import Span, Transcript, Word, spans_of
 
 
 def test_output_paths_next_to_source() -> None:
@@ -32,6 +40,11 @@ def test_output_paths_next_to_source() -> None:
 
 def test_output_paths_on_a_stem_clash_keep_the_full_name() -> None:
     assert output_paths(Path("/r/talk.mp3"), clash=True)["txt"] == Path("/r/talk.mp3.txt")
+
+
+def test_output_paths_in_another_folder_for_the_formats_asked() -> None:
+    paths = output_paths(Path("/r/talk.mp3"), clash=False, formats=("srt",), folder=Path("/o"))
+    assert paths == {"srt": Path("/o/talk.srt")}
 
 
 def test_clashing_stems() -> None:
@@ -164,6 +177,84 @@ def test_abbreviations_and_initials_do_not_end_sentences() -> None:
     assert len(paragraphs_of(data)) == 1
 
 
+def test_a_full_stop_before_a_lower_case_word_ends_no_sentence() -> None:
+    assert not ends_sentence("done.", "iPhone") and ends_sentence("done.", "IPhone")
+    # "p.m." is followed by "today": no sentence end, so the pause starts no paragraph
+    assert paragraphs_of(timed("We met at 5 p.m.", 2000, "today.")) == ["We met at 5 p.m. today."]
+
+
+def test_a_pause_of_exactly_paragraph_pause_after_a_sentence_starts_a_paragraph() -> None:
+    # timed() puts 100 ms between words: a silence of PARAGRAPH_PAUSE_MS - 100 makes the gap
+    data = timed("One thing.", PARAGRAPH_PAUSE_MS - 100, "Two things.")
+    assert paragraphs_of(data) == ["One thing.", "Two things."]
+
+
+def test_an_untimed_span_keeps_the_last_end_for_the_pause_after_it() -> None:
+    spans = [Span("One.", 0, 300), Span("Two.", None, None), Span("Three.", 2000, 2300)]
+    assert paragraph_starts(spans) == [0, 2]
+
+
+#: Run-on text without sentence ends: 198 words of four letters, 989 characters (capitals:
+#: a full stop before them ends a sentence).
+WORDS_989 = " ".join(["Abcd"] * 198)
+#: Run-on text of exactly PARAGRAPH_CHARS characters.
+WORDS_1000 = " ".join(["Abcd"] * 199 + ["Abcde"])
+
+
+def test_a_paragraph_may_hold_exactly_paragraph_chars() -> None:
+    assert len(WORDS_1000) == PARAGRAPH_CHARS
+    assert paragraphs_of({"text": WORDS_1000}) == [WORDS_1000]
+    assert len(paragraphs_of({"text": WORDS_1000 + "f"})) == 2
+
+
+def test_after_five_sentences_the_next_paragraph_counts_its_own_characters() -> None:
+    sentences = "One. Two. Three. Four. Five."
+    assert paragraphs_of({"text": f"{sentences} {WORDS_1000}"}) == [sentences, WORDS_1000]
+
+
+def test_what_a_cut_carries_over_may_fill_a_paragraph_exactly() -> None:
+    carried = f"{WORDS_989} {'x' * 10}"  # 1,000 characters after the sentence end
+    assert paragraphs_of({"text": f"Start. {carried}"}) == ["Start.", carried]
+    # one more and the last word goes on alone
+    assert paragraphs_of({"text": f"Start. {WORDS_989} {'x' * 11}"}) == [
+        "Start.",
+        WORDS_989,
+        "x" * 11,
+    ]
+
+
+def test_a_word_longer_than_a_paragraph_after_other_words_gets_a_paragraph_of_its_own() -> None:
+    text = "some words " + "日本語" * 500 + " and after."
+    assert paragraphs_of({"text": text}) == ["some words", "日本語" * 500, "and after."]
+
+
+def test_a_long_turn_from_the_words_is_labelled_once() -> None:
+    texts = [f"Point{n}." for n in range(1, 8)]
+    words = [
+        {"text": t, "start": i * 400, "end": i * 400 + 300, "speaker": "A"}
+        for i, t in enumerate(texts)
+    ]
+    data = {"text": " ".join(texts), "words": words, "speaker_labels": True}
+    assert paragraphs_of(data) == [
+        "Speaker A: Point1. Point2. Point3. Point4. Point5.",
+        "Point6. Point7.",
+    ]
+
+
+def test_turns_are_not_labelled_without_speaker_labels() -> None:
+    data = {"text": "Hi there.", "utterances": [{"speaker": "A", "text": "Hi there."}]}
+    assert render_txt(Transcript(data)) == "Hi there.\n"
+
+
+def test_a_turn_without_text_adds_no_paragraph() -> None:
+    data = {
+        "text": "Hi.",
+        "speaker_labels": True,
+        "utterances": [{"speaker": "A", "text": "Hi."}, {"speaker": "B", "text": " "}],
+    }
+    assert render_txt(Transcript(data)) == "Speaker A: Hi.\n"
+
+
 def test_speaker_changes_start_labelled_paragraphs_from_the_words() -> None:
     words = [
         {"text": t, "start": i * 400, "end": i * 400 + 300, "speaker": s}
@@ -207,6 +298,27 @@ def test_json_keeps_every_field_and_unicode() -> None:
     data = {"id": "x", "text": "café 日本", "custom": [1, 2]}
     out = render_json(Transcript(data))
     assert "café 日本" in out and '"custom"' in out
+    assert out == '{\n  "id": "x",\n  "text": "café 日本",\n  "custom": [\n    1,\n    2\n  ]\n}\n'
+    assert json.loads(out) == data
+
+
+def test_render_gives_each_format_with_the_cue_limits() -> None:
+    words = ["one", "two", "three.", "four"]
+    timed_words = [{"text": w, "start": i * 300, "end": i * 300 + 250} for i, w in enumerate(words)]
+    t = Transcript({"text": " ".join(words), "words": timed_words})
+    limits = CueLimits(max_chars=8)
+    assert render("txt", t, limits) == render_txt(t)
+    assert render("json", t, limits) == render_json(t)
+    assert render("srt", t, limits) == render_srt(t, limits) != render_srt(t)
+    assert render("vtt", t, limits) == render_vtt(t, limits) != render_vtt(t)
+    with pytest.raises(ValueError, match="unknown format 'doc'"):
+        render("doc", t)
+
+
+def test_only_our_temporary_files_are_stale() -> None:
+    assert is_stale_temp(".batchscribe-a.txt.k2j4.tmp")
+    assert not is_stale_temp(".batchscribe-a.txt")
+    assert not is_stale_temp("notes.tmp")
 
 
 def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
@@ -217,6 +329,38 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     write_atomic(target, "new ünïcode\n")
     assert target.read_text(encoding="utf-8") == "new ünïcode\n"
     assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_write_atomic_creates_missing_folders(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "deep" / "a.txt"
+    write_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+
+
+def test_write_atomic_writes_a_temporary_file_of_ours_beside_the_target(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "out"
+    target = tmp_path / "a.txt"
+    renamed: list[str] = []
+
+    def replace(src: str, dst: Path) -> None:
+        renamed.append(src)
+        os.replace(src, dst)
+
+    write_atomic(target, "new\n", ops=FileOps(replace=replace))
+
+    (temp,) = renamed
+    assert Path(temp).parent == tmp_path and is_stale_temp(Path(temp).name)
+    assert Path(temp).name.startswith(".batchscribe-a.txt.")
+    assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_write_atomic_gives_outputs_the_usual_permissions_and_private_files_0600(
+    tmp_path: Path,
+) -> None:
+    write_atomic(tmp_path / "out.txt", "x")
+    write_atomic(tmp_path / "key.json", "x", private=True)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~_UMASK
+    assert stat.S_IMODE((tmp_path / "key.json").stat().st_mode) == 0o600
 
 
 def fail_with(code: int) -> Callable[..., Any]:
@@ -266,3 +410,28 @@ def test_write_atomic_removes_temp_file_when_rename_fails(tmp_path: Path) -> Non
     with pytest.raises(OutputError, match="dir-in-the-way"):
         write_atomic(target, "x")
     assert sorted(os.listdir(tmp_path)) == ["dir-in-the-way"]
+
+
+def test_write_atomic_that_fails_before_a_temporary_file_exists_removes_nothing(
+    old_file: Path,
+) -> None:
+    removed: list[str] = []
+    ops = FileOps(mkstemp=fail_with(errno.EACCES), unlink=removed.append)
+    with pytest.raises(OutputError):
+        write_atomic(old_file, "new transcript\n", ops=ops)
+    assert removed == []
+
+
+def test_write_atomic_reports_the_write_even_when_the_cleanup_fails(old_file: Path) -> None:
+    ops = FileOps(fsync=fail_with(errno.EIO), unlink=fail_with(errno.EACCES))
+    with pytest.raises(OutputError, match=r"cannot write a\.txt \(Input/output error\)"):
+        write_atomic(old_file, "new transcript\n", ops=ops)
+    assert old_file.read_text() == "old transcript\n"
+
+
+def test_write_atomic_names_an_error_without_errno_by_its_message(old_file: Path) -> None:
+    def fail(fd: int) -> None:
+        raise OSError("the disk went away")
+
+    with pytest.raises(OutputError, match=r"cannot write a\.txt \(the disk went away\)"):
+        write_atomic(old_file, "new transcript\n", ops=FileOps(fsync=fail))

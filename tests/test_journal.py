@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batchscribe.engines.base import Resume
-from batchscribe.errors import JournalError
+from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.journal import (
+    JOURNAL_NAME,
     Event,
     InvalidTransition,
     Journal,
@@ -71,6 +74,120 @@ def test_a_journal_that_cannot_be_written_stops_with_one_line(
     with pytest.raises(JournalError, match="cannot write the journal") as err:
         journal.start("a.mp3", FP, "assemblyai", [])
     assert err.value.exit_code == 2
+    assert str(err.value).endswith(
+        "free some disk space or fix the folder's permissions, then run again."
+    )
+
+
+def test_a_journal_that_cannot_be_opened_says_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / ".batchscribe").write_text("a file where the folder should be")
+    with pytest.raises(ConfigError, match="cannot open the journal") as err:
+        Journal(tmp_path)
+    assert str(err.value).endswith("batchscribe needs a writable folder to remember what it did.")
+
+
+def test_the_journal_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    Journal(tmp_path).close()
+    mode = (tmp_path / ".batchscribe" / JOURNAL_NAME).stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_journal_from_before_options_were_recorded_gains_the_new_columns(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".batchscribe").mkdir()
+    old = sqlite3.connect(tmp_path / ".batchscribe" / JOURNAL_NAME)
+    old.execute(
+        "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+        " mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, engine TEXT, upload_url TEXT,"
+        " uploaded_at REAL, transcript_id TEXT, error TEXT, outputs TEXT,"
+        " updated_at REAL NOT NULL)"
+    )
+    old.execute("INSERT INTO files VALUES ('old.mp3', 1, 2, 'done', 'local', NULL, NULL,"
+                " NULL, NULL, '[\"old.txt\"]', 0)")  # fmt: skip
+    old.commit()
+    old.close()
+
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [], options="o1", digest="d1")
+
+    records = journal.records()
+    assert records["old.mp3"].done and records["old.mp3"].options is None
+    assert (records["a.mp3"].options, records["a.mp3"].digest) == ("o1", "d1")
+
+
+def test_every_column_of_a_record_reads_back(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("sub/a.mp3", FP, "assemblyai", ["a.txt"], options="o1", digest="d1")
+    journal.uploaded("sub/a.mp3", "u", at=123.0)
+    journal.submitted("sub/a.mp3", "t")
+    journal.failed("sub/a.mp3", "not audio", permanent=True)
+
+    assert journal.records() == {
+        "sub/a.mp3": Record(
+            key="sub/a.mp3",
+            fingerprint=FP,
+            state=State.FAILED,
+            engine="assemblyai",
+            upload_url="u",
+            uploaded_at=123.0,
+            transcript_id="t",
+            error="not audio",
+            outputs_json='["a.txt"]',
+            options="o1",
+            permanent=True,
+            digest="d1",
+        )
+    }
+
+
+def test_an_upload_is_recorded_with_when_it_happened(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    before = time.time()
+    journal.uploaded("a.mp3", "u1")
+    record = journal.get("a.mp3")
+    assert record is not None and record.uploaded_at is not None
+    assert before <= record.uploaded_at <= time.time()
+
+
+def test_a_stale_upload_uploaded_again_records_the_new_one(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    journal.uploaded("a.mp3", "u1", at=1.0)
+    journal.uploaded("a.mp3", "u2", at=2.0)
+    record = journal.get("a.mp3")
+    assert record is not None and (record.upload_url, record.uploaded_at) == ("u2", 2.0)
+
+
+def test_a_failure_is_not_permanent_unless_said(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    journal.failed("a.mp3", "server error")
+    record = journal.get("a.mp3")
+    assert record is not None and record.failed and not record.permanent
+
+
+def test_a_transient_failure_before_anything_billable_fails_the_file(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.start("a.mp3", FP, "assemblyai", [])
+    journal.failed("a.mp3", "network down", transient=True)
+    record = journal.get("a.mp3")
+    assert record is not None and record.failed and record.error == "network down"
+
+
+def test_runs_are_numbered_and_their_end_recorded(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    first, second = journal.begin_run(), journal.begin_run()
+    journal.end_run(first, "completed", {"done": 2})
+    journal.close()
+
+    db = sqlite3.connect(tmp_path / ".batchscribe" / JOURNAL_NAME)
+    rows = db.execute("SELECT id, ended_at, outcome, summary FROM runs ORDER BY id").fetchall()
+    db.close()
+    assert (first, second) == (1, 2)
+    assert [(r[0], r[2], r[3]) for r in rows] == [(1, "completed", '{"done": 2}'), (2, None, None)]
+    assert rows[0][1] is not None and rows[1][1] is None
 
 
 # -- the state machine
@@ -109,6 +226,13 @@ def test_next_state_follows_the_table_and_refuses_the_rest(
     else:
         with pytest.raises(InvalidTransition):
             next_state(state, event)
+
+
+def test_an_impossible_event_names_the_event_and_the_state() -> None:
+    with pytest.raises(InvalidTransition, match=r"^upload cannot happen to a new file$"):
+        next_state(None, Event.UPLOAD)
+    with pytest.raises(InvalidTransition, match=r"^done cannot happen to a failed file$"):
+        next_state(State.FAILED, Event.DONE)
 
 
 def test_a_transient_failure_after_the_create_keeps_the_transcript(tmp_path: Path) -> None:
@@ -173,6 +297,12 @@ def test_resume_point_polls_a_submitted_transcript_and_reuses_a_fresh_upload() -
     assert resume(record(U, upload_url="u", uploaded_at=950.0, options=None)) == Resume(
         upload_url="u"
     )
+
+
+def test_resume_point_polls_only_a_submitted_transcript() -> None:
+    # the state decides, not what a column still holds
+    stray = record(U, upload_url="u", uploaded_at=950.0, transcript_id="t")
+    assert resume(stray) == Resume(upload_url="u")
 
 
 def test_resume_point_starts_afresh_for_anything_else() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from batchscribe.fingerprint import Fingerprint
@@ -118,3 +119,47 @@ def test_stranded_copies_in_another_home_adopt_nothing() -> None:
     stranded = ledger.strand()
 
     assert stranded.adoptions == [] and [j.key for j in stranded.jobs] == ["b.mp3"]
+
+
+def test_copies_released_before_the_run_ends_are_not_stranded() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("gone.mp3"))
+    copy = job("b.mp3")
+    ledger.claim(copy)
+    assert ledger.release("d1") == [copy]
+
+    stranded = ledger.strand()
+
+    assert stranded.jobs == [] and stranded.adoptions == [] and ledger.requeued == set()
+
+
+def test_stranded_copies_of_every_reserved_content_go_again() -> None:
+    ledger = Ledger()
+    ledger.reserve("d1", HOME, owner_record("gone1.mp3", transcript_id=None))
+    ledger.reserve("d2", HOME, owner_record("gone2.mp3", transcript_id=None))
+    ledger.claim(job("b.mp3", digest="d1"))
+    ledger.claim(job("c.mp3", digest="d2"))
+
+    stranded = ledger.strand()
+
+    assert sorted(j.key for j in stranded.jobs) == ["b.mp3", "c.mp3"]
+    assert ledger.requeued == {"b.mp3", "c.mp3"}
+
+
+def test_the_adopting_copy_keeps_its_own_outputs_and_owns_the_content() -> None:
+    ledger = Ledger()
+    owner = replace(owner_record("gone.mp3", transcript_id="t7"), outputs_json='["gone.txt"]')
+    ledger.reserve("d1", HOME, owner)
+    own = Record("b.mp3", Fingerprint(1, 2), State.DONE, "assemblyai", outputs_json='["b.txt"]')
+    first = replace(job("b.mp3"), record=own)
+    ledger.claim(first)
+    ledger.claim(job("c.mp3"))
+
+    adopter = ledger.strand().jobs[0]
+
+    assert adopter.record is not None and adopter.record.outputs_json == '["b.txt"]'
+    # a copy reached from now on waits for the adopter, which takes the content over
+    later = job("d.mp3")
+    assert ledger.claim(later) is True
+    assert ledger.take_over(adopter) is True
+    assert ledger.release("d1") == [later]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -77,6 +79,17 @@ async def test_backoff_draws_from_a_doubling_window_up_to_max_delay(
     assert sleeps.calls == [1.0, 2.0, 4.0, 8.0, 8.0]
 
 
+async def test_backoff_windows_start_from_base_delay(
+    jitter_windows: list[tuple[float, float]],
+) -> None:
+    sleeps = Sleeps()
+    async for attempt in retrying(attempts=4, base_delay=0.25, max_delay=8.0, sleep=sleeps):
+        with attempt:
+            if len(jitter_windows) < 3:
+                raise RetryableApiError("500")
+    assert jitter_windows == [(0, 0.25), (0, 0.5), (0, 1.0)]
+
+
 async def test_backoff_waits_are_random_within_the_window() -> None:
     sleeps = Sleeps()
     await attempt_until(sleeps, [RetryableApiError("500") for _ in range(4)])
@@ -119,6 +132,8 @@ def test_poll_spacing_is_the_interval_until_the_budget_binds() -> None:
 
 def test_list_spacing_keeps_listings_under_half_the_budget() -> None:
     assert list_spacing(40, every=0.5, requests_per_minute=3000) == 0.5
+    # pages of 100: 250 pending = 3 pages, at 25 requests/s
+    assert list_spacing(250, every=0.0, requests_per_minute=3000, page=100) == 3 / 25
     assert list_spacing(1000, every=1.0, requests_per_minute=3000) == 1.0  # 6 pages / 25 per s
     # 20,000 pending = 101 pages a listing: one listing every 4.04 s keeps 25 requests/s
     assert list_spacing(20_000, every=1.0, requests_per_minute=3000) == 101 / 25
@@ -143,3 +158,29 @@ async def test_a_429_without_retry_after_backs_off_and_still_does_not_count() ->
     with pytest.raises(RetryableApiError, match="503"):
         await attempt_until(sleeps, [*errors, RetryableApiError("503", status=503)], attempts=1)
     assert len(sleeps.calls) == 6 and all(0 <= wait <= 8.0 for wait in sleeps.calls)
+
+
+@pytest.fixture
+def retry_log() -> Iterator[list[logging.LogRecord]]:
+    """What batchscribe.retry logs at INFO, whatever the run's logging setup left behind."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("batchscribe.retry")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_each_retry_is_logged_with_its_attempt_wait_and_error(
+    retry_log: list[logging.LogRecord],
+) -> None:
+    sleeps = Sleeps()
+    errors: list[Exception] = [RetryableApiError("503 busy", status=503, retry_after=7)]
+    await attempt_until(sleeps, errors)
+    assert [r.getMessage() for r in retry_log] == ["retry 1 in 7.0s after: 503 busy"]

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -12,11 +13,23 @@ from typing import Any
 import pytest
 
 from batchscribe import scan
-from batchscribe.config import DEFAULT_EXTENSIONS
+from batchscribe.config import DEFAULT_EXTENSIONS, Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.journal import Journal, Record, State
-from batchscribe.scan import Found, Root, Unreadable, Wanted, needs_work, plan, resolve_roots, walk
+from batchscribe.scan import (
+    NOT_UTF8,
+    Found,
+    Nested,
+    Root,
+    Unreadable,
+    Wanted,
+    needs_work,
+    plan,
+    resolve_roots,
+    walk,
+)
+from batchscribe.store import options_id
 
 
 def found(root: Path) -> list[str]:
@@ -287,3 +300,324 @@ def test_a_name_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
     problems = [i for i in items if isinstance(i, Unreadable)]
     assert len(problems) == 1 and "not valid UTF-8" in problems[0].reason
     assert found(root) == ["ok.mp3"]
+
+
+# -- what a run asks of a current transcript
+
+
+def test_wanted_is_what_the_settings_ask() -> None:
+    settings = Settings(
+        engine="assemblyai",
+        formats=("srt",),
+        transcript_options={"speaker_labels": True},
+        keep_existing=True,
+        retry_failed=True,
+    )
+    assert Wanted.of(settings) == Wanted(
+        formats=("srt",),
+        engine="assemblyai",
+        options=options_id({"speaker_labels": True}),
+        keep_existing=True,
+        retry_failed=True,
+    )
+
+
+# -- resolving the paths given
+
+
+def test_resolve_roots_keeps_the_paths_after_a_dropped_one(tmp_path: Path) -> None:
+    for name in ("a/b", "c"):
+        (tmp_path / name).mkdir(parents=True)
+    roots = resolve_roots([tmp_path / "a", tmp_path / "a" / "b", tmp_path / "c"])
+    assert [r.walk_from for r in roots] == [tmp_path / "a", tmp_path / "c"]
+
+
+def test_the_filesystem_root_holds_every_other_path(tmp_path: Path) -> None:
+    roots = resolve_roots([tmp_path, Path(os.sep)])
+    assert [r.walk_from for r in roots] == [Path(os.sep)]
+
+
+def test_output_dir_names_the_folder_name_given_twice(tmp_path: Path) -> None:
+    paths = [tmp_path / "alice" / "rec", tmp_path / "bob" / "rec"]
+    paths += [tmp_path / f"other{i}" for i in range(10)]
+    for path in paths:
+        path.mkdir(parents=True)
+    with pytest.raises(ConfigError) as err:
+        resolve_roots(paths, tmp_path / "out")
+    assert str(err.value) == (
+        f"two folders named 'rec' would share {tmp_path / 'out' / 'rec'} under --output-dir; "
+        "run them one at a time, each with its own --output-dir."
+    )
+
+
+def test_output_dir_for_single_files_mirrors_their_folder(tmp_path: Path) -> None:
+    source = touch(tmp_path / "rec" / "a.mp3")
+    (root,) = resolve_roots([source], tmp_path / "out")
+    assert root == Root(
+        path=tmp_path / "out",
+        walk_from=source,
+        base=tmp_path / "rec",
+        output_dir=tmp_path / "out",
+    )
+    assert root.output_folder(source) == tmp_path / "out"
+
+
+# -- the walk
+
+
+def test_walk_removes_the_temporary_files_a_killed_run_left(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    stale = touch(root / "sub" / ".batchscribe-a.txt.k2j4.tmp")
+    other = touch(root / "sub" / ".notes.tmp")
+    touch(root / "sub" / "a.mp3")
+
+    list(walk(root, DEFAULT_EXTENSIONS, clean=False))
+    assert stale.exists()
+
+    list(walk(root, DEFAULT_EXTENSIONS))
+    assert not stale.exists() and other.exists()
+
+
+def test_walk_goes_on_when_a_stale_temporary_file_cannot_be_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "r"
+    touch(root / ".batchscribe-a.txt.k2j4.tmp")
+    touch(root / "a.mp3")
+
+    def unlink(path: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(scan.os, "unlink", unlink)
+    assert found(root) == ["a.mp3"]
+
+
+def test_a_sub_folder_with_its_own_journal_is_walked_unless_nested_roots_are_asked(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    touch(root / "sub" / "a.mp3")
+    Journal(root / "sub").close()
+
+    assert found(root) == ["sub/a.mp3"]
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS, nested=True) for i in batch]
+    assert items == [Nested(root / "sub")]
+
+
+def test_walk_visits_folders_depth_first_in_name_order(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    for name in ("z.mp3", "b/x.mp3", "a/y.mp3", "a/c/w.mp3", "a/b.mp3"):
+        touch(root / name)
+    batches = [
+        [Path(i.where).relative_to(root).as_posix() for i in batch if isinstance(i, Found)]
+        for batch in walk(root, DEFAULT_EXTENSIONS)
+    ]
+    assert batches == [["z.mp3"], ["a/b.mp3", "a/y.mp3"], ["a/c/w.mp3"], ["b/x.mp3"]]
+
+
+def test_a_name_with_several_dots_is_audio_by_its_last_extension(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    for name in ("meeting.2024.mp3", "notes.mp3.txt"):
+        touch(root / name)
+    assert found(root) == ["meeting.2024.mp3"]
+
+
+def test_symlinks_that_are_not_audio_are_ignored(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    touch(root / "sub" / "a.mp3")
+    touch(tmp_path / "notes.txt")
+    os.symlink(tmp_path / "notes.txt", root / "notes.txt")
+    os.symlink(tmp_path / "gone.txt", root / "gone.txt")
+    os.symlink(root / "sub", root / os.fsdecode(b"caf\xe9"))  # a folder link: never entered
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    assert [Path(i.where).name for i in items if isinstance(i, Found)] == ["a.mp3"]
+    assert len(items) == 1
+
+
+def failing_stat(monkeypatch: pytest.MonkeyPatch, errors: dict[str, OSError]) -> None:
+    """From now on, the entries named in `errors` fail to stat, as a file deleted between the
+    listing and its stat."""
+    real_scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self._entry = entry
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._entry, name)
+
+        def stat(self, **_: Any) -> os.stat_result:
+            raise errors[self._entry.name]
+
+    @contextlib.contextmanager
+    def scandir(path: Any) -> Iterator[list[Any]]:
+        with real_scandir(path) as entries:
+            yield [Entry(e) if e.name in errors else e for e in entries]
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+
+
+def test_a_file_that_cannot_be_read_is_reported_with_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "r"
+    for name in ("a.mp3", "gone.mp3", "odd.mp3"):
+        touch(root / name)
+    errors = {
+        "gone.mp3": FileNotFoundError(errno.ENOENT, "No such file or directory"),
+        "odd.mp3": OSError("stat refused"),
+    }
+    failing_stat(monkeypatch, errors)
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    problems = sorted((i for i in items if isinstance(i, Unreadable)), key=lambda u: u.path)
+    assert problems == [
+        Unreadable(root / "gone.mp3", "No such file or directory"),
+        Unreadable(root / "odd.mp3", "stat refused"),
+    ]
+    assert [Path(i.where).name for i in items if isinstance(i, Found)] == ["a.mp3"]
+
+
+def test_a_folder_listing_error_without_errno_is_reported_by_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+
+    def scandir(path: Any) -> Any:
+        raise OSError("listing refused")
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    assert list(walk(root, DEFAULT_EXTENSIONS)) == [[Unreadable(root, "listing refused")]]
+    file = touch(root / "a.mp3")
+    assert list(walk(file, DEFAULT_EXTENSIONS)) == [[Unreadable(file, "listing refused")]]
+
+
+def test_a_non_utf8_name_is_reported_by_its_path(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    bad = touch(root / os.fsdecode(b"caf\xe9.mp3"))
+    assert list(walk(root, DEFAULT_EXTENSIONS)) == [[Unreadable(bad, NOT_UTF8)]]
+    assert list(walk(bad, DEFAULT_EXTENSIONS)) == [[Unreadable(bad, NOT_UTF8)]]
+
+
+def single(path: Path) -> Found:
+    """What walking a single file finds (no shared listings: a walk of its own)."""
+    (items,) = walk(path, DEFAULT_EXTENSIONS)
+    (item,) = items
+    assert isinstance(item, Found)
+    return item
+
+
+def test_a_single_file_is_found_with_its_folder_s_names(tmp_path: Path) -> None:
+    source = touch(tmp_path / "rec" / "a.mp3")
+    touch(tmp_path / "rec" / "a.txt")
+    assert single(source) == Found(str(source), source.stat(), False, frozenset({"a.mp3", "a.txt"}))
+
+
+def test_a_single_file_clashes_only_with_other_audio_of_its_stem(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    alone, notes = touch(rec / "alone.mp3"), touch(rec / "notes.txt")
+    talk, other, text = touch(rec / "talk.mp3"), touch(rec / "talk.wav"), touch(rec / "talk.txt")
+    assert [single(p).clash for p in (alone, notes, talk, other, text)] == [
+        False, False, True, True, True
+    ]  # fmt: skip
+    # a file named on the command line with an extension not in the list: its outputs would
+    # collide with those of the one audio file of its stem
+    other_format = touch(tmp_path / "voice" / "memo.3gp")
+    touch(tmp_path / "voice" / "memo.mp3")
+    assert single(other_format).clash is True
+
+
+# -- the plan
+
+
+def records_for(root: Path, **states: tuple[State, bool]) -> dict[str, Record]:
+    """Journal rows for the files under `root` named by key (`a_mp3` for `a.mp3`)."""
+    result = {}
+    for name, (state, permanent) in states.items():
+        key = name.replace("_", ".")
+        fingerprint = Fingerprint.of((root / key).stat())
+        result[key] = Record(key, fingerprint, state, "assemblyai", options="opts-1",
+                             permanent=permanent)  # fmt: skip
+    return result
+
+
+def plan_of(root: Root, records: dict[str, Record], wanted: Wanted = WANTED) -> scan.Batch:
+    items = [i for batch in walk(root.walk_from, DEFAULT_EXTENSIONS) for i in batch]
+    return plan(items, root, records, wanted)
+
+
+def test_plan_reports_problems_and_nested_roots_and_plans_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    touch(root / "a.mp3")
+    problem, nested = Unreadable(root / "x.mp3", "Permission denied"), Nested(root / "n")
+    items = [problem, nested, *[i for b in walk(root, DEFAULT_EXTENSIONS) for i in b]]
+
+    batch = plan(items, Root(root, root, root), {}, WANTED)
+
+    assert batch.problems == [problem] and batch.nested == [root / "n"]
+    assert [j.key for j in batch.jobs] == ["a.mp3"]
+
+
+def test_plan_keys_are_relative_posix_paths(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    touch(root / "a.mp3")
+    touch(root / "sub" / "deeper" / "b.mp3")
+    batch = plan_of(Root(root, root, root), {})
+    assert [j.key for j in batch.jobs] == ["a.mp3", "sub/deeper/b.mp3"]
+
+
+def test_plan_counts_current_files_and_permanent_failures(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    for name in ("a.mp3", "a.txt", "a.json", "b.mp3", "b.txt", "b.json", "c.mp3", "d.mp3",
+                 "e.mp3"):  # fmt: skip
+        touch(root / name)
+    records = records_for(
+        root,
+        a_mp3=(State.DONE, False),
+        b_mp3=(State.DONE, False),
+        c_mp3=(State.FAILED, True),
+        d_mp3=(State.FAILED, True),
+        e_mp3=(State.FAILED, False),
+    )
+
+    batch = plan_of(Root(root, root, root), records)
+
+    assert (batch.skipped, batch.failed_before) == (2, 2)
+    assert [(j.key, j.reason) for j in batch.jobs] == [("e.mp3", "failed before")]
+
+    retried = plan_of(Root(root, root, root), records, replace(WANTED, retry_failed=True))
+    assert retried.failed_before == 0
+    assert [j.key for j in retried.jobs] == ["c.mp3", "d.mp3", "e.mp3"]
+
+
+def test_a_permanent_failure_whose_file_changed_is_tried_again(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    touch(root / "a.mp3")
+    records = records_for(root, a_mp3=(State.FAILED, True))
+    touch(root / "a.mp3", b"new bytes")
+
+    batch = plan_of(Root(root, root, root), records)
+
+    assert batch.failed_before == 0
+    assert [(j.key, j.reason) for j in batch.jobs] == [("a.mp3", "changed")]
+
+
+def test_plan_under_output_dir_mirrors_outputs_and_looks_for_them_there(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    for name in ("sub/a.mp3", "sub/a.wav", "sub/a.mp3.srt"):  # a.mp3.srt beside: not ours
+        touch(src / name)
+    root = Root(out, src, src, output_dir=out)
+    wanted = replace(WANTED, formats=("srt",))
+    records = records_for(src, **{"sub/a_mp3": (State.DONE, False)})
+
+    missing = plan_of(root, records, wanted)
+
+    assert [(j.key, j.reason) for j in missing.jobs] == [
+        ("sub/a.mp3", "outputs missing"),
+        ("sub/a.wav", "new"),
+    ]
+    assert missing.jobs[0].outputs == {"srt": out / "sub" / "a.mp3.srt"}
+
+    touch(out / "sub" / "a.mp3.srt")
+    current = plan_of(root, records, wanted)
+    assert current.skipped == 1 and [j.key for j in current.jobs] == ["sub/a.wav"]

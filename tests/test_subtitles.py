@@ -9,7 +9,7 @@ import srt
 import webvtt
 
 from batchscribe.formats import render_txt
-from batchscribe.subtitles import CueLimits, cues, render_srt, render_vtt, timestamp, wrap
+from batchscribe.subtitles import Cue, CueLimits, cues, render_srt, render_vtt, timestamp, wrap
 from batchscribe.transcript import Transcript
 
 
@@ -97,6 +97,12 @@ def test_text_without_word_timings_is_one_cue_over_the_audio() -> None:
     t = Transcript({"text": "no timings here", "words": None, "audio_duration": 4})
     (sub,) = parse_srt(render_srt(t))
     assert sub.content == "no timings here" and sub.end.total_seconds() == 4
+    assert sub.start.total_seconds() == 0
+
+
+def test_text_without_timings_or_duration_shows_for_one_second() -> None:
+    t = Transcript({"text": "no timings here", "words": None})
+    assert cues(t) == [Cue(0, 1000, ("no timings here",))]
 
 
 def test_speaker_changes_split_cues_and_are_labelled() -> None:
@@ -130,3 +136,49 @@ def test_txt_has_a_paragraph_per_speaker_turn() -> None:
         }
     )
     assert render_txt(t) == "Speaker A: Hi there.\n\nSpeaker B: Hello.\n"
+
+
+def test_a_word_that_fits_a_line_exactly_joins_it() -> None:
+    assert wrap(["abcd", "efgh"], 9) == ["abcd efgh"]
+    assert wrap(["abcd", "efghi"], 9) == ["abcd", "efghi"]
+
+
+def test_a_sentence_end_inside_closing_quotes_ends_the_cue() -> None:
+    t = transcript(spaced('He said "stop." Then left.'))
+    assert [c.lines for c in cues(t)] == [('He said "stop."',), ("Then left.",)]
+    t = transcript(spaced("(like this.) More"))
+    assert [c.lines for c in cues(t)] == [("(like this.)",), ("More",)]
+
+
+def test_a_pause_of_exactly_the_limit_starts_a_new_cue() -> None:
+    words = [("one", 0, 200), ("two", 1000, 1200), ("three", 1999, 2200)]
+    assert [c.lines for c in cues(transcript(words))] == [("one",), ("two three",)]
+
+
+def test_a_cue_may_last_exactly_max_seconds_and_no_longer() -> None:
+    limits = CueLimits(max_seconds=3.0)
+    exact = [("one", 0, 500), ("two", 600, 1500), ("three", 1600, 3000)]
+    assert [c.lines for c in cues(transcript(exact), limits)] == [("one two three",)]
+    longer = [("one", 0, 500), ("two", 600, 1500), ("three", 1600, 3001)]
+    assert [c.lines for c in cues(transcript(longer), limits)] == [("one two",), ("three",)]
+
+
+def test_a_word_without_duration_still_shows_for_a_millisecond() -> None:
+    assert cues(transcript([("blip", 500, 500)])) == [Cue(500, 501, ("blip",))]
+
+
+def test_srt_cues_are_numbered_from_one_and_keep_their_lines() -> None:
+    limits = CueLimits(max_chars=10)
+    t = transcript(spaced("one two three. four five"))
+    srt_text = render_srt(t, limits)
+    assert srt_text.startswith("1\n00:00:00,000 --> ")
+    subs = parse_srt(srt_text)
+    assert [s.index for s in subs] == [1, 2]
+    assert subs[0].content == "one two\nthree."
+
+
+def test_vtt_uses_the_same_limits_and_lines_as_srt() -> None:
+    limits = CueLimits(max_chars=10)
+    t = transcript(spaced("one two three. four five"))
+    vtt = parse_vtt(render_vtt(t, limits))
+    assert [c.text for c in vtt] == ["one two\nthree.", "four five"]

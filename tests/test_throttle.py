@@ -4,6 +4,7 @@ noticed once."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -91,6 +92,12 @@ def test_the_pace_grows_back_after_quiet_spells_until_free() -> None:
     assert rate.spacing == 0.0
 
 
+def test_the_pace_is_free_again_once_it_reaches_the_ceiling_exactly() -> None:
+    rate = AdaptiveRate(ceiling=2.5, rate=2.0, last_raise=0.0)
+    rate.answered(QUIET)  # 2.0 * 1.25 == 2.5
+    assert rate.rate is None
+
+
 def test_an_unthrottled_pace_stays_free() -> None:
     rate = AdaptiveRate(ceiling=3.0)
     rate.answered(5000.0)
@@ -110,6 +117,26 @@ def test_the_link_is_down_after_a_few_unanswered_requests_and_lost_after_the_tim
     assert not link.down and not link.lost(100.0)
 
 
+def test_after_an_answer_the_link_needs_down_after_new_failures_to_go_down() -> None:
+    link = Link(host="h", unreachable_timeout=30.0)
+    for i in range(DOWN_AFTER):
+        link.no_answer(float(i), "refused")
+    link.answered()
+    for i in range(DOWN_AFTER - 1):
+        link.no_answer(10.0 + i, "refused")
+    assert not link.down
+    link.no_answer(20.0, "refused")
+    assert link.down
+
+
+def test_a_probe_still_out_holds_the_next_even_once_it_is_due() -> None:
+    link = Link(host="h", unreachable_timeout=30.0, down=True, first_failure=0.0)
+    assert link.may_probe(1.0)
+    assert not link.may_probe(1.0 + 10 * PROBE_EVERY)  # a long upload: one probe at a time
+    link.probe_over()
+    assert link.may_probe(1.0 + 10 * PROBE_EVERY)
+
+
 def test_while_down_one_probe_goes_at_a_time() -> None:
     link = Link(host="h", unreachable_timeout=30.0, down=True, first_failure=0.0)
     assert link.may_probe(1.0)
@@ -119,12 +146,18 @@ def test_while_down_one_probe_goes_at_a_time() -> None:
     assert link.may_probe(1.0 + PROBE_EVERY)
 
 
-def gate(clock: Clock, *, rate: float | None = None, timeout: float = 30.0) -> Gate:
+def gate(
+    clock: Clock,
+    *,
+    rate: float | None = None,
+    timeout: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Gate:
     return Gate(
         AdaptiveRate(ceiling=50.0, rate=rate),
         Link(host="127.0.0.1:9", unreachable_timeout=timeout),
         clock=clock,
-        sleep=clock.sleep,
+        sleep=sleep or clock.sleep,
     )
 
 
@@ -163,7 +196,11 @@ async def test_requests_wait_while_down_and_give_up_with_one_verdict() -> None:
         g.no_answer("connection refused")
     await g.enter()  # the probe goes through...
     g.no_answer("connection refused")  # ...and gets no answer either
-    with pytest.raises(Unreachable, match=r"cannot reach 127\.0\.0\.1:9: connection refused"):
+    with pytest.raises(
+        Unreachable,
+        match=r"^cannot reach 127\.0\.0\.1:9: connection refused; nothing was lost: run the "
+        r"same command again once it answers \(files under way resume without paying twice\)\.$",
+    ):
         while True:
             await g.enter()
             g.no_answer("connection refused")
@@ -188,3 +225,66 @@ async def test_a_probe_that_ends_without_an_answer_lets_the_next_one_go() -> Non
     clock.now += PROBE_EVERY
     await g.enter()  # the next probe is not blocked forever
     assert g.link.probing
+
+
+async def test_the_first_request_goes_at_once_even_at_time_zero() -> None:
+    clock = Clock()
+    clock.now = 0.0
+    g = gate(clock)
+    assert await g.enter() == 0.0
+    assert clock.slept == []
+
+
+async def test_a_short_retry_after_pauses_the_run_that_long() -> None:
+    clock = Clock()
+    g = gate(clock)
+    for _ in range(40):  # 40 requests at once: the pace halves to 20 a second
+        sent_at = await g.enter()
+    g.answered(429, sent_at=sent_at, retry_after=0.5)
+
+    assert await g.enter() == pytest.approx(sent_at + 0.5)
+
+
+async def test_a_throttled_gate_speeds_up_again_after_quiet_answers() -> None:
+    clock = Clock()
+    g = gate(clock, rate=2.0)
+    g.rate.last_raise = clock.now
+    clock.now += QUIET
+    g.answered(200, sent_at=clock.now, retry_after=None)
+    assert g.rate.rate == pytest.approx(2.0 * INCREASE)
+
+
+def down_gate(clock: Clock, sleep: Callable[[float], Awaitable[None]] | None = None) -> Gate:
+    """A gate whose link went down: the next request is its first probe."""
+    g = gate(clock, sleep=sleep)
+    for _ in range(DOWN_AFTER):
+        g.no_answer("connection refused")
+    return g
+
+
+async def test_a_request_waits_while_down_until_the_next_probe_is_due() -> None:
+    clock = Clock()
+    g = down_gate(clock)
+    await g.enter()  # the probe, at 1000: the next may go at 1000 + PROBE_EVERY
+    g.no_answer("connection refused")
+    clock.now += 0.5
+
+    await g.enter()
+
+    assert clock.slept == [PROBE_EVERY - 0.5]
+
+
+async def test_a_request_checks_often_while_a_late_probe_is_still_out() -> None:
+    clock = Clock()
+
+    async def sleep_until_the_probe_answers(seconds: float) -> None:
+        await clock.sleep(seconds)
+        g.answered(200, sent_at=clock.now, retry_after=None)
+
+    g = down_gate(clock, sleep_until_the_probe_answers)
+    await g.enter()  # the probe, still out when the next is due
+    clock.now += PROBE_EVERY + 1.0
+
+    await g.enter()
+
+    assert clock.slept == [0.05]
