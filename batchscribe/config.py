@@ -50,6 +50,16 @@ REQUEST_FLAGS = {"language": "language_code", "speaker_labels": "speaker_labels"
 #: added when keyterms_prompt is set. Each can be overridden in [assemblyai.prices].
 LIST_PRICES_DATE = "2026-03"
 LIST_PRICES = {"universal-3-pro": 0.21, "universal-2": 0.15, "keyterms": 0.04}
+#: "auto": CUDA when CTranslate2 reports a GPU, else (or when the GPU fails) the CPU.
+DEVICES = ("auto", "cpu", "cuda")
+#: The local engine's settings that decide a transcript: its options fingerprint.
+LOCAL_OPTIONS = ("model", "compute_type", "beam_size", "language", "vad_filter")
+#: More of them, counted only when not at their default. The defaults are faster-whisper's,
+#: what every version before them (issue #14) used: a folder done then, with `vad_filter =
+#: false`, keeps its fingerprint. Change a default here and such folders are done again.
+LOCAL_TUNING = ("vad_threshold", "vad_min_silence_ms", "vad_speech_pad_ms",
+                "condition_on_previous_text", "compression_ratio_threshold", "log_prob_threshold",
+                "no_speech_threshold", "hallucination_silence_threshold")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,28 +140,54 @@ class Settings:
     #: With no answer at all from the API (refused, DNS, TLS, connect timeouts) for this many
     #: seconds, the run stops with one line; every file is left for the next run.
     unreachable_timeout: float = 30.0
-    # -- local engine (faster-whisper)
+    #: A transcript whose mean word confidence is under this is flagged (a line, the --json
+    #: summary, the .json); both engines. With the bundled model English speech measured
+    #: 0.80-0.89, French and German 0.15-0.64 (temperature fallback samples, so they vary from
+    #: run to run): the middle of the gap (BENCHMARKS.md). 0: never flag.
+    low_confidence: float = 0.7
+    # -- local engine (faster-whisper); the fields in LOCAL_OPTIONS decide its transcripts
     model: str | None = None
     compute_type: str = "int8"
     beam_size: int = 5
+    #: None (or "auto"): English with an English-only model, else detected per file
     language: str | None = None
-    vad_filter: bool = False
-    device: str = "cpu"
+    #: Silero VAD before decoding: silence and noise give no words instead of invented ones.
+    #: The three VAD values are faster-whisper's defaults (a shorter min silence did better on
+    #: one of our long recordings and worse on the other; see BENCHMARKS.md).
+    vad_filter: bool = True
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 2000
+    vad_speech_pad_ms: int = 400
+    #: Whisper's guards against invented text, at faster-whisper's defaults: measured, none of
+    #: the alternatives did better (BENCHMARKS.md). hallucination_silence_threshold 0 is off:
+    #: with VAD it never helped, and it dropped real (foreign) speech entirely.
+    condition_on_previous_text: bool = True
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    hallucination_silence_threshold: float = 0.0
+    #: "auto": CUDA when CTranslate2 sees a GPU, with the CPU as fallback; "cpu"; "cuda"
+    device: str = "auto"
     #: 0: chosen for the machine's cores (see engines/local.py).
     threads: int = 0
     workers: int = 0
 
     def engine_options(self) -> dict[str, Any]:
-        """What, besides the audio, decides the transcript: a change means transcribe again."""
+        """What, besides the audio, decides the transcript: a change means transcribe again.
+
+        VAD is on by default since issue #14: a folder the local engine did before is done
+        again once, with it ("options changed"; `vad_filter = false` or --keep-existing keeps
+        it). The VAD and guard values count only when changed (LOCAL_TUNING); the device never
+        does: a GPU appearing is no reason to transcribe again.
+        """
         if self.chosen_engine() == "assemblyai":  # as given: the default models never count
             return dict(sorted(self.transcript_options.items()))
-        return {
-            "model": self.model,
-            "compute_type": self.compute_type,
-            "beam_size": self.beam_size,
-            "language": self.language,
-            "vad_filter": self.vad_filter,
-        }
+        options = {name: getattr(self, name) for name in LOCAL_OPTIONS}
+        defaults = {f.name: f.default for f in fields(self)}
+        options.update(
+            {n: getattr(self, n) for n in LOCAL_TUNING if getattr(self, n) != defaults[n]}
+        )
+        return options
 
     def request_options(self) -> dict[str, Any]:
         """The fields sent with every `POST /v2/transcript`: `transcript_options` in today's API's
@@ -284,5 +320,35 @@ def validate(settings: Settings) -> None:
     if "audio_url" in settings.transcript_options:
         raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
     request.check(settings.transcript_options, where="[assemblyai.transcript]")
+    if not 0 <= settings.low_confidence <= 1:
+        raise ConfigError(
+            f"[output] low_confidence must be between 0 and 1 (0: never), "
+            f"not {settings.low_confidence}."
+        )
+    _validate_local(settings)
+
+
+def _validate_local(settings: Settings) -> None:
+    """The [local] values faster-whisper would reject, or misread, mid-run."""
     if settings.beam_size < 1 or settings.threads < 0 or settings.workers < 0:
         raise ConfigError("local beam_size must be >= 1, threads and workers >= 0.")
+    if settings.device not in DEVICES:
+        raise ConfigError(
+            f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."
+        )
+    if (
+        not 0 < settings.vad_threshold < 1
+        or min(settings.vad_min_silence_ms, settings.vad_speech_pad_ms) < 0
+    ):
+        raise ConfigError(
+            "[local] vad_threshold must be between 0 and 1, vad_min_silence_ms and "
+            "vad_speech_pad_ms not negative."
+        )
+    if (
+        not 0 <= settings.no_speech_threshold <= 1
+        or min(settings.compression_ratio_threshold, settings.hallucination_silence_threshold) < 0
+    ):
+        raise ConfigError(
+            "[local] no_speech_threshold must be between 0 and 1, compression_ratio_threshold "
+            "and hallucination_silence_threshold (0: off) not negative."
+        )

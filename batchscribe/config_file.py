@@ -33,6 +33,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("output", "max_lines"): ("max_lines", int),
     ("output", "max_cue_seconds"): ("max_cue_seconds", (int, float)),
     ("output", "pause_seconds"): ("pause_seconds", (int, float)),
+    ("output", "low_confidence"): ("low_confidence", (int, float)),
     ("assemblyai", "transcript"): ("transcript_options", dict),
     ("assemblyai", "delete_after"): ("delete_after", bool),
     ("assemblyai", "price_per_hour"): ("price_per_hour", (int, float)),
@@ -53,6 +54,17 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("local", "beam_size"): ("beam_size", int),
     ("local", "language"): ("language", str),
     ("local", "vad_filter"): ("vad_filter", bool),
+    ("local", "vad_threshold"): ("vad_threshold", (int, float)),
+    ("local", "vad_min_silence_ms"): ("vad_min_silence_ms", int),
+    ("local", "vad_speech_pad_ms"): ("vad_speech_pad_ms", int),
+    ("local", "condition_on_previous_text"): ("condition_on_previous_text", bool),
+    ("local", "compression_ratio_threshold"): ("compression_ratio_threshold", (int, float)),
+    ("local", "log_prob_threshold"): ("log_prob_threshold", (int, float)),
+    ("local", "no_speech_threshold"): ("no_speech_threshold", (int, float)),
+    ("local", "hallucination_silence_threshold"): (
+        "hallucination_silence_threshold",
+        (int, float),
+    ),
     ("local", "device"): ("device", str),
     ("local", "threads"): ("threads", int),
     ("local", "workers"): ("workers", int),
@@ -118,6 +130,8 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         return {name: Path(str(value)).expanduser() if value else None}
     if name in {"api_key", "model", "language"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"
+    if expected == (int, float):  # `-1` and `-1.0` are one value, and one options fingerprint
+        return {name: float(cast(float, value))}
     return {name: value}
 
 

@@ -42,6 +42,10 @@ class Summary:
     still_running: list[Path] = field(default_factory=list)
     #: files done whose follow-up failed (e.g. --delete-after could not delete)
     warnings: list[tuple[Path, str]] = field(default_factory=list)
+    #: files done whose transcript has no words: silence or noise, nothing was said
+    no_speech: list[Path] = field(default_factory=list)
+    #: files done whose transcript's mean word confidence is under [output] low_confidence
+    low_confidence: list[Path] = field(default_factory=list)
     #: files that failed for good in an earlier run, not retried (see --retry-failed)
     failed_before: int = 0
     #: files left for the next run because --max-files / --max-audio-hours was reached
@@ -72,8 +76,17 @@ def _trouble(summary: Summary) -> bool:
     return bool(summary.failed or summary.still_running or summary.warnings)
 
 
+def _notable(summary: Summary) -> bool:
+    """Worth the summary line even with --quiet: trouble, or a transcript not to trust as is."""
+    return _trouble(summary) or bool(summary.low_confidence)
+
+
 def format_summary(summary: Summary) -> str:
-    parts = [f"{summary.done} done", f"{summary.skipped} up to date"]
+    heard = [f"{len(summary.no_speech)} no speech"] if summary.no_speech else []
+    if summary.low_confidence:
+        heard.append(f"{len(summary.low_confidence)} low confidence")
+    done = f"{summary.done} done" + (f" ({', '.join(heard)})" if heard else "")
+    parts = [done, f"{summary.skipped} up to date"]
     if summary.failed:
         parts.append(f"{len(summary.failed)} failed")
     if summary.warnings:
@@ -152,6 +165,8 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
         "still_processing": [str(p) for p in summary.still_running],
         "warnings": [{"path": str(p), "warning": w} for p, w in summary.warnings],
+        "no_speech": [str(p) for p in summary.no_speech],
+        "low_confidence": [str(p) for p in summary.low_confidence],
         "failed_before": summary.failed_before,
         "left_over_budget": summary.over_budget,
         "audio_seconds": round(summary.audio_seconds, 3),
@@ -246,15 +261,31 @@ class Reporter:
         self._refresh()
 
     def done(
-        self, source: Path, audio_seconds: float | None, reason: str = "", *, model: object = None
+        self,
+        source: Path,
+        audio_seconds: float | None,
+        reason: str = "",
+        *,
+        model: object = None,
+        no_speech: bool = False,
+        low_confidence: str | None = None,
     ) -> None:
-        """`done    talk.mp3 (changed) (universal-3-pro)`: `reason` as given, then the model
-        that ran when the engine says (AssemblyAI's `speech_model_used`)."""
+        """`done    talk.mp3 (changed) (no speech) (universal-3-pro)`: `reason` as given, `no
+        speech` when the transcript has no words, then the model that ran when the engine says
+        (AssemblyAI's `speech_model_used`). `low_confidence` (what to say about it) adds a
+        `warning` line, shown even with --quiet, once (the next run finds the file up to date):
+        the transcript is written and done, so the exit status stays 0."""
         self.summary.done += 1
         self.summary.audio_seconds += audio_seconds or 0.0
         self._end(source)
+        if no_speech:
+            self.summary.no_speech.append(source)
+        silent = " (no speech)" if no_speech else ""
         ran = f" ({model})" if isinstance(model, str) and model else ""
-        self._line(f"done    {source}{reason}{ran}", show=not self.quiet)
+        self._line(f"done    {source}{reason}{silent}{ran}", show=not self.quiet)
+        if low_confidence is not None:
+            self.summary.low_confidence.append(source)
+            self._line(f"warning {source}: {low_confidence}", style="yellow")
 
     def failed(self, source: Path, message: str, *, started: bool = True) -> None:
         self.summary.failed.append((source, message))
@@ -295,7 +326,7 @@ class Reporter:
         self.__exit__()
         self._ended = True
         # --log-file keeps it either way: a cron log shows every night's summary
-        self._line(format_summary(self.summary), show=not self.quiet or _trouble(self.summary))
+        self._line(format_summary(self.summary), show=not self.quiet or _notable(self.summary))
         if as_json:
             print(json.dumps(summary_json(self.summary)), flush=True)
 

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from batchscribe.engines import low_confidence_note
 from batchscribe.engines.base import Engine
 from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
 from batchscribe.formats import REAL_FILE_OPS, FileOps, render, write_atomic
@@ -96,6 +97,8 @@ class Writer:
             transcript.audio_duration,
             reason,
             model=transcript.data.get("speech_model_used"),
+            no_speech=not transcript.text.strip(),
+            low_confidence=low_confidence_note(transcript.data),
         )
         return True
 

@@ -256,3 +256,57 @@ def test_cli_deprecated_config_field_exits_2_naming_it(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path), "--config", str(bad))
     assert result.exit_code == 2 and result.output.strip().count("\n") == 0
     assert "auto_chapters is deprecated" in result.output and "old.toml" in result.output
+
+
+def test_local_defaults_have_vad_on_the_guards_and_device_auto(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    assert s.vad_filter and s.device == "auto" and s.low_confidence == 0.7
+    assert (s.vad_threshold, s.vad_min_silence_ms, s.vad_speech_pad_ms) == (0.5, 2000, 400)
+    assert s.hallucination_silence_threshold == 0.0 and s.condition_on_previous_text
+
+
+def test_vad_and_guards_are_read_from_local_and_low_confidence_from_output(
+    tmp_path: Path,
+) -> None:
+    toml = (
+        "[output]\nlow_confidence = 0.5\n[local]\nvad_filter = false\nvad_min_silence_ms = 500\n"
+        'vad_threshold = 0.6\nhallucination_silence_threshold = 2\ndevice = "cpu"\n'
+    )
+    s = settings(tmp_path, config=toml)
+    assert (s.vad_filter, s.vad_min_silence_ms, s.vad_threshold) == (False, 500, 0.6)
+    assert s.hallucination_silence_threshold == 2.0 and isinstance(
+        s.hallucination_silence_threshold, float
+    )
+    assert s.low_confidence == 0.5 and s.device == "cpu"
+
+
+def test_local_options_fingerprint_counts_vad_and_guards_but_not_the_device(
+    tmp_path: Path,
+) -> None:
+    base = Settings().engine_options()
+    before_vad = {"model": None, "compute_type": "int8", "beam_size": 5, "language": None,
+                  "vad_filter": False}  # fmt: skip
+    assert base == {**before_vad, "vad_filter": True}  # upgrading redoes local folders once
+    assert Settings(vad_filter=False).engine_options() == before_vad  # ... unless VAD is off
+    assert Settings(vad_min_silence_ms=500).engine_options() == {**base, "vad_min_silence_ms": 500}
+    assert Settings(no_speech_threshold=0.4).engine_options() != base
+    assert Settings(device="cuda", low_confidence=0.2, workers=3).engine_options() == base
+    # `-1` in the file is the default -1.0: the same fingerprint, nothing transcribed again
+    same = settings(tmp_path, config="[local]\nlog_prob_threshold = -1\n")
+    assert same.engine_options() == base
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[local]\ndevice = "gpu"\n', "device"),
+        ("[local]\nvad_threshold = 1.5\n", "vad_threshold"),
+        ("[local]\nvad_min_silence_ms = -1\n", "vad_min_silence_ms"),
+        ("[local]\nno_speech_threshold = 2\n", "no_speech_threshold"),
+        ("[output]\nlow_confidence = 1.5\n", "low_confidence"),
+        ('[local]\nvad_filter = "yes"\n', "vad_filter"),
+    ],
+)
+def test_bad_local_values_are_refused_naming_them(tmp_path: Path, toml: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        settings(tmp_path, config=toml)

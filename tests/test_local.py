@@ -1,21 +1,48 @@
-"""The local engine with the real Whisper tiny.en model on the example recordings."""
+"""The local engine: the real Whisper tiny.en model on the example recordings and on the hard
+ones (silence, hum, other languages), and its device fallback with an injected model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import shutil
+import threading
+import wave
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines import local
-from batchscribe.engines.local import plan_threads
-from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from batchscribe.engines import ConfidenceCheck, flag_low_confidence, local, low_confidence_note
+from batchscribe.engines.base import Finished, Recording
+from batchscribe.engines.local import LocalEngine, plan_threads
+from batchscribe.engines.local_options import (
+    check_language,
+    english_only,
+    to_transcript_data,
+    transcribe_options,
+    whisper_language,
+)
+from batchscribe.errors import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    TranscriptionFailed,
+)
+from batchscribe.fingerprint import Fingerprint
 from tests.conftest import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
+from tests.fakes import FakeEngine
 from tests.wer import edit_distance, wer, words
 
 MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
+#: Recordings a transcriber must not turn into confident English (tests/data/hard/manifest.json)
+HARD = Path(__file__).resolve().parent / "data" / "hard"
 
 
 @pytest.fixture
@@ -32,9 +59,10 @@ def test_wer_helper() -> None:
 
 @pytest.mark.model
 def test_offline_run_transcribes_every_format_within_wer(recordings: Path) -> None:
-    result = run_cli(str(recordings))
+    result = run_cli(str(recordings), "--json")
 
     assert result.exit_code == EXIT_OK, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["low_confidence"] == []
     refs, hyps = [], []
     for clip in MANIFEST["clips"]:
         source = recordings / clip["path"]
@@ -42,6 +70,8 @@ def test_offline_run_transcribes_every_format_within_wer(recordings: Path) -> No
         data = json.loads(source.with_suffix(".json").read_text())
         assert txt.endswith("\n") and " ".join(txt[:-1].split("\n\n")) == data["text"]
         assert data["status"] == "completed" and data["language_code"] == "en"
+        assert data["language_probability"] is None  # English-only: nothing was detected
+        assert data["confidence"] >= 0.75 and "batchscribe" not in data
         assert abs(data["audio_duration"] - clip["duration_s"]) < 0.5
         assert data["words"] and {"text", "start", "end", "confidence"} <= set(data["words"][0])
         assert all(w["start"] <= w["end"] for w in data["words"])
@@ -132,3 +162,344 @@ def test_a_three_minute_recording_reads_in_paragraphs(tmp_path: Path) -> None:
     assert txt.endswith("\n") and not txt.endswith("\n\n") and len(data["text"]) > 2000
     assert len(paragraphs) >= 3 and all(0 < len(p) <= 1200 for p in paragraphs)
     assert " ".join(paragraphs) == data["text"]
+
+
+def write_wav(path: Path, samples: Any) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def hum(seconds: float, *, hertz: float = 50.0, level: float = 0.02) -> Any:
+    """A mains hum (and its first harmonic) with a little noise, as a bad cable makes."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    noise = np.random.default_rng(7).standard_normal(len(t))
+    return (level * np.sin(2 * np.pi * hertz * t) + level / 2 * np.sin(4 * np.pi * hertz * t)
+            + level / 7 * noise)  # fmt: skip
+
+
+@pytest.mark.model
+def test_silence_hum_and_noise_give_no_words_and_other_languages_are_flagged(
+    tmp_path: Path,
+) -> None:
+    write_wav(tmp_path / "silence-40s.wav", np.zeros(40 * 16000))
+    write_wav(tmp_path / "hum-25s.wav", hum(25))
+    write_wav(tmp_path / "hum-60hz.wav", hum(25, hertz=60, level=0.3))  # without VAD: "You"
+    for name in ("silence.wav", "room-noise.wav", "french.wav", "german.wav"):
+        shutil.copyfile(HARD / name, tmp_path / name)
+    shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / "voicemail.ogg")
+
+    result = run_cli(str(tmp_path), "--json")
+
+    assert result.exit_code == EXIT_OK, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    quiet = ["silence-40s", "hum-25s", "hum-60hz", "silence", "room-noise"]
+    assert sorted(summary["no_speech"]) == sorted(str(tmp_path / f"{n}.wav") for n in quiet)
+    for name in quiet:
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        assert data["status"] == "completed" and data["words"] == [] and data["text"] == ""
+        assert (tmp_path / f"{name}.txt").read_text() == "\n"
+        assert f"done    {tmp_path / name}.wav (no speech)" in result.output
+    flagged = [str(tmp_path / "french.wav"), str(tmp_path / "german.wav")]
+    assert sorted(summary["low_confidence"]) == flagged  # and not the English voicemail
+    for path in flagged:
+        data = json.loads(Path(path).with_suffix(".json").read_text())
+        assert data["confidence"] < 0.7 and data["batchscribe"]["low_confidence"] is True
+        assert f"warning {path}: low confidence" in result.output
+    assert "is it in English? the model is English-only" in result.output
+    assert "8 done (5 no speech, 2 low confidence)" in result.output
+    assert summary["done"] == 8 and summary["failed"] == []
+
+
+def test_another_language_with_the_english_only_model_exits_2_before_any_work(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copyfile(HARD / "french.wav", folder / "french.wav")
+
+    result = run_cli(str(folder), "--language", "fr")
+
+    assert result.exit_code == EXIT_USAGE
+    [line] = result.output.splitlines()
+    assert "language 'fr'" in line and "whisper-tiny.en" in line and "English-only" in line
+    assert "--model" in line and "AssemblyAI" in line
+    assert [p.name for p in folder.iterdir()] == ["french.wav"]  # no journal, no output
+
+
+@pytest.mark.parametrize(
+    "model", [None, "small.en", "/models/whisper-medium.en/", "distil-small.en"]
+)
+def test_english_only_models_refuse_any_language_but_english(model: str | None) -> None:
+    assert english_only(model)
+    for language in ("de", "fr_fr"):
+        with pytest.raises(ConfigError, match="English-only"):
+            check_language(Settings(model=model, language=language))
+    for language in (None, "en", "en_us", "EN-gb", "auto"):
+        check_language(Settings(model=model, language=language))
+
+
+def test_multilingual_models_take_any_known_language_and_refuse_unknown_codes() -> None:
+    assert not english_only("small") and not english_only("/models/large-v3")
+    check_language(Settings(model="small", language="fr"))
+    with pytest.raises(ConfigError, match="not one Whisper knows"):
+        check_language(Settings(model="small", language="klingon"))
+    assert [whisper_language(c) for c in ("auto", "", None, "en_us", "pt-BR")] == [
+        None, None, None, "en", "pt"]  # fmt: skip
+
+
+def test_transcribe_options_turn_vad_and_the_guards_on_and_detect_over_three_windows() -> None:
+    options = transcribe_options(Settings())
+    assert options["vad_filter"] is True and options["word_timestamps"] is True
+    assert options["vad_parameters"] == {
+        "threshold": 0.5, "min_silence_duration_ms": 2000, "speech_pad_ms": 400}  # fmt: skip
+    assert options["hallucination_silence_threshold"] is None  # 0: off
+    assert options["language"] is None and options["language_detection_segments"] == 3
+    assert (options["compression_ratio_threshold"], options["log_prob_threshold"],
+            options["no_speech_threshold"]) == (2.4, -1.0, 0.6)  # fmt: skip
+    off = transcribe_options(Settings(vad_filter=False, language="fr"))
+    assert off["vad_filter"] is False and "vad_parameters" not in off
+    assert off["language"] == "fr" and "language_detection_segments" not in off
+
+
+# -- the model seam: a fake WhisperModel, to see the device fallback without a GPU
+
+CUDNN_MISSING = "Library libcudnn_ops.so.9 is not found or cannot be loaded"
+
+
+class FakeWhisper:
+    """Answers like faster-whisper: segments decoded lazily, `info` with the language."""
+
+    def __init__(
+        self,
+        device: str,
+        *,
+        fail: str | None = None,
+        multilingual: bool = False,
+        together: threading.Barrier | None = None,
+    ) -> None:
+        self.device, self.fail, self.together = device, fail, together
+        self.model = SimpleNamespace(is_multilingual=multilingual)
+        self.calls: list[dict[str, Any]] = []
+
+    def transcribe(self, path: str, **options: Any) -> tuple[Iterator[Any], Any]:
+        self.calls.append(options)
+        detected = options["language"] is None and self.model.is_multilingual
+        info = SimpleNamespace(
+            language="de" if detected else options["language"] or "en",
+            language_probability=0.97 if detected else 1,
+            all_language_probs=[("de", 0.97)] if detected else None,
+            duration=1.5,
+        )
+        return self._segments(), info
+
+    def _segments(self) -> Iterator[Any]:
+        if self.fail:  # as CTranslate2: at the first encoder pass, not at transcribe()
+            if self.together is not None:
+                self.together.wait(timeout=10)  # every file on the GPU at once, then all fail
+            raise RuntimeError(self.fail)
+        words = [SimpleNamespace(word=" Guten", start=0.0, end=0.4, probability=0.9),
+                 SimpleNamespace(word=" Tag.", start=0.4, end=0.8, probability=0.7)]  # fmt: skip
+        yield SimpleNamespace(text=" Guten Tag.", words=words)
+
+
+class Factory:
+    """A model factory: what fails on the GPU, and every model it built."""
+
+    def __init__(
+        self,
+        *,
+        load_fails: str | None = None,
+        run_fails: str | None = None,
+        multilingual: bool = False,
+        together: int = 0,
+    ) -> None:
+        self.load_fails, self.run_fails, self.multilingual = load_fails, run_fails, multilingual
+        self.together = threading.Barrier(together) if together else None
+        self.built: list[FakeWhisper] = []
+
+    def __call__(self, model: str, *, device: str, **options: Any) -> FakeWhisper:
+        if device == "cuda" and self.load_fails:
+            raise RuntimeError(self.load_fails)
+        fails = self.run_fails if device == "cuda" else None
+        self.built.append(FakeWhisper(device, fail=fails, multilingual=self.multilingual,
+                                      together=self.together))  # fmt: skip
+        return self.built[-1]
+
+
+class NoCheckpoint:
+    def transcribing(self) -> None:
+        pass
+
+    async def uploaded(self, upload_url: str) -> None:
+        pass
+
+    async def submitted(self, transcript_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+def gpu_lines() -> Iterator[list[str]]:
+    """The local engine's log lines (the CLI sends them to stderr)."""
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("batchscribe.local")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+async def transcribe(engine: LocalEngine, *paths: Path) -> list[dict[str, Any]]:
+    found = []
+    try:
+        for path in paths:
+            path.write_bytes(b"audio")
+            result = await engine.start(Recording(path, Fingerprint(5, 1)), NoCheckpoint())
+            found.append(dict(result.transcript.data))
+    finally:
+        await engine.aclose()
+    return found
+
+
+async def test_device_auto_falls_back_to_the_cpu_when_the_gpu_fails_to_load(
+    tmp_path: Path, gpu_lines: list[str]
+) -> None:
+    factory = Factory(load_fails="CUDA failed with error no CUDA-capable device is detected")
+    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+
+    [data] = await transcribe(engine, tmp_path / "a.wav")
+
+    assert [m.device for m in factory.built] == ["cpu"] and data["text"] == "Guten Tag."
+    assert gpu_lines == ["cannot use the GPU (CUDA failed with error no CUDA-capable device is "
+                         "detected); transcribing on the CPU instead"]  # fmt: skip
+
+
+async def test_device_auto_falls_back_once_when_cudnn_is_missing_at_the_first_file(
+    tmp_path: Path, gpu_lines: list[str]
+) -> None:
+    factory = Factory(run_fails=CUDNN_MISSING)
+    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+
+    found = await transcribe(engine, tmp_path / "a.wav", tmp_path / "b.wav")
+
+    assert [d["text"] for d in found] == ["Guten Tag.", "Guten Tag."]
+    gpu, cpu = factory.built
+    assert (gpu.device, len(gpu.calls)) == ("cuda", 1)  # tried once, never again
+    assert (cpu.device, len(cpu.calls)) == ("cpu", 2)  # the first file again, then the second
+    assert gpu_lines == [f"cannot use the GPU ({CUDNN_MISSING}); transcribing on the CPU instead"]
+
+
+async def test_files_failing_on_the_gpu_at_once_all_go_again_on_one_cpu_model(
+    tmp_path: Path, gpu_lines: list[str]
+) -> None:
+    factory = Factory(run_fails=CUDNN_MISSING, together=2)
+    engine = LocalEngine(Settings(workers=2), load_model=factory, cuda_devices=lambda: 1)
+    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for path in paths:
+        path.write_bytes(b"audio")
+    try:
+        results = await asyncio.gather(
+            *(engine.start(Recording(p, Fingerprint(5, 1)), NoCheckpoint()) for p in paths)
+        )
+    finally:
+        await engine.aclose()
+
+    assert [r.transcript.text for r in results] == ["Guten Tag.", "Guten Tag."]
+    assert [m.device for m in factory.built] == ["cuda", "cpu"] and len(gpu_lines) == 1
+
+
+async def test_device_auto_without_a_gpu_uses_the_cpu_and_says_nothing(
+    tmp_path: Path, gpu_lines: list[str]
+) -> None:
+    factory = Factory()
+    await transcribe(LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 0),
+                     tmp_path / "a.wav")  # fmt: skip
+    assert [m.device for m in factory.built] == ["cpu"] and gpu_lines == []
+
+
+async def test_device_cuda_asked_for_stops_the_run_when_the_gpu_fails(tmp_path: Path) -> None:
+    at_load = LocalEngine(Settings(device="cuda"), load_model=Factory(load_fails=CUDNN_MISSING))
+    with pytest.raises(ConfigError, match=r"cannot use the GPU .*device = \"auto\""):
+        await transcribe(at_load, tmp_path / "a.wav")
+    at_first_file = LocalEngine(
+        Settings(device="cuda"), load_model=Factory(run_fails=CUDNN_MISSING)
+    )
+    with pytest.raises(ConfigError, match="cudnn_ops"):
+        await transcribe(at_first_file, tmp_path / "a.wav")
+
+
+async def test_a_bad_file_on_the_gpu_fails_alone_without_a_fallback(
+    tmp_path: Path, gpu_lines: list[str]
+) -> None:
+    factory = Factory(run_fails="Invalid data found when processing input")
+    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+    with pytest.raises(TranscriptionFailed, match="cannot decode it as audio"):
+        await transcribe(engine, tmp_path / "a.wav")
+    assert [m.device for m in factory.built] == ["cuda"] and gpu_lines == []
+
+
+async def test_a_multilingual_model_detects_the_language_and_says_how_sure(tmp_path: Path) -> None:
+    factory = Factory(multilingual=True)
+    engine = LocalEngine(Settings(model="small", device="cpu"), load_model=factory)
+
+    [data] = await transcribe(engine, tmp_path / "a.wav")
+
+    assert (data["language_code"], data["language_probability"]) == ("de", 0.97)
+    assert factory.built[0].calls[0]["language_detection_segments"] == 3
+    assert data["confidence"] == 0.8 and data["words"][0]["confidence"] == 0.9
+
+
+async def test_a_model_folder_that_is_english_only_refuses_another_language(
+    tmp_path: Path,
+) -> None:
+    engine = LocalEngine(Settings(model=str(tmp_path), language="fr", device="cpu"),
+                         load_model=Factory(multilingual=False))  # fmt: skip
+    with pytest.raises(ConfigError, match="English-only"):
+        await transcribe(engine, tmp_path / "a.wav")
+
+
+def test_no_speech_is_a_completed_transcript_with_no_words() -> None:
+    info = SimpleNamespace(language="en", language_probability=1, duration=30.0)
+    data = to_transcript_data([], info, model="m")
+    assert (data["status"], data["text"], data["words"], data["confidence"]) == (
+        "completed", "", [], None)  # fmt: skip
+    detected = SimpleNamespace(language="nn", language_probability=0.2, duration=30.0)
+    silent = to_transcript_data([], detected, model="m", detected=True)
+    assert silent["language_code"] is None and silent["language_probability"] is None
+
+
+def test_low_confidence_flag_is_batchscribes_own_key_and_says_the_likely_reason() -> None:
+    data = {"text": "We will be on the road.", "confidence": 0.31, "words": [{}]}
+    flagged = flag_low_confidence(data, 0.65, english_only=True)
+    assert flagged["batchscribe"] == {"low_confidence": True, "confidence_threshold": 0.65,
+                                      "english_only_model": True}  # fmt: skip
+    assert {k: v for k, v in flagged.items() if k != "batchscribe"} == data
+    note = low_confidence_note(flagged)
+    assert note is not None and note.startswith("low confidence 0.31 (under 0.65) — is it in")
+    assert "--model with a multilingual model" in note
+    plain = low_confidence_note(flag_low_confidence(data, 0.65))
+    assert plain == "low confidence 0.31 (under 0.65); check the transcript against the recording"
+    for kept in ({**data, "confidence": 0.8}, {"text": "", "confidence": None}):
+        assert flag_low_confidence(kept, 0.65) is kept and low_confidence_note(kept) is None
+
+
+async def test_confidence_check_flags_finished_transcripts_of_any_engine(tmp_path: Path) -> None:
+    class Unsure(FakeEngine):
+        async def start(self, recording: Recording, checkpoint: Any) -> Any:
+            result = await super().start(recording, checkpoint)
+            return Finished(type(result.transcript)({**result.transcript.data, "confidence": 0.4}))
+
+    (tmp_path / "a.wav").write_bytes(b"SPEECH:hmm\n")
+    engine = ConfidenceCheck(Unsure(), 0.65)
+    result: Any = await engine.start(
+        Recording(tmp_path / "a.wav", Fingerprint(1, 1)), NoCheckpoint()
+    )
+    assert isinstance(result, Finished) and result.transcript.data["batchscribe"] == {
+        "low_confidence": True, "confidence_threshold": 0.65}  # fmt: skip
+    off = ConfidenceCheck(Unsure(), 0.0)  # low_confidence = 0: never flag
+    result = await off.start(Recording(tmp_path / "a.wav", Fingerprint(1, 1)), NoCheckpoint())
+    assert isinstance(result, Finished) and "batchscribe" not in result.transcript.data

