@@ -239,6 +239,9 @@ def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "speech_models" in options:  # --speech-model's models, spelled as request.from_flag says
         options.update(request.from_flag(options.pop("speech_models")))
+    if options.get("language_code") == "auto":  # AssemblyAI's way to say it is a flag
+        del options["language_code"]
+        options["language_detection"] = True
     return options
 
 

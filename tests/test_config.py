@@ -310,3 +310,10 @@ def test_local_options_fingerprint_counts_vad_and_guards_but_not_the_device(
 def test_bad_local_values_are_refused_naming_them(tmp_path: Path, toml: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         settings(tmp_path, config=toml)
+
+
+def test_language_auto_asks_assemblyai_to_detect_it_instead_of_sending_auto() -> None:
+    from batchscribe.config import request_options
+
+    assert request_options({"language": "auto"}) == {"language_detection": True}
+    assert request_options({"language": "fr"}) == {"language_code": "fr"}
