@@ -79,3 +79,19 @@ class FakeEngine:
 
     async def aclose(self) -> None:
         return None
+
+
+class VirtualClock:
+    """A clock and a sleep in virtual time: sleeping moves the clock on at once, so waits
+    are measured (`slept`), never waited."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

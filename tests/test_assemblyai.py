@@ -23,6 +23,7 @@ from batchscribe.errors import (
     TranscriptionFailed,
 )
 from batchscribe.fingerprint import Fingerprint
+from tests.fakes import VirtualClock
 
 BASE = "https://api.example.test"
 KEY = "unit-key"
@@ -82,29 +83,14 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-class VirtualTime:
-    """The gate's clock and sleep: a pause is recorded and passes at once."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def gate_time() -> VirtualTime:
-    return VirtualTime()
+def gate_time() -> VirtualClock:
+    return VirtualClock(now=0.0)
 
 
 @pytest.fixture
 def client(
-    session: aiohttp.ClientSession, sleeps: Sleeps, gate_time: VirtualTime
+    session: aiohttp.ClientSession, sleeps: Sleeps, gate_time: VirtualClock
 ) -> AssemblyAIClient:
     gate = Gate(
         AdaptiveRate(ceiling=50.0),

@@ -20,21 +20,7 @@ from batchscribe.engines.throttle import (
     Link,
 )
 from batchscribe.errors import Unreachable
-
-
-class Clock:
-    """Virtual time: sleeping moves it on, so the gate's waits are measured, not waited."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.fakes import VirtualClock
 
 
 def sent(rate: AdaptiveRate, count: int, *, start: float, every: float) -> float:
@@ -147,7 +133,7 @@ def test_while_down_one_probe_goes_at_a_time() -> None:
 
 
 def gate(
-    clock: Clock,
+    clock: VirtualClock,
     *,
     rate: float | None = None,
     timeout: float = 30.0,
@@ -162,7 +148,7 @@ def gate(
 
 
 async def test_a_retry_after_pauses_every_request_of_the_run() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock)
     sent_at = await g.enter()
     g.answered(429, sent_at=sent_at, retry_after=2.0)
@@ -172,14 +158,14 @@ async def test_a_retry_after_pauses_every_request_of_the_run() -> None:
 
 
 async def test_a_throttled_gate_spaces_requests() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock, rate=2.0)
     times = [await g.enter() for _ in range(3)]
     assert [b - a for a, b in itertools.pairwise(times)] == [0.5, 0.5]
 
 
 async def test_an_answer_of_any_status_brings_the_link_back() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock)
     for _ in range(DOWN_AFTER):
         g.no_answer("connection refused")
@@ -190,7 +176,7 @@ async def test_an_answer_of_any_status_brings_the_link_back() -> None:
 
 
 async def test_requests_wait_while_down_and_give_up_with_one_verdict() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock, timeout=10.0)
     for _ in range(DOWN_AFTER):
         g.no_answer("connection refused")
@@ -216,7 +202,7 @@ def test_a_probe_still_out_keeps_the_link_from_being_declared_lost() -> None:
 
 
 async def test_a_probe_that_ends_without_an_answer_lets_the_next_one_go() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock)
     for _ in range(DOWN_AFTER):
         g.no_answer("connection refused")
@@ -228,7 +214,7 @@ async def test_a_probe_that_ends_without_an_answer_lets_the_next_one_go() -> Non
 
 
 async def test_the_first_request_goes_at_once_even_at_time_zero() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     clock.now = 0.0
     g = gate(clock)
     assert await g.enter() == 0.0
@@ -236,7 +222,7 @@ async def test_the_first_request_goes_at_once_even_at_time_zero() -> None:
 
 
 async def test_a_short_retry_after_pauses_the_run_that_long() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock)
     for _ in range(40):  # 40 requests at once: the pace halves to 20 a second
         sent_at = await g.enter()
@@ -246,7 +232,7 @@ async def test_a_short_retry_after_pauses_the_run_that_long() -> None:
 
 
 async def test_a_throttled_gate_speeds_up_again_after_quiet_answers() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = gate(clock, rate=2.0)
     g.rate.last_raise = clock.now
     clock.now += QUIET
@@ -254,7 +240,7 @@ async def test_a_throttled_gate_speeds_up_again_after_quiet_answers() -> None:
     assert g.rate.rate == pytest.approx(2.0 * INCREASE)
 
 
-def down_gate(clock: Clock, sleep: Callable[[float], Awaitable[None]] | None = None) -> Gate:
+def down_gate(clock: VirtualClock, sleep: Callable[[float], Awaitable[None]] | None = None) -> Gate:
     """A gate whose link went down: the next request is its first probe."""
     g = gate(clock, sleep=sleep)
     for _ in range(DOWN_AFTER):
@@ -263,7 +249,7 @@ def down_gate(clock: Clock, sleep: Callable[[float], Awaitable[None]] | None = N
 
 
 async def test_a_request_waits_while_down_until_the_next_probe_is_due() -> None:
-    clock = Clock()
+    clock = VirtualClock()
     g = down_gate(clock)
     await g.enter()  # the probe, at 1000: the next may go at 1000 + PROBE_EVERY
     g.no_answer("connection refused")
@@ -275,7 +261,7 @@ async def test_a_request_waits_while_down_until_the_next_probe_is_due() -> None:
 
 
 async def test_a_request_checks_often_while_a_late_probe_is_still_out() -> None:
-    clock = Clock()
+    clock = VirtualClock()
 
     async def sleep_until_the_probe_answers(seconds: float) -> None:
         await clock.sleep(seconds)
