@@ -235,15 +235,15 @@ class Pipeline:
                     poller.close()  # nothing more will be submitted
 
         async def follow() -> None:
-            assert watcher is not None
-            self._reporter.watching(len(watcher.folders))
-            await watcher.feed(put, in_flight)
+            """--watch: after the walk, the files that arrive, until the stop."""
+            if watcher is not None:
+                self._reporter.watching(len(watcher.folders))
+                await watcher.feed(put, in_flight)
 
         async with asyncio.TaskGroup() as tasks:
             if watcher is not None:
                 tasks.create_task(watcher.events())
-            then = None if watcher is None else follow
-            tasks.create_task(_fill(put, queue, jobs, concurrency, self._stop, then))
+            tasks.create_task(_fill(put, queue, jobs, concurrency, self._stop, follow))
             for _ in range(concurrency):
                 tasks.create_task(work())
             tasks.create_task(poller.run())
@@ -255,16 +255,16 @@ async def _fill(
     jobs: AsyncIterator[Job],
     workers: int,
     stop: Stop,
-    follow: Callable[[], Awaitable[None]] | None,
+    follow: Callable[[], Awaitable[None]],
 ) -> None:
-    """The walk's jobs, then (--watch) what `follow` finds until the stop; then one end
+    """The walk's jobs, then what `follow` finds (--watch: until the stop); then one end
     marker per worker."""
     async with contextlib.aclosing(jobs):  # type: ignore[type-var]
         async for job in jobs:
             if stop.requested:
                 break  # the walk ends here; the rest is for the next run
             await put(job)
-    if follow is not None and not stop.requested:
+    if not stop.requested:
         await follow()
     # Not in a `finally`: once cancelled, the workers are gone and a put could block forever.
     for _ in range(workers):

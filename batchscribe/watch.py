@@ -11,6 +11,7 @@ are candidates. What a file needs is decided as in a run (`scan.plan`, the journ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -133,11 +134,8 @@ class Watcher:
         every so often; return once the stop event is set."""
         next_rescan = self._clock() + self._rescan
         while not self._stop.is_set():
-            with_timeout = asyncio.create_task(self._stop.wait())
-            try:
-                await asyncio.wait({with_timeout}, timeout=TICK)
-            finally:
-                with_timeout.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), TICK)
             for path in list(self._settling.seen):
                 await self._look(path)
             for path in self._settling.ready(self._clock()):

@@ -117,21 +117,19 @@ class Worker:
             now=time.time(),
             upload_ttl=self._upload_ttl,
         )
-        if resume is not None:
-            # Another file is carrying on with these very bytes (two rows of one interrupted
-            # transcript): wait for it rather than watch the same transcript twice.
-            if self._ledger.claim(job, owner=owner):
-                return None
-            # Collected before a crash kept it from being written: never ask again.
-            if await self._from_store(job, remote=True):
-                return None
-        else:
+        if resume is None:
             names = [path.name for path in job.outputs.values()]
             await home.journal.start(
                 job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest
             )
-            if self._ledger.claim(job, owner=owner) or await self._from_store(job, remote=False):
-                return None  # waits for its copy's transcript, or rendered from a kept one
+        # Another file is making these very bytes' transcript (a copy, or a second row of one
+        # interrupted transcript): wait for it rather than pay or watch it twice.
+        if self._ledger.claim(job, owner=owner):
+            return None
+        # Kept already (collected before a crash kept it from being written, or made for a
+        # copy): render it, unpaid. Only this attempt's own transcript is deleted remotely.
+        if await self._from_store(job, remote=resume is not None):
+            return None
         if self._stop.requested:
             raise Stopped()  # not begun: nothing to finish
         resumed = resume is not None and bool(resume.upload_url or resume.transcript_id)
