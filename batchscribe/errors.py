@@ -15,6 +15,7 @@
         │   └── PermanentApiError     other 4xx: trying again cannot help
         ├── TranscriptionFailed       the engine finished with an error (`status: error`)
         └── OutputError               the outputs could not be written
+            └── ForeignOutput         an output name is taken by a file we did not write
 
 Messages name the file and suggest a fix; they never contain the API key.
 """
@@ -128,3 +129,10 @@ class TranscriptionFailed(FileError):
 
 class OutputError(FileError):
     """The transcript could not be written next to the source (permissions, full disk)."""
+
+
+class ForeignOutput(OutputError):
+    """An output's name is taken by a file batchscribe did not write: it is kept, and the
+    recording waits until the user moves it (reported once, like other permanent failures)."""
+
+    permanent = True

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from batchscribe.budget import RunBudget
 from batchscribe.engines.base import Engine, Finished, Recording, Submitted
-from batchscribe.errors import FileError, InputError, OutputError
+from batchscribe.errors import FileError, ForeignOutput, InputError
 from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.homes import Homes, RunJournal
 from batchscribe.journal import resume_point
@@ -91,6 +91,13 @@ class Worker:
             digest = await asyncio.to_thread(_checked_digest, job, self._stop.now)
             job = replace(job, digest=digest)
             result = await self._attempt(job)
+        except ForeignOutput as err:
+            if job.record is None:  # remembered, claiming no output, so it is reported once
+                await self._homes[job.root].journal.start(
+                    job.key, job.fingerprint, self._wanted.engine, [], self._wanted.options, None
+                )
+            await self._writer.fail_together(job, err)
+            return
         except FileError as err:
             await self._writer.fail_together(job, err)
             return
@@ -170,7 +177,7 @@ def _refuse_foreign_outputs(job: Job) -> None:
     ours = set(job.record.outputs) if job.record else set()
     for path in job.outputs.values():
         if path.name not in ours and os.path.exists(path):
-            raise OutputError(
+            raise ForeignOutput(
                 f"{path.name} already exists and was not written by batchscribe; kept it. "
-                "Move or delete it to transcribe this file.",
+                "Move or delete it, then run with --retry-failed to transcribe this file.",
             )

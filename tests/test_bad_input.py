@@ -175,3 +175,27 @@ async def test_read_only_output_folder_fails_the_file_and_keeps_it_collectable(
     (line,) = failure_lines(output, "a.txt")
     assert "Permission denied" in line and "permissions" in line
     assert state_of(tmp_path, "a.mp3") == "submitted"
+
+
+def test_a_foreign_output_is_reported_once_and_waits_for_retry_failed(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "mine.mp3").write_bytes(speech("would overwrite"))
+    (tmp_path / "mine.txt").write_text("my own notes\n")
+    args = [str(tmp_path), "--quiet", "--config", str(fast_config)]
+
+    night1 = run_cli(*args, env=api_env(fake))
+    night2 = run_cli(*args, env=api_env(fake))
+
+    assert night1.exit_code == EXIT_SOME_FAILED
+    (line,) = failure_lines(night1.output, "mine.mp3")
+    assert "mine.txt already exists" in line and "--retry-failed" in line
+    assert night2.exit_code == EXIT_OK and night2.output == ""  # no mail every night
+    assert (tmp_path / "mine.txt").read_text() == "my own notes\n"
+    assert fake.api.upload_count == 0
+
+    (tmp_path / "mine.txt").rename(tmp_path / "my notes.md")
+    fixed = run_cli(*args, "--retry-failed", env=api_env(fake))
+
+    assert fixed.exit_code == EXIT_OK, fixed.output
+    assert (tmp_path / "mine.txt").read_text() == "would overwrite\n"
