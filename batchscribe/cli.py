@@ -12,13 +12,13 @@ import click
 
 from batchscribe import __version__
 from batchscribe.config import Settings, build_settings, format_unknown_options
-from batchscribe.engines import check_engine_available, create_engine
+from batchscribe.dry_run import format_preview, preview
+from batchscribe.engines.factory import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.flags import EXAMPLES, parameters, parse_lists
 from batchscribe.logs import setup_logging
-from batchscribe.pipeline import EngineFactory, run
-from batchscribe.preview import format_preview, preview
 from batchscribe.report import Reporter, exit_code
+from batchscribe.run.pipeline import EngineFactory, run
 from batchscribe.status import format_status
 from batchscribe.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 

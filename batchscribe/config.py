@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from batchscribe import request
 from batchscribe.config_file import (
     LOCAL_CONFIG_NAME,
     find_config_file,
@@ -19,8 +18,9 @@ from batchscribe.config_file import (
     read_config_file,
     user_config_path,
 )
+from batchscribe.engines import assemblyai_options as request
 from batchscribe.errors import ConfigError
-from batchscribe.subtitles import CueLimits
+from batchscribe.output.subtitles import CueLimits
 
 __all__ = [
     "LOCAL_CONFIG_NAME",

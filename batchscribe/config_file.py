@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from batchscribe import request
+from batchscribe.engines import assemblyai_options as request
 from batchscribe.errors import ConfigError
-from batchscribe.formats import FORMATS
+from batchscribe.output.formats import FORMATS
 
 #: Name looked for in the working folder when no --config is given.
 LOCAL_CONFIG_NAME = "batchscribe.toml"

@@ -17,12 +17,14 @@
         └── OutputError               the outputs could not be written
             └── ForeignOutput         an output name is taken by a file we did not write
 
+    Stopped                           not a failure: work given up because the run is stopping
+
 Messages name the file and suggest a fix; they never contain the API key.
 """
 
 from __future__ import annotations
 
-#: Exit statuses, the contract scripts rely on (ARCHITECTURE.md).
+#: Exit statuses, the contract scripts rely on (docs/ARCHITECTURE.md, "The contract").
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
@@ -136,3 +138,7 @@ class ForeignOutput(OutputError):
     recording waits until the user moves it (reported once, like other permanent failures)."""
 
     permanent = True
+
+
+class Stopped(Exception):
+    """Work given up because the run is stopping; nothing is recorded as failed."""

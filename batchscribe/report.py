@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,8 +28,28 @@ from rich.progress import (
 )
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.transcript import OUR_KEY
 
 log = logging.getLogger("batchscribe.report")
+
+
+def low_confidence_note(data: Mapping[str, Any]) -> str | None:
+    """What the per-file warning says of a transcript `flag_low_confidence` flagged (`low
+    confidence 0.31 (under 0.7) — is it in English? ...`), with the likely reason and the fix
+    when the model is English-only; None when it is not flagged."""
+    ours = data.get(OUR_KEY)
+    confidence = data.get("confidence")
+    if not isinstance(ours, Mapping) or ours.get("low_confidence") is not True:
+        return None
+    said = f"low confidence {float(confidence or 0):.2f}"
+    if isinstance(ours.get("confidence_threshold"), int | float):
+        said += f" (under {ours['confidence_threshold']:g})"
+    if ours.get("english_only_model") is True:
+        return (
+            f"{said} — is it in English? the model is English-only; for other languages use "
+            "--model with a multilingual model, or AssemblyAI"
+        )
+    return f"{said}; check the transcript against the recording"
 
 
 @dataclass(slots=True)

@@ -6,23 +6,15 @@ so far; the folder's lock tells a run still going from one that was killed.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import os
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 from batchscribe.config import Settings
-from batchscribe.history import Run, Snapshot, snapshot
-from batchscribe.journal import Record, State
-from batchscribe.lock import LOCK_NAME, STATE_DIR
-from batchscribe.scan import resolve_roots
-
-#: The lock holder's pid when it is held but the pid cannot be read (not yet written).
-UNKNOWN_PID = 0
+from batchscribe.run.walk import resolve_roots
+from batchscribe.state.journal import Record, State
+from batchscribe.state.journal_view import Run, Snapshot, snapshot
+from batchscribe.state.lock import UNKNOWN_PID, lock_holder
 
 
 def format_status(settings: Settings) -> list[str]:
@@ -89,30 +81,3 @@ def _tally(records: Iterable[Record]) -> tuple[int, int, int]:
         else:
             in_progress += 1
     return done, in_progress, failed
-
-
-def lock_holder(root: Path) -> int | None:
-    """The pid of the run holding `root`'s lock, `UNKNOWN_PID` if it has not written it yet,
-    or None when no run holds it (a run that never ended was killed).
-
-    Probes with a shared lock taken and dropped at once, never blocking, and creates nothing;
-    a run starting in that instant fails to lock (exit 3), as with any other run.
-    """
-    path = root / STATE_DIR / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None  # no lock file: no run has ever held it
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                return None  # no locks here (some network file systems): cannot tell
-            text = os.read(fd, 64).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else UNKNOWN_PID
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)

@@ -17,16 +17,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from batchscribe.errors import EXIT_INTERRUPTED
+from batchscribe.engines.local import DECODING_THREADS
+from batchscribe.errors import EXIT_INTERRUPTED, Stopped
 
 T = TypeVar("T")
-
-#: Name prefix of the local engine's decoding threads (engines/local.py).
-DECODING_THREADS = "batchscribe-whisper"
-
-
-class Stopped(Exception):
-    """Work given up because the run is stopping; nothing is recorded as failed."""
 
 
 class Stop:

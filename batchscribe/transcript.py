@@ -12,6 +12,9 @@ from typing import Any
 _SEARCH_WINDOW = 100
 #: A single space between two non-spaces: where `text` may be cut and joined back exactly.
 _CUT = re.compile(r"(?<=\S) (?=\S)")
+#: The key batchscribe adds to a transcript's .json for what it says about the transcript.
+#: AssemblyAI's objects have no such field, so it cannot be taken for one of theirs.
+OUR_KEY = "batchscribe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +110,16 @@ class Transcript:
     def audio_duration(self) -> float | None:
         value = self.data.get("audio_duration")
         return float(value) if value is not None else None
+
+    @property
+    def transcript_id(self) -> str | None:
+        """The engine's id for it (AssemblyAI's `id`); None for a local transcript."""
+        value = self.data.get("id")
+        return str(value) if value is not None else None
+
+    @property
+    def model_used(self) -> str | None:
+        """The model that made it: AssemblyAI's `speech_model_used`, the local engine's
+        `model`."""
+        value = self.data.get("speech_model_used") or self.data.get("model")
+        return str(value) if value is not None else None

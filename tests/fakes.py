@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning, Submitted
+from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
 from batchscribe.errors import TranscriptionFailed
+from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
 

@@ -13,7 +13,7 @@ from aioresponses import CallbackResult, aioresponses
 
 from batchscribe.config import Settings
 from batchscribe.engines.assemblyai import AssemblyAIClient, AssemblyAIEngine
-from batchscribe.engines.base import Finished, Recording, Resume, StillRunning, Submitted
+from batchscribe.engines.base import Finished, StillRunning, Submitted
 from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import (
     AuthError,
@@ -23,6 +23,7 @@ from batchscribe.errors import (
     TranscriptionFailed,
 )
 from batchscribe.fingerprint import Fingerprint
+from batchscribe.recording import Recording, Resume
 from tests.fakes import VirtualClock
 
 BASE = "https://api.example.test"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines import create_engine
+from batchscribe.engines.factory import create_engine
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from batchscribe.formats import REAL_FILE_OPS, FileOps
-from batchscribe.pipeline import run
+from batchscribe.output.formats import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter
+from batchscribe.run.pipeline import run
 from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 

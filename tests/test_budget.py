@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from batchscribe.budget import RunBudget, within
+from batchscribe.run.budget import RunBudget, within
 
 
 def test_within_counts_files_and_hours() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from batchscribe.cadence import LIST_FAST, LIST_FROM, QUIET_AFTER, Cadence
+from batchscribe.run.cadence import LIST_FAST, LIST_FROM, QUIET_AFTER, Cadence
 
 
 def cadence(now: float = 0.0, *, poll_interval: float = 3.0, rpm: int = 3000) -> Cadence:

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from batchscribe.cli import make_cli
 from batchscribe.config import Settings
-from batchscribe.engines.base import Checkpoint, Engine, Finished, Recording, Submitted
+from batchscribe.engines.base import Checkpoint, Engine, Finished, Submitted
 from batchscribe.errors import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -21,6 +21,7 @@ from batchscribe.errors import (
     InputError,
     RetryableApiError,
 )
+from batchscribe.recording import Recording
 from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import FakeEngine, heard

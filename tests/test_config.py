@@ -13,8 +13,8 @@ from batchscribe.config import (
     request_options,
     unknown_transcript_options,
 )
+from batchscribe.engines.assemblyai_options import DEFAULT_SPEECH_MODELS
 from batchscribe.errors import ConfigError
-from batchscribe.request import DEFAULT_SPEECH_MODELS
 from tests.conftest import run_cli
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batchscribe.errors import OutputError
-from batchscribe.formats import (
+from batchscribe.output.formats import (
     _UMASK,
     PARAGRAPH_CHARS,
     PARAGRAPH_PAUSE_MS,
@@ -27,7 +27,7 @@ from batchscribe.formats import (
     render_txt,
     write_atomic,
 )
-from batchscribe.subtitles import CueLimits, render_srt, render_vtt
+from batchscribe.output.subtitles import CueLimits, render_srt, render_vtt
 from batchscribe.transcript import Span, Transcript, Word, spans_of
 
 

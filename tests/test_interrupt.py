@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
-from batchscribe.lock import RunLock
+from batchscribe.state.lock import RunLock
 from tests.conftest import api_env, run_cli, speech, three_minutes_of_speech
 from tests.fakeapi import FakeServer
 

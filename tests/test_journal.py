@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from batchscribe.engines.base import Resume
 from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import (
+from batchscribe.recording import Resume
+from batchscribe.state.journal import (
     JOURNAL_NAME,
     Event,
     InvalidTransition,

@@ -58,7 +58,9 @@ def _imports(path: Path) -> set[str]:
 
 def test_engines_import_neither_the_journal_nor_the_walk() -> None:
     for path in sorted((PACKAGE / "engines").glob("*.py")):
-        assert not _imports(path) & {"batchscribe.journal", "batchscribe.scan"}, _name(path)
+        assert not _imports(path) & {"batchscribe.state.journal", "batchscribe.run.walk"}, _name(
+            path
+        )
 
 
 def test_states_are_compared_only_inside_the_journal() -> None:

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines import ConfidenceCheck, flag_low_confidence, local, low_confidence_note
-from batchscribe.engines.base import Finished, Recording
+from batchscribe.engines import local
+from batchscribe.engines.base import Finished
+from batchscribe.engines.confidence import ConfidenceCheck, flag_low_confidence
 from batchscribe.engines.local import LocalEngine, plan_threads
 from batchscribe.engines.local_options import (
     check_language,
@@ -36,6 +37,8 @@ from batchscribe.errors import (
     TranscriptionFailed,
 )
 from batchscribe.fingerprint import Fingerprint
+from batchscribe.recording import Recording
+from batchscribe.report import low_confidence_note
 from tests.conftest import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.fakes import FakeEngine
 from tests.wer import edit_distance, wer, words

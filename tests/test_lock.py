@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import LockHeld
-from batchscribe.lock import RunLock
+from batchscribe.state.lock import RunLock
 from tests.conftest import REPO
 
 #: A run that takes the lock, says so, and then works until it is killed.
 HOLDER = (
-    "import sys, time; from pathlib import Path; from batchscribe.lock import RunLock\n"
+    "import sys, time; from pathlib import Path; from batchscribe.state.lock import RunLock\n"
     "RunLock(Path(sys.argv[1])).__enter__(); print('locked', flush=True); time.sleep(60)"
 )
 #: How long a killed run's lock may take to be free before the test fails (the kernel frees

@@ -10,10 +10,10 @@ import pytest
 import srt
 import webvtt
 
+from batchscribe.engines.assemblyai_options import DEFAULT_SPEECH_MODELS, REFUSED, TRANSLATED
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
-from batchscribe.history import peek
-from batchscribe.request import DEFAULT_SPEECH_MODELS, REFUSED, TRANSLATED
-from batchscribe.store import options_id
+from batchscribe.state.journal_view import peek
+from batchscribe.state.store import options_id
 from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 

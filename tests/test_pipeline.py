@@ -13,10 +13,10 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
 from batchscribe.errors import LockHeld
-from batchscribe.formats import FileOps
-from batchscribe.lock import RunLock
-from batchscribe.pipeline import run
+from batchscribe.output.formats import FileOps
 from batchscribe.report import Reporter
+from batchscribe.run.pipeline import run
+from batchscribe.state.lock import RunLock
 from tests.conftest import events, speech
 from tests.fakes import FakeEngine
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.cadence import LIST_FROM
 from batchscribe.config import Settings
 from batchscribe.engines.base import Finished, StillRunning
 from batchscribe.errors import (
@@ -22,7 +21,8 @@ from batchscribe.errors import (
     RetryableApiError,
     TranscriptionFailed,
 )
-from batchscribe.poller import Poller
+from batchscribe.run.cadence import LIST_FROM
+from batchscribe.run.poller import Poller
 from batchscribe.transcript import Transcript
 from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config import LIST_PRICES, Settings, build_settings
+from batchscribe.dry_run import Rate, format_rate, rate_for
 from batchscribe.errors import EXIT_OK, ConfigError
-from batchscribe.preview import Rate, format_rate, rate_for
 from tests.conftest import api_env, run_cli
 from tests.fakeapi import FakeServer
 

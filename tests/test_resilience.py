@@ -9,8 +9,8 @@ from pathlib import Path
 
 from batchscribe.errors import EXIT_OK
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Journal
-from batchscribe.store import options_id
+from batchscribe.state.journal import Journal
+from batchscribe.state.store import options_id
 from tests.conftest import api_env, make_tree, run_cli, speech
 from tests.fakeapi import FakeServer
 

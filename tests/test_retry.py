@@ -6,17 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from batchscribe.engines.assemblyai import LIST_PAGE, pages_to_list
+from batchscribe.engines.retry import MAX_RETRY_AFTER, retrying
 from batchscribe.errors import NoAnswer, PermanentApiError, RetryableApiError
-from batchscribe.retry import (
-    LIST_PAGE,
-    MAX_RETRY_AFTER,
-    POLL_SHARE,
-    list_spacing,
-    pages_to_list,
-    poll_budget,
-    poll_spacing,
-    retrying,
-)
+from batchscribe.run.cadence import POLL_SHARE, list_spacing, poll_budget, poll_spacing
 
 
 class Sleeps:
@@ -162,11 +155,11 @@ async def test_a_429_without_retry_after_backs_off_and_still_does_not_count() ->
 
 @pytest.fixture
 def retry_log() -> Iterator[list[logging.LogRecord]]:
-    """What batchscribe.retry logs at INFO, whatever the run's logging setup left behind."""
+    """What batchscribe.engines.retry logs at INFO, whatever the run's logging setup left behind."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.INFO)
     handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("batchscribe.retry")
+    logger = logging.getLogger("batchscribe.engines.retry")
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)

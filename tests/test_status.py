@@ -11,9 +11,9 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_OK
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Journal
-from batchscribe.lock import RunLock
-from batchscribe.status import format_status, lock_holder
+from batchscribe.state.journal import Journal
+from batchscribe.state.lock import RunLock, lock_holder
+from batchscribe.status import format_status
 from tests.conftest import run_cli
 
 FP = Fingerprint(100, 123456789)

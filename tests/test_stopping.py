@@ -12,9 +12,10 @@ import pytest
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
-from batchscribe.pipeline import run
+from batchscribe.errors import Stopped
 from batchscribe.report import Reporter
-from batchscribe.stopping import Stop, Stopped
+from batchscribe.run.pipeline import run
+from batchscribe.stopping import Stop
 from tests.conftest import speech
 from tests.fakes import FakeEngine
 

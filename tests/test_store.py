@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import OutputError
-from batchscribe.store import TranscriptStore, options_id
+from batchscribe.state.store import TranscriptStore, options_id
 from batchscribe.transcript import Transcript
 
 TRANSCRIPT = Transcript({"id": "t1", "text": "Grüße, world.", "status": "completed"})

@@ -8,8 +8,16 @@ from typing import Any
 import srt
 import webvtt
 
-from batchscribe.formats import render_txt
-from batchscribe.subtitles import Cue, CueLimits, cues, render_srt, render_vtt, timestamp, wrap
+from batchscribe.output.formats import render_txt
+from batchscribe.output.subtitles import (
+    Cue,
+    CueLimits,
+    cues,
+    render_srt,
+    render_vtt,
+    timestamp,
+    wrap,
+)
 from batchscribe.transcript import Transcript
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from batchscribe.errors import EXIT_INTERRUPTED
-from batchscribe.scan import Root
-from batchscribe.watch import Settling, is_candidate, root_of
+from batchscribe.run.walk import Root
+from batchscribe.run.watch import Settling, is_candidate, root_of
 from tests.conftest import api_env, speech
 from tests.fakeapi import FakeServer
 

@@ -13,15 +13,15 @@ import pytest
 
 from batchscribe.errors import OutputError, RetryableApiError, TranscriptionFailed
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.formats import REAL_FILE_OPS, FileOps
-from batchscribe.homes import Homes
-from batchscribe.journal import State
-from batchscribe.ledger import Ledger
+from batchscribe.output.formats import REAL_FILE_OPS, FileOps
+from batchscribe.output.subtitles import DEFAULT_LIMITS
 from batchscribe.report import Reporter
-from batchscribe.scan import Job
-from batchscribe.subtitles import DEFAULT_LIMITS
+from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.walk import Job
+from batchscribe.run.writer import Writer
+from batchscribe.state.journal import State
+from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
-from batchscribe.writer import Writer
 from tests.conftest import events
 from tests.fakes import FakeEngine
 
@@ -29,11 +29,11 @@ TRANSCRIPT = Transcript({"id": "t1", "status": "completed", "text": "Hello there
 
 
 @pytest.fixture
-async def homes(tmp_path: Path) -> AsyncIterator[Homes]:
-    homes = Homes()
-    await homes.open(tmp_path)
-    yield homes
-    homes.close("completed", {})
+async def state_dirs(tmp_path: Path) -> AsyncIterator[StateDirs]:
+    state_dirs = StateDirs()
+    await state_dirs.open(tmp_path)
+    yield state_dirs
+    state_dirs.close("completed", {})
 
 
 def job(root: Path, name: str, digest: str = "d1") -> Job:
@@ -43,8 +43,8 @@ def job(root: Path, name: str, digest: str = "d1") -> Job:
     return Job(source, root, name, Fingerprint(1, 2), outputs, "new", digest=digest)
 
 
-async def started(homes: Homes, *jobs: Job, submitted: bool = False) -> None:
-    journal = homes[jobs[0].root].journal
+async def started(state_dirs: StateDirs, *jobs: Job, submitted: bool = False) -> None:
+    journal = state_dirs[jobs[0].root].journal
     for each in jobs:
         names = [p.name for p in each.outputs.values()]
         await journal.start(each.key, each.fingerprint, "assemblyai", names, "o", each.digest)
@@ -54,8 +54,8 @@ async def started(homes: Homes, *jobs: Job, submitted: bool = False) -> None:
 
 
 def writer_for(
-    homes: Homes,
-    ledger: Ledger,
+    state_dirs: StateDirs,
+    identical: IdenticalRecordings,
     engine: FakeEngine,
     *,
     delete: bool = False,
@@ -64,8 +64,8 @@ def writer_for(
     out = io.StringIO()
     reporter = Reporter(stream=out)
     writer = Writer(
-        homes,
-        ledger,
+        state_dirs,
+        identical,
         reporter,
         lambda: engine,
         options="o",
@@ -76,54 +76,54 @@ def writer_for(
     return writer, out
 
 
-async def state(homes: Homes, root: Path, key: str) -> State | None:
-    record = await homes[root].journal.get(key)
+async def state(state_dirs: StateDirs, root: Path, key: str) -> State | None:
+    record = await state_dirs[root].journal.get(key)
     return record.state if record else None
 
 
 async def test_finish_keeps_the_transcript_then_writes_the_file_and_its_waiting_copies(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
-    ledger, engine = Ledger(), FakeEngine()
+    identical, engine = IdenticalRecordings(), FakeEngine()
     first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
-    await started(homes, first, copy)
-    ledger.claim(first)
-    ledger.claim(copy)
-    writer, out = writer_for(homes, ledger, engine, delete=True)
+    await started(state_dirs, first, copy)
+    identical.claim(first)
+    identical.claim(copy)
+    writer, out = writer_for(state_dirs, identical, engine, delete=True)
 
     await writer.finish(first, TRANSCRIPT)
 
     assert (tmp_path / "a.txt").read_text() == "Hello there.\n"
     assert (tmp_path / "b.txt").read_text() == "Hello there.\n"
-    assert await state(homes, tmp_path, "a.mp3") is State.DONE
-    assert await state(homes, tmp_path, "b.mp3") is State.DONE
-    assert homes[tmp_path].store.load("d1", "o") == TRANSCRIPT
+    assert await state(state_dirs, tmp_path, "a.mp3") is State.DONE
+    assert await state(state_dirs, tmp_path, "b.mp3") is State.DONE
+    assert state_dirs[tmp_path].store.load("d1", "o") == TRANSCRIPT
     assert engine.deleted == ["t1"]
     assert len(events(out.getvalue(), "done")) == 2
 
 
 async def test_a_failed_transcription_fails_every_copy_waiting_for_it(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
-    ledger = Ledger()
+    identical = IdenticalRecordings()
     first, copy, other = (
         job(tmp_path, "a.mp3"),
         job(tmp_path, "b.mp3"),
         job(tmp_path, "c.mp3", "d2"),
     )
-    await started(homes, first, copy, other)
+    await started(state_dirs, first, copy, other)
     for each in (first, copy, other):
-        ledger.claim(each)
-    writer, out = writer_for(homes, ledger, FakeEngine())
+        identical.claim(each)
+    writer, out = writer_for(state_dirs, identical, FakeEngine())
 
     await writer.fail_together(first, TranscriptionFailed("not audio"))
 
-    assert await state(homes, tmp_path, "a.mp3") is State.FAILED
-    assert await state(homes, tmp_path, "b.mp3") is State.FAILED
-    assert await state(homes, tmp_path, "c.mp3") is State.PENDING
+    assert await state(state_dirs, tmp_path, "a.mp3") is State.FAILED
+    assert await state(state_dirs, tmp_path, "b.mp3") is State.FAILED
+    assert await state(state_dirs, tmp_path, "c.mp3") is State.PENDING
     failed = events(out.getvalue(), "failed")
     assert len(failed) == 2 and failed[1].endswith("b.mp3: not audio")
-    assert ledger.leftovers() == []  # the copy is no longer waiting
+    assert identical.leftovers() == []  # the copy is no longer waiting
 
 
 def disk_full(fd: int) -> None:
@@ -131,63 +131,65 @@ def disk_full(fd: int) -> None:
 
 
 async def test_a_full_disk_fails_the_file_but_keeps_the_paid_transcript_collectable(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
-    ledger, engine = Ledger(), FakeEngine()
+    identical, engine = IdenticalRecordings(), FakeEngine()
     first = job(tmp_path, "a.mp3")
-    await started(homes, first, submitted=True)
-    writer, out = writer_for(homes, ledger, engine, delete=True, files=FileOps(fsync=disk_full))
+    await started(state_dirs, first, submitted=True)
+    writer, out = writer_for(
+        state_dirs, identical, engine, delete=True, files=FileOps(fsync=disk_full)
+    )
 
     await writer.finish(first, TRANSCRIPT)
 
     assert "No space left on device" in out.getvalue()
     assert not (tmp_path / "a.txt").exists()
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
-    assert await state(homes, tmp_path, "a.mp3") is State.SUBMITTED  # polled, never re-paid
+    assert await state(state_dirs, tmp_path, "a.mp3") is State.SUBMITTED  # polled, never re-paid
     assert engine.deleted == []  # not deleted while an output is missing
 
 
 async def test_a_transient_api_error_before_anything_was_paid_fails_the_file(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
     first = job(tmp_path, "a.mp3")
-    await started(homes, first)
-    writer, _ = writer_for(homes, Ledger(), FakeEngine())
+    await started(state_dirs, first)
+    writer, _ = writer_for(state_dirs, IdenticalRecordings(), FakeEngine())
 
     await writer.fail(first, RetryableApiError("HTTP 503"))
 
-    record = await homes[tmp_path].journal.get("a.mp3")
+    record = await state_dirs[tmp_path].journal.get("a.mp3")
     assert record is not None and record.state is State.FAILED and not record.permanent
 
 
 async def test_a_store_that_cannot_keep_the_transcript_fails_the_file_unpaid_next_time(
-    homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    state_dirs: StateDirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = job(tmp_path, "a.mp3")
-    await started(homes, first, submitted=True)
-    store = homes[tmp_path].store
+    await started(state_dirs, first, submitted=True)
+    store = state_dirs[tmp_path].store
 
     def cannot_save(*args: object) -> None:
         raise OutputError("cannot keep the transcript")
 
     monkeypatch.setattr(store, "save", cannot_save)
-    writer, out = writer_for(homes, Ledger(), FakeEngine())
+    writer, out = writer_for(state_dirs, IdenticalRecordings(), FakeEngine())
 
     await writer.finish(first, TRANSCRIPT)
 
     assert "cannot keep the transcript" in out.getvalue()
-    assert await state(homes, tmp_path, "a.mp3") is State.SUBMITTED
+    assert await state(state_dirs, tmp_path, "a.mp3") is State.SUBMITTED
     assert not (tmp_path / "a.txt").exists()
 
 
 async def test_give_up_reports_the_file_and_its_copies_as_still_processing(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
-    ledger = Ledger()
+    identical = IdenticalRecordings()
     first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
-    ledger.claim(first)
-    ledger.claim(copy)
-    writer, out = writer_for(homes, ledger, FakeEngine())
+    identical.claim(first)
+    identical.claim(copy)
+    writer, out = writer_for(state_dirs, identical, FakeEngine())
 
     writer.give_up(first)
 
@@ -195,12 +197,12 @@ async def test_give_up_reports_the_file_and_its_copies_as_still_processing(
 
 
 async def test_a_transcript_rendered_from_the_store_is_not_deleted_remotely(
-    homes: Homes, tmp_path: Path
+    state_dirs: StateDirs, tmp_path: Path
 ) -> None:
     engine = FakeEngine()
     first = job(tmp_path, "a.mp3")
-    await started(homes, first)
-    writer, _ = writer_for(homes, Ledger(), engine, delete=True)
+    await started(state_dirs, first)
+    writer, _ = writer_for(state_dirs, IdenticalRecordings(), engine, delete=True)
 
     await writer.settle(replace(first), TRANSCRIPT, remote=False)
 

@@ -17,14 +17,14 @@ import aiohttp
 
 from batchscribe.config import Settings
 from batchscribe.engines.assemblyai_http import AssemblyAIClient, field_of
-from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning, Submitted
+from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
 from batchscribe.errors import (
     InputError,
     PermanentApiError,
     TranscriptionFailed,
 )
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.retry import LIST_PAGE, pages_to_list
+from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
 __all__ = ["AssemblyAIClient", "AssemblyAIEngine", "create_engine"]
@@ -33,10 +33,23 @@ log = logging.getLogger("batchscribe.assemblyai")
 
 #: The `audio_url` of a deleted transcript (DeleteTranscriptResponse in the API reference).
 DELETED_AUDIO_URL = "http://deleted_by_user"
-#: Pages listed beyond `retry.pages_to_list` (the budget's figure): room for others' transcripts.
+#: Transcripts to a page of `GET /v2/transcript`: the list endpoint's largest `limit`.
+LIST_PAGE = 200
+#: Pages listed beyond `pages_to_list` (the budget's figure): room for others' transcripts.
 LIST_EXTRA_PAGES = 1
 #: Pages of `GET /v2/transcript` searched when adopting a transcript created before a crash.
 ADOPT_SEARCH_PAGES = 5
+
+
+def pages_to_list(pending: int, *, page: int = LIST_PAGE) -> int:
+    """Pages one listing reads to see `pending` transcripts of ours (newest first, `page` a page).
+
+    One per full page of them and one for the rest: what a listing costs while ours are the
+    newest (1,000 pending: 6 pages). The request budget is planned with this figure; a listing
+    may read `LIST_EXTRA_PAGES` more when other transcripts sit between ours
+    (`AssemblyAIEngine.finished`), which the shared rate limiter absorbs.
+    """
+    return pending // page + 1
 
 
 class AssemblyAIEngine:

@@ -23,9 +23,9 @@ from aiolimiter import AsyncLimiter
 
 from batchscribe import __version__
 from batchscribe.config import Settings
+from batchscribe.engines.retry import Sleep, retrying
 from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import AuthError, NoAnswer, PermanentApiError, RetryableApiError
-from batchscribe.retry import Sleep, retrying
 
 log = logging.getLogger("batchscribe.assemblyai")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
+from batchscribe.engines.base import Checkpoint, Finished, StillRunning
 from batchscribe.engines.local_options import (
     english_only_error,
     model_label,
@@ -30,8 +30,8 @@ from batchscribe.engines.local_options import (
     transcribe_options,
     whisper_language,
 )
-from batchscribe.errors import ConfigError, InputError, TranscriptionFailed
-from batchscribe.stopping import DECODING_THREADS, Stopped
+from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
+from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.local")
@@ -40,6 +40,8 @@ INSTALL_HINT = (
     "The local engine needs faster-whisper: pip install 'batchscribe[local]', "
     "or set ASSEMBLYAI_API_KEY to use AssemblyAI."
 )
+#: Name prefix of the decoding threads: a second stop exits without waiting for them.
+DECODING_THREADS = "batchscribe-whisper"
 #: What CTranslate2 says when the GPU, its driver or a CUDA library (cuDNN, cuBLAS) fails.
 _DEVICE_FAILURE = re.compile(r"cuda|cudnn|cublas|libcu|gpu|nvidia", re.IGNORECASE)
 

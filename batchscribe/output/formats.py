@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.errors import OutputError
-from batchscribe.subtitles import (
+from batchscribe.output.subtitles import (
     DEFAULT_LIMITS,
     SENTENCE_END,
     CueLimits,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.errors import ConfigError
-from batchscribe.journal import COLUMNS, JOURNAL_NAME, Record, record_from_row
-from batchscribe.lock import STATE_DIR
+from batchscribe.state.journal import COLUMNS, JOURNAL_NAME, Record, record_from_row
+from batchscribe.state.lock import STATE_DIR
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from batchscribe.durations import audio_seconds
+from batchscribe.run.durations import audio_seconds
 
 
 def within(

@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from batchscribe.errors import BatchscribeError
-from batchscribe.homes import Homes
-from batchscribe.journal import Record
-from batchscribe.ledger import Ledger
 from batchscribe.report import Reporter
-from batchscribe.scan import (
+from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.walk import (
     Batch,
     Found,
     Job,
@@ -27,6 +25,8 @@ from batchscribe.scan import (
     plan,
     walk,
 )
+from batchscribe.state.journal import Record
+from batchscribe.state.state_dirs import StateDirs
 
 
 class Producer:
@@ -34,8 +34,8 @@ class Producer:
 
     def __init__(
         self,
-        homes: Homes,
-        ledger: Ledger,
+        state_dirs: StateDirs,
+        identical: IdenticalRecordings,
         reporter: Reporter,
         *,
         wanted: Wanted,
@@ -43,7 +43,7 @@ class Producer:
         own_tree: bool,
         announce: bool = True,
     ) -> None:
-        self._homes, self._ledger, self._reporter = homes, ledger, reporter
+        self._state_dirs, self._identical, self._reporter = state_dirs, identical, reporter
         self._wanted, self._extensions = wanted, extensions
         #: outputs go next to the sources (no --output-dir): a sub-folder's own journal counts
         self._own_tree = own_tree
@@ -59,7 +59,7 @@ class Producer:
         while todo:
             root = todo.pop(0)
             if root.path not in journals_read:  # once per journal, however many roots share it
-                records = await self._homes[root.path].journal.records()
+                records = await self._state_dirs[root.path].journal.records()
                 journals_read[root.path] = records
                 self._expect_resumed_copies(root.path, records)
             records = journals_read[root.path]
@@ -89,7 +89,7 @@ class Producer:
         roots = []
         for folder in folders:
             try:
-                await self._homes.open(folder)
+                await self._state_dirs.open(folder)
             except BatchscribeError as err:  # locked by another run, or its journal unusable
                 self._reporter.failed(folder, f"skipped: {err}", started=False)
                 continue
@@ -102,7 +102,7 @@ class Producer:
         reservation names its owner, which takes it over when it arrives."""
         for record in records.values():
             if record.digest and record.continues(self._wanted.engine, self._wanted.options):
-                self._ledger.reserve(record.digest, home, record)
+                self._identical.reserve(record.digest, home, record)
 
 
 def _plan_next(

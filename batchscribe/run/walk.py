@@ -16,16 +16,16 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.formats import (
+from batchscribe.output.formats import (
     clashing_stems,
     is_stale_temp,
     output_names,
     output_paths,
     stem_of,
 )
-from batchscribe.journal import JOURNAL_NAME, Record
-from batchscribe.lock import STATE_DIR
-from batchscribe.store import options_id
+from batchscribe.state.journal import JOURNAL_NAME, Record
+from batchscribe.state.lock import STATE_DIR
+from batchscribe.state.store import options_id
 
 
 @dataclass(frozen=True, slots=True)

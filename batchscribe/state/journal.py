@@ -18,10 +18,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from batchscribe.engines.base import Resume
 from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.lock import STATE_DIR, private_mkdir
+from batchscribe.recording import Resume
+from batchscribe.state.lock import STATE_DIR, private_mkdir
 
 JOURNAL_NAME = "journal.sqlite3"
 
@@ -200,7 +200,7 @@ _SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM files"
 
 class Journal:
     """The SQLite journal of one root. Blocking and not thread-safe: a run uses it from one
-    thread at a time (`homes.JournalThread`), off the event loop."""
+    thread at a time (`state_dirs.JournalThread`), off the event loop."""
 
     def __init__(
         self, root: Path, *, connect: Callable[..., sqlite3.Connection] = sqlite3.connect

@@ -1,4 +1,4 @@
-"""The one retry policy and the poll and listing spacing: pure schedules, sleeping injected.
+"""The one retry policy for AssemblyAI requests: a pure schedule, sleeping injected.
 
 Retries: exponential backoff with full jitter (AWS's "full jitter" keeps many clients from
 retrying in lock-step), except that a `Retry-After` from the server is obeyed as given.
@@ -22,17 +22,12 @@ from tenacity.wait import wait_base
 from batchscribe.errors import ApiError, NoAnswer, RetryableApiError
 
 Sleep = Callable[[float], Awaitable[None]]
-log = logging.getLogger("batchscribe.retry")
+log = logging.getLogger("batchscribe.engines.retry")
 
 #: However many attempts are allowed, give up on one request after this long (seconds).
 MAX_TOTAL_RETRY_TIME = 15 * 60.0
 #: Never wait longer than this for one Retry-After, whatever the server says.
 MAX_RETRY_AFTER = 300.0
-#: Share of the request budget that polls and listings may use: the other half is left for
-#: uploads, creates and result downloads, so watching 1,000 transcripts never starves new work.
-POLL_SHARE = 0.5
-#: Transcripts to a page of `GET /v2/transcript`: the list endpoint's largest `limit`.
-LIST_PAGE = 200
 
 
 class wait_retry_after(wait_base):
@@ -104,40 +99,3 @@ def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     log.info("retry %d in %.1fs after: %s", state.attempt_number, wait, error)
-
-
-def poll_budget(requests_per_minute: int) -> float:
-    """Requests per second that polls and listings may spend: POLL_SHARE of the budget."""
-    return requests_per_minute / 60.0 * POLL_SHARE
-
-
-def pages_to_list(pending: int, *, page: int = LIST_PAGE) -> int:
-    """Pages one listing reads to see `pending` transcripts of ours (newest first, `page` a page).
-
-    One per full page of them and one for the rest: what a listing costs while ours are the
-    newest (1,000 pending: 6 pages). The request budget is planned with this figure; a listing
-    may read `LIST_EXTRA_PAGES` more when other transcripts sit between ours
-    (`AssemblyAIEngine.finished`), which the shared rate limiter absorbs.
-    """
-    return pending // page + 1
-
-
-def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> float:
-    """Seconds between two polls of one transcript with `pending` of them outstanding.
-
-    Each transcript is polled every `interval` seconds until that would exceed the poll share of
-    the request budget (POLL_SHARE); then the spacing grows with the number pending, so the
-    request rate stays flat.
-    """
-    return max(interval, pending / poll_budget(requests_per_minute))
-
-
-def list_spacing(
-    pending: int, *, every: float, requests_per_minute: int, page: int = LIST_PAGE
-) -> float:
-    """Seconds between two listings of `pending` transcripts (`page` to a request).
-
-    A listing every `every` seconds until its pages (`pages_to_list`) would exceed the poll
-    share of the request budget; then listings spread out so the rate stays flat.
-    """
-    return max(every, pages_to_list(pending, page=page) / poll_budget(requests_per_minute))

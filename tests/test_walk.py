@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from batchscribe import scan
 from batchscribe.config import DEFAULT_EXTENSIONS, Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Journal, Record, State
-from batchscribe.scan import (
+from batchscribe.run import walk as scan
+from batchscribe.run.walk import (
     NOT_UTF8,
     Found,
     Nested,
@@ -29,7 +28,8 @@ from batchscribe.scan import (
     resolve_roots,
     walk,
 )
-from batchscribe.store import options_id
+from batchscribe.state.journal import Journal, Record, State
+from batchscribe.state.store import options_id
 
 
 def found(root: Path) -> list[str]:

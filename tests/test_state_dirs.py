@@ -11,21 +11,21 @@ import pytest
 
 from batchscribe.errors import LockHeld
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.history import peek
-from batchscribe.homes import Homes
-from batchscribe.lock import RunLock
+from batchscribe.state.journal_view import peek
+from batchscribe.state.lock import RunLock
+from batchscribe.state.state_dirs import StateDirs
 
 FP = Fingerprint(1, 2)
 
 
 async def test_a_folder_is_opened_once_and_its_run_is_recorded_on_close(tmp_path: Path) -> None:
-    homes = Homes()
-    await homes.open(tmp_path)
-    first = homes[tmp_path]
-    await homes.open(tmp_path)  # a second root sharing the journal
-    assert homes[tmp_path] is first
+    state_dirs = StateDirs()
+    await state_dirs.open(tmp_path)
+    first = state_dirs[tmp_path]
+    await state_dirs.open(tmp_path)  # a second root sharing the journal
+    assert state_dirs[tmp_path] is first
 
-    homes.close("completed", {"done": 3})
+    state_dirs.close("completed", {"done": 3})
 
     _, runs = peek(tmp_path)
     assert [(run.outcome, run.summary) for run in runs] == [("completed", {"done": 3})]
@@ -34,16 +34,16 @@ async def test_a_folder_is_opened_once_and_its_run_is_recorded_on_close(tmp_path
 
 
 async def test_a_folder_locked_by_another_run_is_refused(tmp_path: Path) -> None:
-    homes = Homes()
+    state_dirs = StateDirs()
     with RunLock(tmp_path), pytest.raises(LockHeld):
-        await homes.open(tmp_path)
-    homes.close("stopped", {})
+        await state_dirs.open(tmp_path)
+    state_dirs.close("stopped", {})
 
 
 async def test_journal_calls_run_off_the_event_loop(tmp_path: Path) -> None:
-    homes = Homes()
-    await homes.open(tmp_path)
-    journal = homes[tmp_path].journal
+    state_dirs = StateDirs()
+    await state_dirs.open(tmp_path)
+    journal = state_dirs[tmp_path].journal
     threads: list[str] = []
     real_start = journal.sync.start
 
@@ -53,7 +53,7 @@ async def test_journal_calls_run_off_the_event_loop(tmp_path: Path) -> None:
 
     journal.sync.start = start  # type: ignore[method-assign]
     await journal.start("a.mp3", FP, "assemblyai", [], "o", "d")
-    homes.close("completed", {})
+    state_dirs.close("completed", {})
 
     assert threads and threads[0].startswith("batchscribe-journal")
 
@@ -61,9 +61,9 @@ async def test_journal_calls_run_off_the_event_loop(tmp_path: Path) -> None:
 async def test_a_queued_write_is_recorded_even_when_its_caller_is_cancelled(
     tmp_path: Path,
 ) -> None:
-    homes = Homes()
-    await homes.open(tmp_path)
-    journal = homes[tmp_path].journal
+    state_dirs = StateDirs()
+    await state_dirs.open(tmp_path)
+    journal = state_dirs[tmp_path].journal
     await journal.start("a.mp3", FP, "assemblyai", [], "o", "d")
     release = threading.Event()
     real_done = journal.sync.done
@@ -82,7 +82,7 @@ async def test_a_queued_write_is_recorded_even_when_its_caller_is_cancelled(
         await caller
     release.set()
     await busy
-    homes.close("interrupted", {})  # waits for the writes under way
+    state_dirs.close("interrupted", {})  # waits for the writes under way
 
     records, _ = peek(tmp_path)
     assert records["a.mp3"].upload_url == "https://cdn/u"

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from batchscribe.cadence import Cadence
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import ApiError, FileError, RetryableApiError
+from batchscribe.run.cadence import Cadence
 from batchscribe.transcript import Transcript
 
-log = logging.getLogger("batchscribe.poller")
+log = logging.getLogger("batchscribe.run.poller")
 
 #: Requests in flight at once for polls and fetches: keeps up, stays polite.
 MAX_PARALLEL_POLLS = 8

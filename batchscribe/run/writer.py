@@ -12,15 +12,14 @@ import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from batchscribe.engines import low_confidence_note
 from batchscribe.engines.base import Engine
 from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
-from batchscribe.formats import REAL_FILE_OPS, FileOps, render, write_atomic
-from batchscribe.homes import Homes
-from batchscribe.ledger import Ledger
-from batchscribe.report import Reporter
-from batchscribe.scan import Job
-from batchscribe.subtitles import CueLimits
+from batchscribe.output.formats import REAL_FILE_OPS, FileOps, render, write_atomic
+from batchscribe.output.subtitles import CueLimits
+from batchscribe.report import Reporter, low_confidence_note
+from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.walk import Job
+from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
 
 
@@ -29,8 +28,8 @@ class Writer:
 
     def __init__(
         self,
-        homes: Homes,
-        ledger: Ledger,
+        state_dirs: StateDirs,
+        identical: IdenticalRecordings,
         reporter: Reporter,
         engine: Callable[[], Engine],
         *,
@@ -39,7 +38,7 @@ class Writer:
         delete_after: bool,
         files: FileOps = REAL_FILE_OPS,
     ) -> None:
-        self._homes, self._ledger, self._reporter = homes, ledger, reporter
+        self._state_dirs, self._identical, self._reporter = state_dirs, identical, reporter
         self._engine = engine
         self._options, self._limits, self._delete_after = options, limits, delete_after
         self._files = files
@@ -47,7 +46,7 @@ class Writer:
     async def finish(self, job: Job, transcript: Transcript) -> None:
         """A fresh transcript: keep it in the store first, then write every file that wants it."""
         assert job.digest is not None
-        store = self._homes[job.root].store
+        store = self._state_dirs[job.root].store
         try:
             await asyncio.to_thread(store.save, job.digest, self._options, transcript)
         except OutputError as err:
@@ -60,7 +59,7 @@ class Writer:
         if every one was written, delete the transcript from the service (`remote`: it came
         from the service in this job's attempt, not from an earlier file's)."""
         written = [await self._write(each, transcript)
-                   for each in (job, *self._ledger.release(job.digest))]  # fmt: skip
+                   for each in (job, *self._identical.release(job.digest))]  # fmt: skip
         if remote and all(written):
             await self._delete_remote(job, transcript)
 
@@ -68,18 +67,18 @@ class Writer:
         """One file failed. Transient trouble after a billable step keeps that step: an upload
         is submitted, a transcript polled, on the next run; never paid for again."""
         transient = isinstance(err, OutputError | RetryableApiError)
-        journal = self._homes[job.root].journal
+        journal = self._state_dirs[job.root].journal
         await journal.failed(job.key, err.message, permanent=err.permanent, transient=transient)
         self._reporter.failed(job.source, err.message)
 
     async def fail_together(self, job: Job, err: FileError) -> None:
         """The transcription itself failed: its copies fail alike (a later copy tries anew)."""
-        for each in (job, *self._ledger.release(job.digest)):
+        for each in (job, *self._identical.release(job.digest)):
             await self.fail(each, err)
 
     def give_up(self, job: Job) -> None:
         """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
-        for each in (job, *self._ledger.release(job.digest)):
+        for each in (job, *self._identical.release(job.digest)):
             self._reporter.still_running(each.source)
 
     async def _write(self, job: Job, transcript: Transcript) -> bool:
@@ -90,7 +89,7 @@ class Writer:
         except OutputError as err:
             await self.fail(job, err)
             return False
-        await self._homes[job.root].journal.done(job.key)
+        await self._state_dirs[job.root].journal.done(job.key)
         reason = "" if job.reason == "new" else f" ({job.reason})"
         self._reporter.done(
             job.source,

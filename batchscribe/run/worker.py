@@ -14,17 +14,18 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from batchscribe.budget import RunBudget
-from batchscribe.engines.base import Engine, Finished, Recording, Submitted
-from batchscribe.errors import FileError, ForeignOutput, InputError
+from batchscribe.engines.base import Engine, Finished, Submitted
+from batchscribe.errors import FileError, ForeignOutput, InputError, Stopped
 from batchscribe.fingerprint import Interrupted, content_digest
-from batchscribe.homes import Homes, RunJournal
-from batchscribe.journal import resume_point
-from batchscribe.ledger import Ledger
+from batchscribe.recording import Recording
 from batchscribe.report import Reporter
-from batchscribe.scan import Job, Wanted
-from batchscribe.stopping import Stop, Stopped
-from batchscribe.writer import Writer
+from batchscribe.run.budget import RunBudget
+from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.walk import Job, Wanted
+from batchscribe.run.writer import Writer
+from batchscribe.state.journal import resume_point
+from batchscribe.state.state_dirs import RunJournal, StateDirs
+from batchscribe.stopping import Stop
 
 
 class JournalCheckpoint:
@@ -57,13 +58,13 @@ class JournalCheckpoint:
 
 
 class Worker:
-    """Starts files; shared by the run's workers (all its state is in the ledger and budget)."""
+    """Starts files; shared by the run's workers (all its state is in the identical and budget)."""
 
     def __init__(
         self,
         *,
-        homes: Homes,
-        ledger: Ledger,
+        state_dirs: StateDirs,
+        identical: IdenticalRecordings,
         writer: Writer,
         reporter: Reporter,
         engine: Callable[[], Engine],
@@ -73,7 +74,7 @@ class Worker:
         submitted: Callable[[Job, str], None],
         stop: Stop,
     ) -> None:
-        self._homes, self._ledger, self._writer = homes, ledger, writer
+        self._state_dirs, self._identical, self._writer = state_dirs, identical, writer
         self._reporter, self._engine, self._budget = reporter, engine, budget
         self._wanted, self._upload_ttl = wanted, upload_ttl
         #: where a submitted transcript goes: the poller
@@ -83,7 +84,7 @@ class Worker:
     async def start(self, job: Job) -> None:
         """Take one file as far as this worker goes; per-file trouble is reported, not raised."""
         # A copy started again after its original never came was counted when it first started.
-        if job.key not in self._ledger.requeued and not await self._budget.admits(job.source):
+        if job.key not in self._identical.requeued and not await self._budget.admits(job.source):
             self._reporter.over_budget(job.source)
             return
         self._reporter.started(job.source)
@@ -93,7 +94,7 @@ class Worker:
             result = await self._attempt(job)
         except ForeignOutput as err:
             if job.record is None:  # remembered, claiming no output, so it is reported once
-                await self._homes[job.root].journal.start(
+                await self._state_dirs[job.root].journal.start(
                     job.key, job.fingerprint, self._wanted.engine, [], self._wanted.options, None
                 )
             await self._writer.fail_together(job, err)
@@ -102,7 +103,7 @@ class Worker:
             await self._writer.fail_together(job, err)
             return
         except Stopped:
-            for each in (job, *self._ledger.release(job.digest)):
+            for each in (job, *self._identical.release(job.digest)):
                 self._reporter.left_for_next_run(each.source)
             return
         if isinstance(result, Finished):
@@ -114,8 +115,8 @@ class Worker:
     async def _attempt(self, job: Job) -> Finished | Submitted | None:
         """Carry on or start afresh; None when the file was settled without the engine."""
         assert job.digest is not None
-        owner = self._ledger.take_over(job)
-        wanted, home = self._wanted, self._homes[job.root]
+        owner = self._identical.take_over(job)
+        wanted, state_dir = self._wanted, self._state_dirs[job.root]
         resume = resume_point(
             job.record,
             job.fingerprint,
@@ -126,12 +127,12 @@ class Worker:
         )
         if resume is None:
             names = [path.name for path in job.outputs.values()]
-            await home.journal.start(
+            await state_dir.journal.start(
                 job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest
             )
         # Another file is making these very bytes' transcript (a copy, or a second row of one
         # interrupted transcript): wait for it rather than pay or watch it twice.
-        if self._ledger.claim(job, owner=owner):
+        if self._identical.claim(job, owner=owner):
             return None
         # Kept already (collected before a crash kept it from being written, or made for a
         # copy): render it, unpaid. Only this attempt's own transcript is deleted remotely.
@@ -141,7 +142,7 @@ class Worker:
             raise Stopped()  # not begun: nothing to finish
         resumed = resume is not None and bool(resume.upload_url or resume.transcript_id)
         checkpoint = JournalCheckpoint(
-            home.journal,
+            state_dir.journal,
             job.key,
             reached=resumed,
             on_transcribing=lambda: self._reporter.transcribing(job.source),
@@ -152,7 +153,7 @@ class Worker:
     async def _from_store(self, job: Job, *, remote: bool) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""
         assert job.digest is not None
-        store = self._homes[job.root].store
+        store = self._state_dirs[job.root].store
         kept = await asyncio.to_thread(store.load, job.digest, self._wanted.options)
         if kept is None:
             return False

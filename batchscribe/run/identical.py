@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batchscribe.journal import Record
-from batchscribe.scan import Job
+from batchscribe.run.walk import Job
+from batchscribe.state.journal import Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Stranded:
     adoptions: list[Adoption] = field(default_factory=list)
 
 
-class Ledger:
+class IdenticalRecordings:
     """Who makes which content's transcript, and who waits for it."""
 
     def __init__(self) -> None:

@@ -18,9 +18,9 @@ from typing import TypeVar
 
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.journal import Journal, Record
-from batchscribe.lock import STATE_DIR, RunLock
-from batchscribe.store import TranscriptStore
+from batchscribe.state.journal import Journal, Record
+from batchscribe.state.lock import STATE_DIR, RunLock
+from batchscribe.state.store import TranscriptStore
 
 T = TypeVar("T")
 
@@ -86,34 +86,34 @@ class RunJournal:
 
 
 @dataclass(frozen=True, slots=True)
-class Home:
+class StateDir:
     """What belongs to one journal folder: its journal and its transcript store."""
 
     journal: RunJournal
     store: TranscriptStore
 
 
-class Homes:
+class StateDirs:
     """The journal folders of this run, each opened once and held until `close`."""
 
     def __init__(self) -> None:
         self._thread = JournalThread()
         self._locks = contextlib.ExitStack()
-        self._homes: dict[Path, Home] = {}
+        self._state_dirs: dict[Path, StateDir] = {}
         self._runs: dict[Path, int] = {}
 
-    def __getitem__(self, path: Path) -> Home:
-        return self._homes[path]
+    def __getitem__(self, path: Path) -> StateDir:
+        return self._state_dirs[path]
 
     async def open(self, path: Path) -> None:
         """Lock a journal folder for this run and open its journal (once). Raises LockHeld,
         or ConfigError when the folder or journal cannot be created."""
-        if path in self._homes:
+        if path in self._state_dirs:
             return
         await asyncio.to_thread(_make_folder, path)
         self._locks.enter_context(RunLock(path))
         journal = await self._thread.read(functools.partial(Journal, path))
-        self._homes[path] = Home(
+        self._state_dirs[path] = StateDir(
             RunJournal(journal, self._thread), TranscriptStore(path / STATE_DIR)
         )
         self._runs[path] = await self._thread.write(journal.begin_run)
@@ -123,10 +123,10 @@ class Homes:
         the journal writes under way, so it is called once, when nothing else runs."""
         self._thread.close()
         try:
-            for path, home in self._homes.items():
+            for path, state_dir in self._state_dirs.items():
                 with contextlib.suppress(Exception):  # a full disk must not hide the real error
-                    home.journal.sync.end_run(self._runs[path], outcome, summary)
-                home.journal.sync.close()
+                    state_dir.journal.sync.end_run(self._runs[path], outcome, summary)
+                state_dir.journal.sync.close()
         finally:
             self._locks.close()
 

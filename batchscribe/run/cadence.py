@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from batchscribe.retry import list_spacing, poll_spacing
+from batchscribe.engines.assemblyai import LIST_PAGE, pages_to_list
 
 #: From this many pending, one listing is cheaper than a GET each.
 LIST_FROM = 4
@@ -20,6 +20,35 @@ LIST_FAST = 0.25
 #: After this many seconds with nothing added or finished, each empty listing doubles the
 #: wait, up to the poll interval: a long quiet wait costs 20 listings a minute at 3 s.
 QUIET_AFTER = 10.0
+#: Share of the request budget that polls and listings may use: the other half is left for
+#: uploads, creates and result downloads, so watching 1,000 transcripts never starves new work.
+POLL_SHARE = 0.5
+
+
+def poll_budget(requests_per_minute: int) -> float:
+    """Requests per second that polls and listings may spend: POLL_SHARE of the budget."""
+    return requests_per_minute / 60.0 * POLL_SHARE
+
+
+def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> float:
+    """Seconds between two polls of one transcript with `pending` of them outstanding.
+
+    Each transcript is polled every `interval` seconds until that would exceed the poll share of
+    the request budget (POLL_SHARE); then the spacing grows with the number pending, so the
+    request rate stays flat.
+    """
+    return max(interval, pending / poll_budget(requests_per_minute))
+
+
+def list_spacing(
+    pending: int, *, every: float, requests_per_minute: int, page: int = LIST_PAGE
+) -> float:
+    """Seconds between two listings of `pending` transcripts (`page` to a request).
+
+    A listing every `every` seconds until its pages (`pages_to_list`) would exceed the poll
+    share of the request budget; then listings spread out so the rate stays flat.
+    """
+    return max(every, pages_to_list(pending, page=page) / poll_budget(requests_per_minute))
 
 
 class Cadence:
@@ -29,7 +58,7 @@ class Cadence:
     is polled every `poll_interval`. With more, listings run every LIST_FAST seconds while
     transcripts are added or found finished; after QUIET_AFTER seconds of neither, each empty
     listing doubles the wait up to `poll_interval`. Both spacings stretch with the number
-    pending once they would pass the poll share of the request budget (retry.py).
+    pending once they would pass the poll share of the request budget (POLL_SHARE).
     """
 
     def __init__(self, *, poll_interval: float, requests_per_minute: int, now: float) -> None:

@@ -14,6 +14,8 @@ from batchscribe.errors import ConfigError, LockHeld
 #: The folder batchscribe owns inside every root (journal, lock, transcripts).
 STATE_DIR = ".batchscribe"
 LOCK_NAME = "lock"
+#: The lock holder's pid when it is held but the pid cannot be read (not yet written).
+UNKNOWN_PID = 0
 
 
 def private_mkdir(path: Path) -> None:
@@ -68,3 +70,30 @@ class RunLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+def lock_holder(root: Path) -> int | None:
+    """The pid of the run holding `root`'s lock, `UNKNOWN_PID` if it has not written it yet,
+    or None when no run holds it (a run that never ended was killed).
+
+    Probes with a shared lock taken and dropped at once, never blocking, and creates nothing;
+    a run starting in that instant fails to lock (exit 3), as with any other run.
+    """
+    path = root / STATE_DIR / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run has ever held it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                return None  # no locks here (some network file systems): cannot tell
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else UNKNOWN_PID
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
-from batchscribe.durations import audio_seconds
 from batchscribe.errors import ConfigError
-from batchscribe.history import peek
-from batchscribe.scan import Job, Listing, Root, Wanted, plan, resolve_roots, walk
+from batchscribe.run.durations import audio_seconds
+from batchscribe.run.walk import Job, Listing, Root, Wanted, plan, resolve_roots, walk
+from batchscribe.state.journal_view import peek
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """One run: producer -> bounded queue -> N workers -> one poller -> writer, in one TaskGroup.
 
 Wiring only: what each stage does lives in `producer`, `worker`, `poller`, `writer`, and who
-waits for whom in `ledger`. Cancellation (Ctrl-C, SIGTERM, a fatal error) flows through the
+waits for whom in `identical`. Cancellation (Ctrl-C, SIGTERM, a fatal error) flows through the
 TaskGroup; every billable step is journaled as it happens and outputs are written atomically,
 so stopping anywhere is safe.
 """
@@ -13,21 +13,21 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-from batchscribe.budget import RunBudget
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
-from batchscribe.formats import REAL_FILE_OPS, FileOps
-from batchscribe.homes import Homes
-from batchscribe.ledger import Ledger
-from batchscribe.poller import Poller
-from batchscribe.producer import Producer
+from batchscribe.output.formats import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter, summary_json
-from batchscribe.scan import Job, Root, Wanted, resolve_roots
+from batchscribe.run.budget import RunBudget
+from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.poller import Poller
+from batchscribe.run.producer import Producer
+from batchscribe.run.walk import Job, Root, Wanted, resolve_roots
+from batchscribe.run.watch import Watcher
+from batchscribe.run.worker import Worker
+from batchscribe.run.writer import Writer
+from batchscribe.state.state_dirs import StateDirs
 from batchscribe.stopping import Stop
-from batchscribe.watch import Watcher
-from batchscribe.worker import Worker
-from batchscribe.writer import Writer
 
 #: Jobs waiting for a worker, per worker: keeps workers busy while the walk stays lazy.
 QUEUE_PER_WORKER = 2
@@ -55,13 +55,13 @@ async def run(
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
     engine = LazyEngine(engine_factory, settings)
-    homes = Homes()
+    state_dirs = StateDirs()
     outcome = "interrupted"
     try:
         for root in roots:
-            await homes.open(root.path)
+            await state_dirs.open(root.path)
         stop = stop or Stop()
-        await Pipeline(settings, engine, homes, reporter, files, stop).run(roots)
+        await Pipeline(settings, engine, state_dirs, reporter, files, stop).run(roots)
         outcome = "stopped" if stop.requested else "completed"
     except BaseExceptionGroup as group:
         error = _first_expected(group)
@@ -74,7 +74,7 @@ async def run(
         try:
             await engine.aclose()
         finally:
-            homes.close(outcome, summary_json(reporter.summary))
+            state_dirs.close(outcome, summary_json(reporter.summary))
 
 
 def _first_expected(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -117,23 +117,23 @@ class Pipeline:
         self,
         settings: Settings,
         engine: LazyEngine,
-        homes: Homes,
+        state_dirs: StateDirs,
         reporter: Reporter,
         files: FileOps,
         stop: Stop,
     ) -> None:
-        self._settings, self._engine, self._homes, self._reporter = (
+        self._settings, self._engine, self._state_dirs, self._reporter = (
             settings,
             engine,
-            homes,
+            state_dirs,
             reporter,
         )
         self._stop = stop
         self._wanted = wanted = Wanted.of(settings)
-        self._ledger = ledger = Ledger()
+        self._identical = identical = IdenticalRecordings()
         self._writer = Writer(
-            homes,
-            ledger,
+            state_dirs,
+            identical,
             reporter,
             engine.get,
             options=wanted.options,
@@ -149,21 +149,21 @@ class Pipeline:
         await self._round(self._producer().jobs(roots), self._watcher(roots))
         if self._stop.requested:
             return  # copies left waiting are done by the next run, which finds them unfinished
-        stranded = self._ledger.strand()
+        stranded = self._identical.strand()
         for adoption in stranded.adoptions:
             job = adoption.job
-            await self._homes[job.root].journal.submitted(job.key, adoption.transcript_id)
+            await self._state_dirs[job.root].journal.submitted(job.key, adoption.transcript_id)
         if stranded.jobs:
             self._reporter.requeued(len(stranded.jobs))
             await self._round(_each(stranded.jobs))
         # Every file ends reported; one left waiting on a copy would be a bug, never silence.
-        for job in self._ledger.leftovers():
+        for job in self._identical.leftovers():
             await self._writer.fail(job, FileError("its identical twin never finished; run again"))
 
     def _producer(self, *, announce: bool = True) -> Producer:
         return Producer(
-            self._homes,
-            self._ledger,
+            self._state_dirs,
+            self._identical,
             self._reporter,
             wanted=self._wanted,
             extensions=self._settings.extensions,
@@ -178,7 +178,7 @@ class Pipeline:
             return None
         return Watcher(
             roots,
-            self._homes,
+            self._state_dirs,
             self._wanted,
             extensions=settings.extensions,
             settle=settings.watch_settle,
@@ -210,8 +210,8 @@ class Pipeline:
             give_up=writer.give_up,
         )
         worker = Worker(
-            homes=self._homes,
-            ledger=self._ledger,
+            state_dirs=self._state_dirs,
+            identical=self._identical,
             writer=writer,
             reporter=self._reporter,
             engine=self._engine.get,

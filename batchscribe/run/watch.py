@@ -21,12 +21,12 @@ from pathlib import Path
 
 import watchfiles
 
-from batchscribe.homes import Homes
-from batchscribe.journal import Record
-from batchscribe.lock import STATE_DIR
-from batchscribe.scan import Job, Root, Wanted, plan, walk
+from batchscribe.run.walk import Job, Root, Wanted, plan, walk
+from batchscribe.state.journal import Record
+from batchscribe.state.lock import STATE_DIR
+from batchscribe.state.state_dirs import StateDirs
 
-log = logging.getLogger("batchscribe.watch")
+log = logging.getLogger("batchscribe.run.watch")
 
 #: Names a recorder or a copy gives a file still being written: never a recording yet.
 TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", "~")
@@ -87,7 +87,7 @@ class Watcher:
     def __init__(
         self,
         roots: list[Root],
-        homes: Homes,
+        state_dirs: StateDirs,
         wanted: Wanted,
         *,
         extensions: frozenset[str],
@@ -98,7 +98,7 @@ class Watcher:
         stop_event: asyncio.Event,
         clock: Clock = time.monotonic,
     ) -> None:
-        self._roots, self._homes, self._wanted = roots, homes, wanted
+        self._roots, self._state_dirs, self._wanted = roots, state_dirs, wanted
         self._extensions = extensions
         self._settling = Settling(settle)
         self._rescan, self._poll = rescan, poll
@@ -162,7 +162,7 @@ class Watcher:
         if root is None:
             return None
         key = Path(path).relative_to(root.base).as_posix()
-        record = await self._homes[root.path].journal.get(key)
+        record = await self._state_dirs[root.path].journal.get(key)
         single = Root(path=root.path, walk_from=Path(path), base=root.base,
                       output_dir=root.output_dir)  # fmt: skip
         records = {key: record} if record is not None else {}

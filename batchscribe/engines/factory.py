@@ -1,0 +1,34 @@
+"""Which engine a run uses: the one `settings` asks for (`auto` resolved), wrapped in the
+low-confidence check; only the engine in use is imported."""
+
+from __future__ import annotations
+
+from batchscribe.config import Settings
+from batchscribe.engines.base import Engine
+from batchscribe.engines.confidence import ConfidenceCheck
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The engine `settings` asks for (`auto` resolved), its transcripts checked for low
+    confidence; imports only the engine in use."""
+    if settings.chosen_engine() == "assemblyai":
+        from batchscribe.engines.assemblyai import create_engine as create_assemblyai
+
+        return ConfidenceCheck(create_assemblyai(settings), settings.low_confidence)
+    from batchscribe.engines.local import LocalEngine
+    from batchscribe.engines.local_options import english_only
+
+    return ConfidenceCheck(
+        LocalEngine(settings), settings.low_confidence, english_only=english_only(settings.model)
+    )
+
+
+def check_engine_available(settings: Settings) -> None:
+    """Fail before any work when the chosen engine cannot run: the `local` extra missing, or a
+    language its model cannot hear (`--language fr` with an English-only model)."""
+    if settings.chosen_engine() == "local":
+        from batchscribe.engines.local import check_installed
+        from batchscribe.engines.local_options import check_language
+
+        check_installed()
+        check_language(settings)
