@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from batchscribe.engines import assemblyai_options as request
 from batchscribe.errors import ConfigError
-from batchscribe.output.formats import FORMATS
+from batchscribe.output.names import FORMATS
 
 #: Name looked for in the working folder when no --config is given.
 LOCAL_CONFIG_NAME = "batchscribe.toml"

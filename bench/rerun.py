@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from batchscribe.fingerprint import Fingerprint  # noqa: E402
-from batchscribe.output.formats import output_paths  # noqa: E402
+from batchscribe.output.names import output_paths  # noqa: E402
 from batchscribe.state.journal import Journal  # noqa: E402
 from tests.fakeapi import API_KEY, FakeServer  # noqa: E402
 

@@ -14,7 +14,7 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.engines.factory import create_engine
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from batchscribe.output.formats import REAL_FILE_OPS, FileOps
+from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter
 from batchscribe.run.pipeline import run
 from tests.conftest import api_env, events, run_cli, speech

@@ -12,20 +12,14 @@ from typing import Any
 import pytest
 
 from batchscribe.errors import OutputError
-from batchscribe.output.formats import (
-    _UMASK,
+from batchscribe.output.atomic import _UMASK, FileOps, is_stale_temp, write_atomic
+from batchscribe.output.formats import render, render_json, render_txt
+from batchscribe.output.names import clashing_stems, output_paths
+from batchscribe.output.paragraphs import (
     PARAGRAPH_CHARS,
     PARAGRAPH_PAUSE_MS,
-    FileOps,
-    clashing_stems,
     ends_sentence,
-    is_stale_temp,
-    output_paths,
     paragraph_starts,
-    render,
-    render_json,
-    render_txt,
-    write_atomic,
 )
 from batchscribe.output.subtitles import CueLimits, render_srt, render_vtt
 from batchscribe.transcript import Span, Transcript, Word, spans_of

@@ -13,7 +13,7 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
 from batchscribe.errors import LockHeld
-from batchscribe.output.formats import FileOps
+from batchscribe.output.atomic import FileOps
 from batchscribe.report import Reporter
 from batchscribe.run.pipeline import run
 from batchscribe.state.lock import RunLock

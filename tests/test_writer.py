@@ -13,7 +13,7 @@ import pytest
 
 from batchscribe.errors import OutputError, RetryableApiError, TranscriptionFailed
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.output.formats import REAL_FILE_OPS, FileOps
+from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.output.subtitles import DEFAULT_LIMITS
 from batchscribe.report import Reporter
 from batchscribe.run.identical import IdenticalRecordings

@@ -16,7 +16,7 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
-from batchscribe.output.formats import REAL_FILE_OPS, FileOps
+from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter, summary_json
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings

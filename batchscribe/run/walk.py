@@ -16,13 +16,8 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.output.formats import (
-    clashing_stems,
-    is_stale_temp,
-    output_names,
-    output_paths,
-    stem_of,
-)
+from batchscribe.output.atomic import is_stale_temp
+from batchscribe.output.names import clashing_stems, output_names, output_paths, stem_of
 from batchscribe.state.journal import JOURNAL_NAME, Record
 from batchscribe.state.lock import STATE_DIR
 from batchscribe.state.store import options_id

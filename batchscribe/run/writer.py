@@ -14,7 +14,8 @@ from pathlib import Path
 
 from batchscribe.engines.base import Engine
 from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
-from batchscribe.output.formats import REAL_FILE_OPS, FileOps, render, write_atomic
+from batchscribe.output.atomic import REAL_FILE_OPS, FileOps, write_atomic
+from batchscribe.output.formats import render
 from batchscribe.output.subtitles import CueLimits
 from batchscribe.report import Reporter, low_confidence_note
 from batchscribe.run.identical import IdenticalRecordings

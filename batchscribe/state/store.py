@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batchscribe.errors import OutputError
-from batchscribe.output.formats import write_atomic
+from batchscribe.output.atomic import write_atomic
 from batchscribe.transcript import Transcript
 
 TRANSCRIPTS_DIR = "transcripts"
