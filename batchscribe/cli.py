@@ -19,8 +19,8 @@ from batchscribe.flags import EXAMPLES, parameters, parse_lists
 from batchscribe.logs import setup_logging
 from batchscribe.report import Reporter, exit_code
 from batchscribe.run.pipeline import EngineFactory, run
+from batchscribe.run.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 from batchscribe.status import format_status
-from batchscribe.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 
 
 def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import batchscribe.engines.assemblyai_options as request
 from batchscribe.config_file import (
     LOCAL_CONFIG_NAME,
     find_config_file,
@@ -18,7 +19,6 @@ from batchscribe.config_file import (
     read_config_file,
     user_config_path,
 )
-from batchscribe.engines import assemblyai_options as request
 from batchscribe.errors import ConfigError
 from batchscribe.output.subtitles import CueLimits
 

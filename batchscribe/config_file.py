@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from batchscribe.engines import assemblyai_options as request
+import batchscribe.engines.assemblyai_options as request
 from batchscribe.errors import ConfigError
 from batchscribe.output.names import FORMATS
 

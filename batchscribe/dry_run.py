@@ -12,7 +12,7 @@ from pathlib import Path
 from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
 from batchscribe.errors import ConfigError
 from batchscribe.run.durations import audio_seconds
-from batchscribe.run.walk import Job, Listing, Root, Wanted, plan, resolve_roots, walk
+from batchscribe.run.walk import Job, Root, WalkPlan, Wanted, resolve_roots
 from batchscribe.state.journal_view import peek
 
 
@@ -30,22 +30,20 @@ class Preview:
 
 def preview(settings: Settings) -> Preview:
     """Plan the run as `pipeline.run` would, without doing any of it. Blocking."""
-    wanted = Wanted.of(settings)
     result = Preview()
-    todo = resolve_roots(settings.paths, settings.output_dir)
-    listings: dict[str, Listing] = {}  # one listing per folder for `rec/*.mp3`, as a run does
-    while todo:
-        root = todo.pop(0)
+    walk_plan = WalkPlan(
+        resolve_roots(settings.paths, settings.output_dir),
+        Wanted.of(settings),
+        settings.extensions,
+        nested=settings.output_dir is None,
+        clean=False,  # --dry-run changes nothing, not even a killed run's temporary files
+    )
+    while (root := walk_plan.next_root()) is not None:
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
-        records, _ = peek(root.path)
-        own_tree = settings.output_dir is None
-        folders = walk(
-            root.walk_from, settings.extensions, clean=False, nested=own_tree, listings=listings
-        )
-        for items in folders:
-            batch = plan(items, root, records, wanted)
-            todo += [Root(path=p, walk_from=p, base=p) for p in batch.nested]
+        walk_plan.start(root, peek(root.path)[0])
+        while (batch := walk_plan.next_batch()) is not None:
+            walk_plan.add_roots(Root(path=p, walk_from=p, base=p) for p in batch.nested)
             result.up_to_date += batch.skipped
             result.failed_before += batch.failed_before
             result.unreadable += [(p.path, p.reason) for p in batch.problems]

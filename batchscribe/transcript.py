@@ -119,7 +119,7 @@ class Transcript:
 
     @property
     def model_used(self) -> str | None:
-        """The model that made it: AssemblyAI's `speech_model_used`, the local engine's
-        `model`."""
-        value = self.data.get("speech_model_used") or self.data.get("model")
+        """The model the service says it ran (AssemblyAI's `speech_model_used`, worth naming
+        when it picks from a list); None for the local engine, whose model the user chose."""
+        value = self.data.get("speech_model_used")
         return str(value) if value is not None else None

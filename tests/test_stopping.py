@@ -15,7 +15,7 @@ from batchscribe.engines.base import Engine
 from batchscribe.errors import Stopped
 from batchscribe.report import Reporter
 from batchscribe.run.pipeline import run
-from batchscribe.stopping import Stop
+from batchscribe.run.stopping import Stop
 from tests.conftest import speech
 from tests.fakes import FakeEngine
 

@@ -44,7 +44,7 @@ def job(root: Path, name: str, digest: str = "d1") -> Job:
 
 
 async def started(state_dirs: StateDirs, *jobs: Job, submitted: bool = False) -> None:
-    journal = state_dirs[jobs[0].root].journal
+    journal = state_dirs[jobs[0].state_root].journal
     for each in jobs:
         names = [p.name for p in each.outputs.values()]
         await journal.start(each.key, each.fingerprint, "assemblyai", names, "o", each.digest)

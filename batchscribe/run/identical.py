@@ -17,7 +17,7 @@ from batchscribe.state.journal import Record
 class Reservation:
     """Content an interrupted run left uploaded or submitted, and the file that owns it."""
 
-    home: Path
+    state_root: Path
     owner: Record
 
 
@@ -47,21 +47,27 @@ class IdenticalRecordings:
         self._reserved: dict[str, Reservation] = {}
         #: keys started a second time after their reservation's owner never came
         self.requeued: set[str] = set()
+        #: copies taking over a never-reached original's transcript -> its id, until the
+        #: worker journals the take-over (`Worker`)
+        self.adopted: dict[str, str] = {}
 
-    def reserve(self, digest: str, home: Path, owner: Record) -> None:
+    def reserve(self, digest: str, state_root: Path, owner: Record) -> None:
         """A file with these bytes must wait for `owner`'s transcript, even if the walk
         reaches it first; the first reservation of a content wins."""
         if digest in self._reserved:
             return
         self._waiting.setdefault(digest, [])
-        self._reserved[digest] = Reservation(home, owner)
+        self._reserved[digest] = Reservation(state_root, owner)
 
     def take_over(self, job: Job) -> bool:
         """True when `job` owns the reservation on its content: from here it is an ordinary
         original, and it never waits on itself."""
         assert job.digest is not None
         reservation = self._reserved.get(job.digest)
-        if reservation is None or (reservation.home, reservation.owner.key) != (job.root, job.key):
+        if reservation is None or (reservation.state_root, reservation.owner.key) != (
+            job.state_root,
+            job.key,
+        ):
             return False
         del self._reserved[job.digest]
         return True
@@ -85,6 +91,10 @@ class IdenticalRecordings:
         waited for it, each to be settled the same way."""
         return self._waiting.pop(digest, []) if digest is not None else []
 
+    def with_copies(self, job: Job) -> list[Job]:
+        """`job` and the copies that waited for its content: each to be settled alike."""
+        return [job, *self.release(job.digest)]
+
     def strand(self) -> Stranded:
         """Copies that waited for a reserved original this run never reached (deleted,
         changed, outside the paths, over budget): nothing else can settle them now. One of
@@ -95,7 +105,7 @@ class IdenticalRecordings:
         for digest, reservation in self._reserved.items():
             waiting = self._waiting.pop(digest, [])
             owner = reservation.owner
-            if waiting and owner.transcript_id and reservation.home == waiting[0].root:
+            if waiting and owner.transcript_id and reservation.state_root == waiting[0].state_root:
                 first = waiting[0]
                 # The copy's own outputs stay its own: only the attempt is taken over.
                 own = first.record.outputs_json if first.record else None
@@ -104,13 +114,14 @@ class IdenticalRecordings:
                 )
                 waiting[0] = replace(first, record=record)
                 stranded.adoptions.append(Adoption(waiting[0], owner.transcript_id))
+                self.adopted[first.key] = owner.transcript_id
                 # The adopter owns the content now: the other copies wait for it, whichever
                 # of them is hashed first.
-                adopted[digest] = Reservation(reservation.home, record)
+                adopted[digest] = Reservation(reservation.state_root, record)
             stranded.jobs += waiting
         self._reserved.clear()
         for digest, reservation in adopted.items():
-            self.reserve(digest, reservation.home, reservation.owner)
+            self.reserve(digest, reservation.state_root, reservation.owner)
         self.requeued.update(job.key for job in stranded.jobs)
         return stranded
 

@@ -22,12 +22,12 @@ from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.poller import Poller
 from batchscribe.run.producer import Producer
+from batchscribe.run.stopping import Stop
 from batchscribe.run.walk import Job, Root, Wanted, resolve_roots
 from batchscribe.run.watch import Watcher
 from batchscribe.run.worker import Worker
 from batchscribe.run.writer import Writer
 from batchscribe.state.state_dirs import StateDirs
-from batchscribe.stopping import Stop
 
 #: Jobs waiting for a worker, per worker: keeps workers busy while the walk stays lazy.
 QUEUE_PER_WORKER = 2
@@ -149,10 +149,7 @@ class Pipeline:
         await self._round(self._producer().jobs(roots), self._watcher(roots))
         if self._stop.requested:
             return  # copies left waiting are done by the next run, which finds them unfinished
-        stranded = self._identical.strand()
-        for adoption in stranded.adoptions:
-            job = adoption.job
-            await self._state_dirs[job.root].journal.submitted(job.key, adoption.transcript_id)
+        stranded = self._identical.strand()  # adoptions are journaled by the worker
         if stranded.jobs:
             self._reporter.requeued(len(stranded.jobs))
             await self._round(_each(stranded.jobs))
@@ -199,7 +196,7 @@ class Pipeline:
             await queue.put(job)
 
         def in_flight(source: Path) -> bool:
-            return source in queued or source in self._reporter.stages
+            return source in queued or source in self._writer.underway
 
         writer = self._writer
         poller = Poller(

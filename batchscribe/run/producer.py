@@ -7,24 +7,13 @@ generator yields jobs as folders are planned, so workers start while the walk go
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from batchscribe.errors import BatchscribeError
 from batchscribe.report import Reporter
 from batchscribe.run.identical import IdenticalRecordings
-from batchscribe.run.walk import (
-    Batch,
-    Found,
-    Job,
-    Listing,
-    Nested,
-    Root,
-    Unreadable,
-    Wanted,
-    plan,
-    walk,
-)
+from batchscribe.run.walk import Batch, Job, Root, WalkPlan, Wanted
 from batchscribe.state.journal import Record
 from batchscribe.state.state_dirs import StateDirs
 
@@ -53,25 +42,17 @@ class Producer:
 
     async def jobs(self, roots: list[Root]) -> AsyncIterator[Job]:
         """Every file under `roots` that needs work, in walk order."""
-        todo = list(roots)
+        walk_plan = WalkPlan(roots, self._wanted, self._extensions, nested=self._own_tree)
         journals_read: dict[Path, dict[str, Record]] = {}
-        listings: dict[str, Listing] = {}
-        while todo:
-            root = todo.pop(0)
+        while (root := walk_plan.next_root()) is not None:
             if root.path not in journals_read:  # once per journal, however many roots share it
                 records = await self._state_dirs[root.path].journal.records()
                 journals_read[root.path] = records
                 self._expect_resumed_copies(root.path, records)
-            records = journals_read[root.path]
-            folders = walk(
-                root.walk_from, self._extensions, nested=self._own_tree, listings=listings
-            )
-            while True:
-                batch = await asyncio.to_thread(_plan_next, folders, root, records, self._wanted)
-                if batch is None:
-                    break
+            walk_plan.start(root, journals_read[root.path])
+            while (batch := await asyncio.to_thread(walk_plan.next_batch)) is not None:
                 self._report(batch)
-                todo += await self._enter_nested(batch.nested)
+                walk_plan.add_roots(await self._enter_nested(batch.nested))
                 for job in batch.jobs:
                     yield job
 
@@ -96,23 +77,10 @@ class Producer:
             roots.append(Root(path=folder, walk_from=folder, base=folder))
         return roots
 
-    def _expect_resumed_copies(self, home: Path, records: dict[str, Record]) -> None:
+    def _expect_resumed_copies(self, state_root: Path, records: dict[str, Record]) -> None:
         """Content already uploaded or submitted by an interrupted run: a file with the same
         bytes must wait for that transcript, even if the walk reaches it first. The
         reservation names its owner, which takes it over when it arrives."""
         for record in records.values():
             if record.digest and record.continues(self._wanted.engine, self._wanted.options):
-                self._identical.reserve(record.digest, home, record)
-
-
-def _plan_next(
-    folders: Iterator[list[Found | Unreadable | Nested]],
-    root: Root,
-    records: dict[str, Record],
-    wanted: Wanted,
-) -> Batch | None:
-    """Next folder of the walk, planned; runs in a worker thread."""
-    items = next(folders, None)
-    if items is None:
-        return None
-    return plan(items, root, records, wanted)
+                self._identical.reserve(record.digest, state_root, record)

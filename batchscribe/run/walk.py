@@ -75,7 +75,8 @@ class Job:
     """One source that needs work, with everything the workers and writer need to know."""
 
     source: Path
-    root: Path
+    #: the folder whose `.batchscribe/` journals this file (a `Root.path`)
+    state_root: Path
     key: str
     fingerprint: Fingerprint
     outputs: Mapping[str, Path]
@@ -386,3 +387,56 @@ def _outputs_exist(item: Found, name: str, root: Root, formats: tuple[str, ...])
         return all(out in item.siblings for out in names)
     folder = root.output_folder(Path(item.where))
     return all(os.path.exists(folder / out) for out in names)
+
+
+class WalkPlan:
+    """The roots of a run walked one folder at a time and planned into jobs: the one walk that
+    a run (`Producer`) and `--dry-run` share. Roots found on the way (sub-folders with their own
+    journal) are added by the caller, which decides whether it may enter them.
+
+    Blocking: `next_batch` scans and stats a folder; a run calls it in a thread.
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[Root],
+        wanted: Wanted,
+        extensions: frozenset[str],
+        *,
+        nested: bool,
+        clean: bool = True,
+    ) -> None:
+        self._todo = list(roots)
+        self._wanted, self._extensions = wanted, extensions
+        self._nested, self._clean = nested, clean
+        #: one listing per folder for `rec/*.mp3`, however many of its files are named
+        self._listings: dict[str, Listing] = {}
+        self._folders: Iterator[list[Found | Unreadable | Nested]] = iter(())
+        self._root: Root | None = None
+        self._records: Mapping[str, Record] = {}
+
+    def next_root(self) -> Root | None:
+        """The next root to walk, in order; None when every root is walked."""
+        return self._todo.pop(0) if self._todo else None
+
+    def start(self, root: Root, records: Mapping[str, Record]) -> None:
+        """Walk `root` next, deciding against its journal's `records`."""
+        self._root, self._records = root, records
+        self._folders = walk(
+            root.walk_from,
+            self._extensions,
+            clean=self._clean,
+            nested=self._nested,
+            listings=self._listings,
+        )
+
+    def next_batch(self) -> Batch | None:
+        """The next folder of the root being walked, planned; None when it is done."""
+        items = next(self._folders, None)
+        if items is None or self._root is None:
+            return None
+        return plan(items, self._root, self._records, self._wanted)
+
+    def add_roots(self, roots: Iterable[Root]) -> None:
+        """Walk these too, after the roots already waiting."""
+        self._todo += roots

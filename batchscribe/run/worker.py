@@ -21,11 +21,11 @@ from batchscribe.recording import Recording
 from batchscribe.report import Reporter
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.stopping import Stop
 from batchscribe.run.walk import Job, Wanted
 from batchscribe.run.writer import Writer
 from batchscribe.state.journal import resume_point
 from batchscribe.state.state_dirs import RunJournal, StateDirs
-from batchscribe.stopping import Stop
 
 
 class JournalCheckpoint:
@@ -87,14 +87,14 @@ class Worker:
         if job.key not in self._identical.requeued and not await self._budget.admits(job.source):
             self._reporter.over_budget(job.source)
             return
-        self._reporter.started(job.source)
+        self._writer.begin(job)
         try:
             digest = await asyncio.to_thread(_checked_digest, job, self._stop.now)
             job = replace(job, digest=digest)
             result = await self._attempt(job)
         except ForeignOutput as err:
             if job.record is None:  # remembered, claiming no output, so it is reported once
-                await self._state_dirs[job.root].journal.start(
+                await self._state_dirs[job.state_root].journal.start(
                     job.key, job.fingerprint, self._wanted.engine, [], self._wanted.options, None
                 )
             await self._writer.fail_together(job, err)
@@ -103,8 +103,7 @@ class Worker:
             await self._writer.fail_together(job, err)
             return
         except Stopped:
-            for each in (job, *self._identical.release(job.digest)):
-                self._reporter.left_for_next_run(each.source)
+            self._writer.left_for_next_run(job)
             return
         if isinstance(result, Finished):
             await self._writer.finish(job, result.transcript)
@@ -116,7 +115,7 @@ class Worker:
         """Carry on or start afresh; None when the file was settled without the engine."""
         assert job.digest is not None
         owner = self._identical.take_over(job)
-        wanted, state_dir = self._wanted, self._state_dirs[job.root]
+        wanted, state_dir = self._wanted, self._state_dirs[job.state_root]
         resume = resume_point(
             job.record,
             job.fingerprint,
@@ -125,6 +124,10 @@ class Worker:
             now=time.time(),
             upload_ttl=self._upload_ttl,
         )
+        if (adopted := self._identical.adopted.pop(job.key, None)) is not None:
+            # A copy collecting its never-reached original's transcript: journaled before
+            # anything else, so a crash from here on polls it again instead of paying.
+            await state_dir.journal.submitted(job.key, adopted)
         if resume is None:
             names = [path.name for path in job.outputs.values()]
             await state_dir.journal.start(
@@ -153,7 +156,7 @@ class Worker:
     async def _from_store(self, job: Job, *, remote: bool) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""
         assert job.digest is not None
-        store = self._state_dirs[job.root].store
+        store = self._state_dirs[job.state_root].store
         kept = await asyncio.to_thread(store.load, job.digest, self._wanted.options)
         if kept is None:
             return False

@@ -43,11 +43,25 @@ class Writer:
         self._engine = engine
         self._options, self._limits, self._delete_after = options, limits, delete_after
         self._files = files
+        #: sources started and not yet ended (done, failed, given up or left): the run's own
+        #: record of what is in flight, so --watch never queues a file twice
+        self.underway: set[Path] = set()
+
+    def begin(self, job: Job) -> None:
+        """`job` has started: it is in flight until one of the ends below."""
+        self.underway.add(job.source)
+        self._reporter.started(job.source)
+
+    def left_for_next_run(self, job: Job) -> None:
+        """A stop came before `job` (and its copies) cost anything: the next run does them."""
+        for each in self._identical.with_copies(job):
+            self.underway.discard(each.source)
+            self._reporter.left_for_next_run(each.source)
 
     async def finish(self, job: Job, transcript: Transcript) -> None:
         """A fresh transcript: keep it in the store first, then write every file that wants it."""
         assert job.digest is not None
-        store = self._state_dirs[job.root].store
+        store = self._state_dirs[job.state_root].store
         try:
             await asyncio.to_thread(store.save, job.digest, self._options, transcript)
         except OutputError as err:
@@ -60,7 +74,7 @@ class Writer:
         if every one was written, delete the transcript from the service (`remote`: it came
         from the service in this job's attempt, not from an earlier file's)."""
         written = [await self._write(each, transcript)
-                   for each in (job, *self._identical.release(job.digest))]  # fmt: skip
+                   for each in self._identical.with_copies(job)]  # fmt: skip
         if remote and all(written):
             await self._delete_remote(job, transcript)
 
@@ -68,18 +82,20 @@ class Writer:
         """One file failed. Transient trouble after a billable step keeps that step: an upload
         is submitted, a transcript polled, on the next run; never paid for again."""
         transient = isinstance(err, OutputError | RetryableApiError)
-        journal = self._state_dirs[job.root].journal
+        journal = self._state_dirs[job.state_root].journal
         await journal.failed(job.key, err.message, permanent=err.permanent, transient=transient)
+        self.underway.discard(job.source)
         self._reporter.failed(job.source, err.message)
 
     async def fail_together(self, job: Job, err: FileError) -> None:
         """The transcription itself failed: its copies fail alike (a later copy tries anew)."""
-        for each in (job, *self._identical.release(job.digest)):
+        for each in self._identical.with_copies(job):
             await self.fail(each, err)
 
     def give_up(self, job: Job) -> None:
         """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
-        for each in (job, *self._identical.release(job.digest)):
+        for each in self._identical.with_copies(job):
+            self.underway.discard(each.source)
             self._reporter.still_running(each.source)
 
     async def _write(self, job: Job, transcript: Transcript) -> bool:
@@ -90,13 +106,14 @@ class Writer:
         except OutputError as err:
             await self.fail(job, err)
             return False
-        await self._state_dirs[job.root].journal.done(job.key)
+        await self._state_dirs[job.state_root].journal.done(job.key)
+        self.underway.discard(job.source)
         reason = "" if job.reason == "new" else f" ({job.reason})"
         self._reporter.done(
             job.source,
             transcript.audio_duration,
             reason,
-            model=transcript.data.get("speech_model_used"),
+            model=transcript.model_used,
             no_speech=not transcript.text.strip(),
             low_confidence=low_confidence_note(transcript.data),
         )
@@ -104,8 +121,8 @@ class Writer:
 
     async def _delete_remote(self, job: Job, transcript: Transcript) -> None:
         """--delete-after: remove the transcript from the service once its outputs are safe."""
-        transcript_id = transcript.data.get("id")
-        if not self._delete_after or not isinstance(transcript_id, str):
+        transcript_id = transcript.transcript_id
+        if not self._delete_after or transcript_id is None:
             return
         try:
             await self._engine().delete(transcript_id)
