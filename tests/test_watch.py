@@ -74,6 +74,11 @@ class Watching:
         self._out.close()
         return code, time.monotonic() - began, self.log.read_text()
 
+    def is_watching(self) -> bool:
+        """The catch-up walk is over and the watcher waits for events (its signal handlers
+        are in place since before the walk)."""
+        return "for new recordings" in self.log.read_text()
+
     def done(self, name: str) -> int:
         return sum(1 for line in self.log.read_text().splitlines() if "done    " in line
                    and line.rstrip().split("/")[-1].split(" (")[0] == name)  # fmt: skip
@@ -132,7 +137,7 @@ def test_a_file_added_while_stopped_is_done_at_the_next_start(
     config = tmp_path / "c.toml"
     config.write_text("[assemblyai]\npoll_interval = 0.05\n[watch]\nsettle = 0.5\n")
     first = Watching(root, fake, config)
-    time.sleep(1.0)
+    wait_for(first.is_watching)  # not a fixed sleep: a loaded machine starts Python slowly
     assert first.stop()[0] == EXIT_INTERRUPTED
     (root / "late.wav").write_bytes(speech("arrived at night"))
 
