@@ -1,15 +1,33 @@
-"""An in-memory Engine for wiring tests: no HTTP, no model, every call counted."""
+"""Fakes and helpers shared by the tests: an in-memory Engine (no HTTP, no model, every call
+counted), a virtual clock, one run of the pipeline, the journal read raw, a job, a full disk.
+
+A helper that two test files need lives here (or as a fixture in `tests/conftest.py`), never
+copied into both."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import errno
+import io
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
+from batchscribe.config import Settings
+from batchscribe.engines.base import Checkpoint, Engine, Finished, StillRunning, Submitted
+from batchscribe.engines.factory import create_engine
 from batchscribe.errors import TranscriptionFailed
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.recording import Recording
+from batchscribe.report import Reporter
+from batchscribe.run.pipeline import run
+from batchscribe.run.walk import Job
+from batchscribe.state.journal import JOURNAL_NAME
+from batchscribe.state.lock import STATE_DIR
 from batchscribe.transcript import Transcript
 
 
@@ -96,3 +114,74 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+async def transcribe(
+    settings: Settings, engine: Engine | None = None, *, files: FileOps = REAL_FILE_OPS
+) -> tuple[Reporter, str]:
+    """One run of the pipeline, called directly: with `engine` (a FakeEngine) for every
+    recording, or without one the engine `settings` name (the real AssemblyAI or local one).
+    Returns the reporter (its summary) and the per-file lines it wrote."""
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+
+    def given(_: Settings) -> Engine:
+        assert engine is not None
+        return engine
+
+    await run(settings, reporter, create_engine if engine is None else given, files=files)
+    return reporter, out.getvalue()
+
+
+def journal_path(root: Path) -> Path:
+    """Where a run on `root` keeps its journal: the one place the tests spell it."""
+    return root / STATE_DIR / JOURNAL_NAME
+
+
+@contextmanager
+def connect_journal(root: Path) -> Iterator[sqlite3.Connection]:
+    """The journal of `root` opened raw, as another program would (to read what a run left,
+    or to make a journal an older release would have left); committed, then closed."""
+    db = sqlite3.connect(journal_path(root))
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
+def journal_rows(root: Path, columns: str = "path, state") -> list[tuple[object, ...]]:
+    """`columns` of every file the journal of `root` holds, in the order of their paths."""
+    with connect_journal(root) as db:
+        return db.execute(f"SELECT {columns} FROM files ORDER BY path").fetchall()
+
+
+def journal_states(root: Path) -> dict[str, str]:
+    """Each journaled path of `root` with its state ("done", "submitted", ...)."""
+    return {str(path): str(state) for path, state in journal_rows(root, "path, state")}
+
+
+def state_of(root: Path, key: str) -> str:
+    """The journaled state of one file (`key`: its path relative to `root`)."""
+    return journal_states(root)[key]
+
+
+def job(root: Path, key: str, digest: str = "d1") -> Job:
+    """A job for `root / key` with a txt output beside it, as the walk would hand it over."""
+    stem = key.rpartition(".")[0]
+    outputs = {"txt": root / f"{stem}.txt"}
+    return Job(root / key, root, key, Fingerprint(1, 2), outputs, "new", digest=digest)
+
+
+def disk_full(fd: int) -> None:
+    """An `fsync` for `FileOps` on a disk with no space left."""
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait (polling) until `condition()` holds, for a subprocess or server to get there;
+    fails the test after `timeout` seconds. Never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)

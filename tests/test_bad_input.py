@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines.factory import create_engine
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
-from batchscribe.report import Reporter
-from batchscribe.run.pipeline import run
 from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
+from tests.fakes import disk_full, state_of, transcribe
 
 
 def failure_lines(output: str, name: str) -> list[str]:
     return [line for line in events(output, "failed") if name in line]
-
-
-def state_of(root: Path, key: str) -> str:
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
-        row = db.execute("SELECT state FROM files WHERE path = ?", (key,)).fetchone()
-    return str(row[0])
 
 
 def test_each_bad_file_fails_alone_with_one_line(
@@ -126,17 +116,6 @@ def api_settings(fake: FakeServer, root: Path) -> Settings:
     )
 
 
-async def transcribe(settings: Settings, files: FileOps = REAL_FILE_OPS) -> str:
-    """One run through the pipeline with the real AssemblyAI engine; its per-file lines."""
-    out = io.StringIO()
-    await run(settings, Reporter(stream=out), create_engine, files=files)
-    return out.getvalue()
-
-
-def disk_full(fd: int) -> None:
-    raise OSError(errno.ENOSPC, "No space left on device")
-
-
 async def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
     fake: FakeServer, tmp_path: Path
 ) -> None:
@@ -145,7 +124,7 @@ async def test_full_disk_leaves_no_temp_file_and_the_next_run_pays_nothing(
     source = root / "a.mp3"
     source.write_bytes(content := speech("keep me"))
 
-    output = await transcribe(api_settings(fake, root), FileOps(fsync=disk_full))
+    _, output = await transcribe(api_settings(fake, root), files=FileOps(fsync=disk_full))
 
     (line,) = failure_lines(output, "a.mp3")
     assert "No space left on device" in line
@@ -170,7 +149,7 @@ async def test_read_only_output_folder_fails_the_file_and_keeps_it_collectable(
             raise PermissionError(errno.EACCES, "Permission denied")
         return REAL_FILE_OPS.mkstemp(prefix, suffix, folder)
 
-    output = await transcribe(api_settings(fake, tmp_path), FileOps(mkstemp=read_only))
+    _, output = await transcribe(api_settings(fake, tmp_path), files=FileOps(mkstemp=read_only))
 
     (line,) = failure_lines(output, "a.txt")
     assert "Permission denied" in line and "permissions" in line

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,9 +21,10 @@ from batchscribe.errors import (
     RetryableApiError,
 )
 from batchscribe.recording import Recording
+from batchscribe.state.lock import LOCK_NAME
 from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
-from tests.fakes import FakeEngine, heard
+from tests.fakes import FakeEngine, heard, journal_path, journal_rows
 
 
 def test_folder_is_transcribed_with_every_output_next_to_its_own_source(
@@ -195,12 +195,11 @@ def test_journal_and_lock_are_private(fake: FakeServer, tmp_path: Path, fast_con
     root.mkdir()
     (root / "a.mp3").write_bytes(speech("x"))
     assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
-    state = root / ".batchscribe"
+    state = journal_path(root).parent
     assert state.stat().st_mode & 0o077 == 0
-    for name in ("journal.sqlite3", "lock"):
-        assert (state / name).stat().st_mode & 0o077 == 0
-    with sqlite3.connect(state / "journal.sqlite3") as db:
-        rows = db.execute("SELECT path, state, transcript_id FROM files").fetchall()
+    for path in (journal_path(root), state / LOCK_NAME):
+        assert path.stat().st_mode & 0o077 == 0
+    rows = journal_rows(root, "path, state, transcript_id")
     assert rows[0][:2] == ("a.mp3", "done") and rows[0][2]
 
 

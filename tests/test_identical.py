@@ -1,4 +1,4 @@
-"""The identical of identical recordings: who makes a transcript, who waits, who goes again."""
+"""Identical recordings: who makes a transcript, who waits, who goes again."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ from pathlib import Path
 
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.run.identical import Adoption, IdenticalRecordings
-from batchscribe.run.walk import Job
 from batchscribe.state.journal import Record, State
+from tests.fakes import job
 
 HOME = Path("/rec")
-
-
-def job(key: str, digest: str = "d1", root: Path = HOME) -> Job:
-    return Job(root / key, root, key, Fingerprint(1, 2), {}, "new", digest=digest)
 
 
 def owner_record(key: str, transcript_id: str | None = "t1") -> Record:
@@ -24,7 +20,7 @@ def owner_record(key: str, transcript_id: str | None = "t1") -> Record:
 
 def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
     identical = IdenticalRecordings()
-    first, copy, other = job("a.mp3"), job("b.mp3"), job("c.mp3", digest="d2")
+    first, copy, other = job(HOME, "a.mp3"), job(HOME, "b.mp3"), job(HOME, "c.mp3", digest="d2")
 
     assert identical.claim(first) is False
     assert identical.claim(copy) is True
@@ -35,26 +31,26 @@ def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
 
 def test_a_copy_reached_after_the_transcript_was_settled_makes_its_own_claim() -> None:
     identical = IdenticalRecordings()
-    identical.claim(job("a.mp3"))
+    identical.claim(job(HOME, "a.mp3"))
     identical.release("d1")
 
-    assert identical.claim(job("b.mp3")) is False  # the worker then renders it from the store
+    assert identical.claim(job(HOME, "b.mp3")) is False  # the worker then renders it from the store
 
 
 def test_open_makes_later_copies_wait_and_release_of_none_is_empty() -> None:
     identical = IdenticalRecordings()
     identical.open("d1")
 
-    assert identical.claim(job("b.mp3")) is True
+    assert identical.claim(job(HOME, "b.mp3")) is True
     assert identical.release(None) == []
-    assert identical.leftovers() == [job("b.mp3")]
+    assert identical.leftovers() == [job(HOME, "b.mp3")]
     assert identical.leftovers() == []
 
 
 def test_a_reservation_makes_copies_wait_but_never_its_owner() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("a.mp3"))
-    copy, owner = job("b.mp3"), job("a.mp3")
+    copy, owner = job(HOME, "b.mp3"), job(HOME, "a.mp3")
 
     assert identical.claim(copy) is True  # the walk reached the copy first
     assert identical.take_over(copy) is False
@@ -70,21 +66,21 @@ def test_the_first_reservation_of_a_content_wins() -> None:
     identical.reserve("d1", HOME, owner_record("a.mp3"))
     identical.reserve("d1", HOME, owner_record("z.mp3"))
 
-    assert identical.take_over(job("z.mp3")) is False
-    assert identical.take_over(job("a.mp3")) is True
+    assert identical.take_over(job(HOME, "z.mp3")) is False
+    assert identical.take_over(job(HOME, "a.mp3")) is True
 
 
 def test_a_reservation_in_another_home_is_not_taken_over() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("a.mp3"))
 
-    assert identical.take_over(job("a.mp3", root=Path("/elsewhere"))) is False
+    assert identical.take_over(job(Path("/elsewhere"), "a.mp3")) is False
 
 
 def test_stranded_copies_go_again_and_the_first_collects_the_owners_transcript() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("gone.mp3", transcript_id="t7"))
-    first, second = job("b.mp3"), job("c.mp3")
+    first, second = job(HOME, "b.mp3"), job(HOME, "c.mp3")
     identical.claim(first)
     identical.claim(second)
 
@@ -104,7 +100,7 @@ def test_stranded_copies_go_again_and_the_first_collects_the_owners_transcript()
 def test_stranded_copies_of_an_upload_without_transcript_adopt_nothing() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("gone.mp3", transcript_id=None))
-    identical.claim(job("b.mp3"))
+    identical.claim(job(HOME, "b.mp3"))
 
     stranded = identical.strand()
 
@@ -114,7 +110,7 @@ def test_stranded_copies_of_an_upload_without_transcript_adopt_nothing() -> None
 def test_stranded_copies_in_another_home_adopt_nothing() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", Path("/other"), owner_record("gone.mp3"))
-    identical.claim(job("b.mp3"))
+    identical.claim(job(HOME, "b.mp3"))
 
     stranded = identical.strand()
 
@@ -124,7 +120,7 @@ def test_stranded_copies_in_another_home_adopt_nothing() -> None:
 def test_copies_released_before_the_run_ends_are_not_stranded() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("gone.mp3"))
-    copy = job("b.mp3")
+    copy = job(HOME, "b.mp3")
     identical.claim(copy)
     assert identical.release("d1") == [copy]
 
@@ -137,8 +133,8 @@ def test_stranded_copies_of_every_reserved_content_go_again() -> None:
     identical = IdenticalRecordings()
     identical.reserve("d1", HOME, owner_record("gone1.mp3", transcript_id=None))
     identical.reserve("d2", HOME, owner_record("gone2.mp3", transcript_id=None))
-    identical.claim(job("b.mp3", digest="d1"))
-    identical.claim(job("c.mp3", digest="d2"))
+    identical.claim(job(HOME, "b.mp3", digest="d1"))
+    identical.claim(job(HOME, "c.mp3", digest="d2"))
 
     stranded = identical.strand()
 
@@ -151,15 +147,15 @@ def test_the_adopting_copy_keeps_its_own_outputs_and_owns_the_content() -> None:
     owner = replace(owner_record("gone.mp3", transcript_id="t7"), outputs_json='["gone.txt"]')
     identical.reserve("d1", HOME, owner)
     own = Record("b.mp3", Fingerprint(1, 2), State.DONE, "assemblyai", outputs_json='["b.txt"]')
-    first = replace(job("b.mp3"), record=own)
+    first = replace(job(HOME, "b.mp3"), record=own)
     identical.claim(first)
-    identical.claim(job("c.mp3"))
+    identical.claim(job(HOME, "c.mp3"))
 
     adopter = identical.strand().jobs[0]
 
     assert adopter.record is not None and adopter.record.outputs_json == '["b.txt"]'
     # a copy reached from now on waits for the adopter, which takes the content over
-    later = job("d.mp3")
+    later = job(HOME, "d.mp3")
     assert identical.claim(later) is True
     assert identical.take_over(adopter) is True
     assert identical.release("d1") == [later]

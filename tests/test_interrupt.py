@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.state.lock import RunLock
 from tests.conftest import api_env, run_cli, speech, three_minutes_of_speech
 from tests.fakeapi import FakeServer
+from tests.fakes import journal_states, wait_for
 
 
 def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]:
@@ -27,18 +27,6 @@ def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
-def journal_states(root: Path) -> list[str]:
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
-        return [row[0] for row in db.execute("SELECT state FROM files ORDER BY path")]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -62,7 +50,7 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     assert "stopping" in stderr and "Traceback" not in stderr
     assert "interrupted with 6 file(s) under way" in stderr
     # a create cut short may not have its id journaled yet: the next run adopts it from the list
-    assert set(journal_states(root)) <= {"uploaded", "submitted"}
+    assert set(journal_states(root).values()) <= {"uploaded", "submitted"}
     fake.api.processing_seconds = 0
     fake.api.reset_counters()
 
@@ -114,7 +102,7 @@ def test_a_second_stop_ends_the_run_at_once(fake: FakeServer, tmp_path: Path) ->
 
     assert proc.returncode == EXIT_INTERRUPTED and time.monotonic() - began < 3
     assert "Traceback" not in stderr
-    assert set(journal_states(root)) == {"submitted"}  # collected by the next run
+    assert set(journal_states(root).values()) == {"submitted"}  # collected by the next run
 
 
 def test_second_run_on_the_same_folder_exits_3_naming_the_holder(

@@ -13,7 +13,6 @@ from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Resume
 from batchscribe.state.journal import (
-    JOURNAL_NAME,
     Event,
     InvalidTransition,
     Journal,
@@ -22,6 +21,7 @@ from batchscribe.state.journal import (
     next_state,
     resume_point,
 )
+from tests.fakes import connect_journal, journal_path
 
 FP = Fingerprint(100, 123456789)
 
@@ -80,7 +80,7 @@ def test_a_journal_that_cannot_be_written_stops_with_one_line(
 
 
 def test_a_journal_that_cannot_be_opened_says_what_it_needs(tmp_path: Path) -> None:
-    (tmp_path / ".batchscribe").write_text("a file where the folder should be")
+    journal_path(tmp_path).parent.write_text("a file where the folder should be")
     with pytest.raises(ConfigError, match="cannot open the journal") as err:
         Journal(tmp_path)
     assert str(err.value).endswith("batchscribe needs a writable folder to remember what it did.")
@@ -88,25 +88,23 @@ def test_a_journal_that_cannot_be_opened_says_what_it_needs(tmp_path: Path) -> N
 
 def test_the_journal_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     Journal(tmp_path).close()
-    mode = (tmp_path / ".batchscribe" / JOURNAL_NAME).stat().st_mode
+    mode = journal_path(tmp_path).stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
 
 
 def test_a_journal_from_before_options_were_recorded_gains_the_new_columns(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / ".batchscribe").mkdir()
-    old = sqlite3.connect(tmp_path / ".batchscribe" / JOURNAL_NAME)
-    old.execute(
-        "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-        " mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, engine TEXT, upload_url TEXT,"
-        " uploaded_at REAL, transcript_id TEXT, error TEXT, outputs TEXT,"
-        " updated_at REAL NOT NULL)"
-    )
-    old.execute("INSERT INTO files VALUES ('old.mp3', 1, 2, 'done', 'local', NULL, NULL,"
-                " NULL, NULL, '[\"old.txt\"]', 0)")  # fmt: skip
-    old.commit()
-    old.close()
+    journal_path(tmp_path).parent.mkdir()
+    with connect_journal(tmp_path) as old:
+        old.execute(
+            "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, engine TEXT, upload_url TEXT,"
+            " uploaded_at REAL, transcript_id TEXT, error TEXT, outputs TEXT,"
+            " updated_at REAL NOT NULL)"
+        )
+        old.execute("INSERT INTO files VALUES ('old.mp3', 1, 2, 'done', 'local', NULL, NULL,"
+                    " NULL, NULL, '[\"old.txt\"]', 0)")  # fmt: skip
 
     journal = Journal(tmp_path)
     journal.start("a.mp3", FP, "assemblyai", [], options="o1", digest="d1")
@@ -182,9 +180,8 @@ def test_runs_are_numbered_and_their_end_recorded(tmp_path: Path) -> None:
     journal.end_run(first, "completed", {"done": 2})
     journal.close()
 
-    db = sqlite3.connect(tmp_path / ".batchscribe" / JOURNAL_NAME)
-    rows = db.execute("SELECT id, ended_at, outcome, summary FROM runs ORDER BY id").fetchall()
-    db.close()
+    with connect_journal(tmp_path) as db:
+        rows = db.execute("SELECT id, ended_at, outcome, summary FROM runs ORDER BY id").fetchall()
     assert (first, second) == (1, 2)
     assert [(r[0], r[2], r[3]) for r in rows] == [(1, "completed", '{"done": 2}'), (2, None, None)]
     assert rows[0][1] is not None and rows[1][1] is None

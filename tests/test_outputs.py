@@ -16,6 +16,7 @@ from batchscribe.state.journal_view import peek
 from batchscribe.state.store import options_id
 from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.fakes import journal_path
 
 
 def test_adding_a_format_later_makes_no_request(
@@ -270,7 +271,7 @@ def test_output_dir_mirrors_the_tree_and_leaves_the_sources_alone(
     assert sorted(p.relative_to(archive) for p in archive.rglob("*")) == before
     assert (out / "top.txt").read_text() == "top\n"
     assert (out / "2024" / "march" / "deep.txt").read_text() == "deep\n"
-    assert (out / ".batchscribe" / "journal.sqlite3").exists()
+    assert journal_path(out).exists()
     fake.api.reset_counters()
     again = run_cli(
         str(archive), "--output-dir", str(out), "--config", str(fast_config), env=api_env(fake)

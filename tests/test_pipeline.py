@@ -4,38 +4,20 @@ failures injected through the seams (the engine factory, the file-system calls).
 from __future__ import annotations
 
 import errno
-import io
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Engine
 from batchscribe.errors import LockHeld
 from batchscribe.output.atomic import FileOps
-from batchscribe.report import Reporter
-from batchscribe.run.pipeline import run
 from batchscribe.state.lock import RunLock
 from tests.conftest import events, speech
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, state_of, transcribe
 
 
 def settings_for(root: Path, **values: object) -> Settings:
     return Settings(paths=(root,), engine="local", poll_interval=0.01, **values)  # type: ignore[arg-type]
-
-
-async def transcribe(
-    settings: Settings, engine: FakeEngine, *, files: FileOps | None = None
-) -> tuple[Reporter, str]:
-    out = io.StringIO()
-    reporter = Reporter(stream=out)
-
-    def factory(_: Settings) -> Engine:
-        return engine
-
-    await run(settings, reporter, factory, **({"files": files} if files else {}))
-    return reporter, out.getvalue()
 
 
 def recordings(root: Path, texts: dict[str, str]) -> None:
@@ -43,12 +25,6 @@ def recordings(root: Path, texts: dict[str, str]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(speech(text))
-
-
-def state_of(root: Path, key: str) -> str:
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
-        (state,) = db.execute("SELECT state FROM files WHERE path = ?", (key,)).fetchone()
-    return str(state)
 
 
 async def test_every_file_is_written_by_at_most_concurrency_workers_at_once(
@@ -128,8 +104,17 @@ async def test_a_folder_locked_by_another_run_is_refused(tmp_path: Path) -> None
 
 
 async def test_max_files_leaves_the_rest_for_the_next_run(tmp_path: Path) -> None:
-    recordings(tmp_path, {f"{i}.mp3": f"file {i}" for i in range(5)})
+    texts = {f"{i}.mp3": f"file {i}" for i in range(5)}
+    recordings(tmp_path, texts)
+    settings, tonight, tomorrow = settings_for(tmp_path, max_files=3), FakeEngine(), FakeEngine()
 
-    reporter, _ = await transcribe(settings_for(tmp_path, max_files=2), FakeEngine())
+    reporter, _ = await transcribe(settings, tonight)
 
-    assert reporter.summary.done == 2 and reporter.summary.over_budget == 3
+    assert reporter.summary.done == 3 and reporter.summary.over_budget == 2
+
+    again, _ = await transcribe(settings, tomorrow)
+
+    assert again.summary.done == 2 and again.summary.skipped == 3 and not again.summary.over_budget
+    assert sorted(tonight.started + tomorrow.started) == sorted(tmp_path / n for n in texts)
+    for name, text in texts.items():
+        assert (tmp_path / name).with_suffix(".txt").read_text() == text + "\n"

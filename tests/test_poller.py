@@ -4,7 +4,6 @@ then through the real CLI and the fake API: request economy and max-wait."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from batchscribe.run.poller import Poller
 from batchscribe.transcript import Transcript
 from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.fakes import journal_states
 
 #: Virtual seconds after which a poller still waiting is taken to be stuck.
 HORIZON = 24 * 3600.0
@@ -329,8 +329,7 @@ def test_max_wait_leaves_the_transcript_for_the_next_run_without_paying_again(
 
     assert result.exit_code == EXIT_SOME_FAILED
     assert "still processing" in result.output
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
-        assert db.execute("SELECT state FROM files").fetchone() == ("submitted",)
+    assert journal_states(root) == {"slow.mp3": "submitted"}
 
     fake.api.processing_seconds = 0
     fake.api.reset_counters()

@@ -13,8 +13,10 @@ from rich.console import Console
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.report import Reporter, exit_code, summary_json
+from batchscribe.state.lock import STATE_DIR
 from tests.conftest import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.fakes import connect_journal, journal_path
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (done|failed)  ")
@@ -172,7 +174,7 @@ def test_dry_run_lists_work_with_duration_and_cost_and_touches_nothing(
 
     assert result.exit_code == EXIT_OK, result.output
     assert fake.api.request_count == 0
-    assert not (recordings / ".batchscribe").exists()
+    assert not (recordings / STATE_DIR).exists()
     assert len([line for line in result.stdout.splitlines() if "would transcribe" in line]) == 5
     assert "(new, 0.1 min)" in result.stdout
     total = result.stdout.splitlines()[-1]
@@ -298,11 +300,8 @@ def test_log_file_appends(fake: FakeServer, tmp_path: Path, fast_config: Path) -
 
 
 def test_status_reads_a_journal_from_before_the_newer_columns(tmp_path: Path) -> None:
-    import sqlite3
-
-    state = tmp_path / ".batchscribe"
-    state.mkdir()
-    with sqlite3.connect(state / "journal.sqlite3") as db:  # the first release's schema
+    journal_path(tmp_path).parent.mkdir()
+    with connect_journal(tmp_path) as db:  # the first release's schema
         db.execute(
             "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER"
             " NOT NULL, state TEXT NOT NULL, engine TEXT, upload_url TEXT, uploaded_at REAL,"

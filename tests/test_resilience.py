@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from batchscribe.state.journal import Journal
 from batchscribe.state.store import options_id
 from tests.conftest import api_env, make_tree, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.fakes import connect_journal, journal_states
 
 
 def test_flaky_api_ends_with_every_file_done_each_content_paid_once(
@@ -148,8 +148,7 @@ def test_expired_or_vanished_upload_is_uploaded_again(
     assert result.exit_code == EXIT_OK, result.output
     assert fake.api.upload_count == 2 and fake.api.transcript_count == 2
     assert (tmp_path / "gone.txt").read_text() == "gone upload\n"
-    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
-        assert {row[0] for row in db.execute("SELECT state FROM files")} == {"done"}
+    assert set(journal_states(tmp_path).values()) == {"done"}
 
 
 def test_a_service_that_cannot_list_is_polled_one_by_one(
@@ -178,8 +177,7 @@ def test_lost_create_that_cannot_be_checked_waits_instead_of_paying_twice(
     first = run_cli(str(tmp_path), "--config", str(config), env=api_env(fake))
 
     assert first.exit_code == 1 and fake.api.transcript_count == 1
-    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
-        assert db.execute("SELECT state FROM files").fetchone() == ("uploaded",)
+    assert journal_states(tmp_path) == {"a.mp3": "uploaded"}
     fake.api.lose_create_response_rate = 0.0
     fake.api.list_status = None
 
@@ -195,7 +193,7 @@ def test_journal_from_before_options_were_recorded_is_kept(
 ) -> None:
     (tmp_path / "a.mp3").write_bytes(speech("old journal"))
     assert run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
-    with sqlite3.connect(tmp_path / ".batchscribe" / "journal.sqlite3") as db:
+    with connect_journal(tmp_path) as db:
         db.execute("UPDATE files SET options = NULL")
     fake.api.reset_counters()
 

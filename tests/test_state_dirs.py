@@ -33,7 +33,7 @@ async def test_a_folder_is_opened_once_and_its_run_is_recorded_on_close(tmp_path
         pass
 
 
-async def test_a_folder_locked_by_another_run_is_refused(tmp_path: Path) -> None:
+async def test_opening_a_folder_locked_by_another_run_raises_lock_held(tmp_path: Path) -> None:
     state_dirs = StateDirs()
     with RunLock(tmp_path), pytest.raises(LockHeld):
         await state_dirs.open(tmp_path)

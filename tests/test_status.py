@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from pathlib import Path
 
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_OK
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.state.journal import Journal
-from batchscribe.state.lock import RunLock, lock_holder
+from batchscribe.state.lock import STATE_DIR, RunLock, lock_holder
 from batchscribe.status import format_status
 from tests.conftest import run_cli
+from tests.fakes import connect_journal
 
 FP = Fingerprint(100, 123456789)
 SINCE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
@@ -28,7 +28,7 @@ def half_done_run(root: Path) -> None:
         journal.start(key, FP, "assemblyai", [])
         journal.done(key)
     journal.close()
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
+    with connect_journal(root) as db:
         db.execute("UPDATE files SET updated_at = updated_at - 3600")  # an hour before
     journal = Journal(root)
     journal.begin_run()
@@ -81,7 +81,7 @@ def test_an_ended_run_shows_its_outcome_and_summary(tmp_path: Path) -> None:
 
 def test_probing_the_lock_neither_takes_it_nor_creates_it(tmp_path: Path) -> None:
     assert lock_holder(tmp_path) is None
-    assert not (tmp_path / ".batchscribe").exists()
+    assert not (tmp_path / STATE_DIR).exists()
     with RunLock(tmp_path):
         assert lock_holder(tmp_path) == os.getpid()
     assert lock_holder(tmp_path) is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from batchscribe.report import Reporter
 from batchscribe.run.pipeline import run
 from batchscribe.run.stopping import Stop
 from tests.conftest import speech
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, journal_states
 
 
 async def test_droppable_work_is_cancelled_by_a_stop() -> None:
@@ -79,11 +78,6 @@ async def test_cancelling_the_caller_cancels_the_work_and_is_not_a_stop() -> Non
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert cancelled.is_set()
-
-
-def journal_states(root: Path) -> dict[str, str]:
-    with sqlite3.connect(root / ".batchscribe" / "journal.sqlite3") as db:
-        return dict(db.execute("SELECT path, state FROM files"))
 
 
 def transcripts(root: Path) -> list[str]:

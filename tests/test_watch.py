@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from batchscribe.errors import EXIT_INTERRUPTED
@@ -17,6 +16,7 @@ from batchscribe.run.walk import Root
 from batchscribe.run.watch import Settling, is_candidate, root_of
 from tests.conftest import api_env, speech
 from tests.fakeapi import FakeServer
+from tests.fakes import wait_for
 
 AUDIO = frozenset({"wav", "mp3"})
 
@@ -82,13 +82,6 @@ class Watching:
     def done(self, name: str) -> int:
         return sum(1 for line in self.log.read_text().splitlines() if "done    " in line
                    and line.rstrip().split("/")[-1].split(" (")[0] == name)  # fmt: skip
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_watch_takes_each_file_once_complete_and_stops_promptly_when_idle(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 from collections.abc import AsyncIterator
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import OutputError, RetryableApiError, TranscriptionFailed
-from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.output.subtitles import DEFAULT_LIMITS
 from batchscribe.report import Reporter
@@ -23,7 +21,7 @@ from batchscribe.state.journal import State
 from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
 from tests.conftest import events
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, disk_full, job
 
 TRANSCRIPT = Transcript({"id": "t1", "status": "completed", "text": "Hello there."})
 
@@ -34,13 +32,6 @@ async def state_dirs(tmp_path: Path) -> AsyncIterator[StateDirs]:
     await state_dirs.open(tmp_path)
     yield state_dirs
     state_dirs.close("completed", {})
-
-
-def job(root: Path, name: str, digest: str = "d1") -> Job:
-    source = root / name
-    stem = name.rpartition(".")[0]
-    outputs = {"txt": root / f"{stem}.txt"}
-    return Job(source, root, name, Fingerprint(1, 2), outputs, "new", digest=digest)
 
 
 async def started(state_dirs: StateDirs, *jobs: Job, submitted: bool = False) -> None:
@@ -126,10 +117,6 @@ async def test_a_failed_transcription_fails_every_copy_waiting_for_it(
     assert identical.leftovers() == []  # the copy is no longer waiting
 
 
-def disk_full(fd: int) -> None:
-    raise OSError(errno.ENOSPC, "No space left on device")
-
-
 async def test_a_full_disk_fails_the_file_but_keeps_the_paid_transcript_collectable(
     state_dirs: StateDirs, tmp_path: Path
 ) -> None:
@@ -178,7 +165,9 @@ async def test_a_store_that_cannot_keep_the_transcript_fails_the_file_unpaid_nex
     await writer.finish(first, TRANSCRIPT)
 
     assert "cannot keep the transcript" in out.getvalue()
-    assert await state(state_dirs, tmp_path, "a.mp3") is State.SUBMITTED
+    record = await state_dirs[tmp_path].journal.get("a.mp3")
+    assert record is not None and record.state is State.SUBMITTED
+    assert record.transcript_id == "t1"  # the next run polls it: never paid for twice
     assert not (tmp_path / "a.txt").exists()
 
 
@@ -187,6 +176,7 @@ async def test_give_up_reports_the_file_and_its_copies_as_still_processing(
 ) -> None:
     identical = IdenticalRecordings()
     first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
+    await started(state_dirs, first, submitted=True)
     identical.claim(first)
     identical.claim(copy)
     writer, out = writer_for(state_dirs, identical, FakeEngine())
@@ -194,6 +184,9 @@ async def test_give_up_reports_the_file_and_its_copies_as_still_processing(
     writer.give_up(first)
 
     assert len(events(out.getvalue(), "waiting")) == 2
+    record = await state_dirs[tmp_path].journal.get("a.mp3")
+    assert record is not None and record.state is State.SUBMITTED
+    assert record.transcript_id == "t1"  # the journal keeps it: the next run collects it
 
 
 async def test_a_transcript_rendered_from_the_store_is_not_deleted_remotely(
