@@ -17,6 +17,8 @@ from tests.conftest import api_env, run_cli, speech, three_minutes_of_speech
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states, wait_for
 
+pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
+
 
 def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, **api_env(fake)}

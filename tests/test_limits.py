@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import NOT_AUDIO_ERROR, FakeServer
+
+pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
 FAST = "[assemblyai]\npoll_interval = 0.1\nretry_base_delay = 0.05\nretry_max_delay = 0.5\n"
 

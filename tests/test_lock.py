@@ -14,6 +14,8 @@ from batchscribe.errors import LockHeld
 from batchscribe.state.lock import RunLock
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
+
 #: A run that takes the lock, says so, and then works until it is killed.
 HOLDER = (
     "import sys, time; from pathlib import Path; from batchscribe.state.lock import RunLock\n"

@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from batchscribe.errors import EXIT_INTERRUPTED
 from batchscribe.run.walk import Root
 from batchscribe.run.watch import Settling, is_candidate, root_of
 from tests.conftest import api_env, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import wait_for
+
+pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
 AUDIO = frozenset({"wav", "mp3"})
 
