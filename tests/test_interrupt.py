@@ -179,14 +179,21 @@ def test_temp_file_left_by_a_killed_write_is_removed(fake: FakeServer, tmp_path:
     assert not stale.exists() and users_hidden.exists()
 
 
-def test_a_sub_folder_done_first_keeps_its_journal_when_the_parent_runs(
-    fake: FakeServer, tmp_path: Path
-) -> None:
+def sub_folder_done_first(tmp_path: Path, fake: FakeServer) -> dict[str, str]:
+    """`a/inner.mp3` transcribed by a run on `a/` (its own journal), `outer.mp3` not yet;
+    returns the environment for the next run."""
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "inner.mp3").write_bytes(speech("inner"))
     (tmp_path / "outer.mp3").write_bytes(speech("outer"))
     env = api_env(fake)
     assert run_cli(str(tmp_path / "a"), "--poll-interval", "0.05", env=env).exit_code == 0
+    return env
+
+
+def test_a_sub_folder_done_first_keeps_its_journal_when_the_parent_runs(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    env = sub_folder_done_first(tmp_path, fake)
     fake.api.reset_counters()
 
     result = run_cli(str(tmp_path), "--poll-interval", "0.05", env=env)
@@ -199,11 +206,7 @@ def test_a_sub_folder_done_first_keeps_its_journal_when_the_parent_runs(
 def test_a_sub_folder_locked_by_another_run_is_skipped_not_shared(
     fake: FakeServer, tmp_path: Path
 ) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "inner.mp3").write_bytes(speech("inner"))
-    (tmp_path / "outer.mp3").write_bytes(speech("outer"))
-    env = api_env(fake)
-    assert run_cli(str(tmp_path / "a"), "--poll-interval", "0.05", env=env).exit_code == 0
+    env = sub_folder_done_first(tmp_path, fake)
     (tmp_path / "a" / "new.mp3").write_bytes(speech("new inner"))
     fake.api.reset_counters()
 
