@@ -14,11 +14,13 @@ from batchscribe import __version__
 from batchscribe.config import Settings, build_settings, format_unknown_options
 from batchscribe.dry_run import format_preview, preview
 from batchscribe.engines.factory import check_engine_available, create_engine
-from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
+from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError, LockHeld
 from batchscribe.flags import EXAMPLES, parameters, parse_lists
 from batchscribe.logs import setup_logging
 from batchscribe.report import Reporter, exit_code
+from batchscribe.run.live import Live
 from batchscribe.run.pipeline import EngineFactory, run
+from batchscribe.run.recent import keep_last
 from batchscribe.run.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 from batchscribe.status import format_status
 
@@ -69,16 +71,21 @@ def _run(settings: Settings, engine_factory: EngineFactory) -> NoReturn:
     """Run the pipeline under the reporter, print the summary and exit with the run's status."""
     reporter = Reporter(quiet=settings.quiet)
     reporter.summary.engine = settings.chosen_engine()
+    if settings.watch:  # months of failures would pile up in its summary: the last few
+        keep_last(reporter.summary)
+    live = Live(settings, reporter)
     try:
         with reporter:
             stopped = asyncio.run(
                 under_stop_signals(
-                    lambda stop: run(settings, reporter, engine_factory, stop=stop),
+                    lambda stop: run(settings, reporter, engine_factory, stop=stop, live=live),
                     grace=settings.grace,
                     stopping=lambda: reporter.stopping(settings.grace),
                 )
             )
     except BatchscribeError as err:
+        if not isinstance(err, LockHeld):  # the metrics file is the lock holder's
+            live.ended(err.exit_code)
         _fail(err)
     except (KeyboardInterrupt, asyncio.CancelledError):
         stopped = True
@@ -86,9 +93,12 @@ def _run(settings: Settings, engine_factory: EngineFactory) -> NoReturn:
         exit_on_signal()
     if stopped:
         reporter.interrupted()
+        live.ended(EXIT_INTERRUPTED)
         exit_interrupted()
     reporter.finish(as_json=settings.json)
-    sys.exit(exit_code(reporter.summary))
+    code = exit_code(reporter.summary)
+    live.ended(code)
+    sys.exit(code)
 
 
 def _inspect(settings: Settings, *, show_status: bool) -> NoReturn:

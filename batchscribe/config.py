@@ -85,6 +85,8 @@ class Settings:
     max_audio_hours: float | None = None
     #: append log lines (what --verbose shows) to this file
     log_file: Path | None = None
+    #: node_exporter textfile metrics, written at the end of the run (--watch: kept current)
+    metrics_file: Path | None = None
     #: seconds the first Ctrl-C or SIGTERM waits for files under way before stopping anyway:
     #: well inside systemd's default 90 s stop timeout (TimeoutStopSec)
     grace: float = 60.0

@@ -24,6 +24,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("", "concurrency"): ("concurrency", int),
     ("", "grace"): ("grace", (int, float)),
     ("", "extensions"): ("extensions", list),
+    ("", "metrics_file"): ("metrics_file", str),
     ("watch", "poll"): ("watch_poll", bool),
     ("watch", "settle"): ("watch_settle", (int, float)),
     ("watch", "rescan"): ("watch_rescan", (int, float)),
@@ -126,7 +127,7 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         return {name: value, "config_warnings": tuple(warnings)}
     if name == "prices":
         return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
-    if name == "output_dir":
+    if name in {"output_dir", "metrics_file"}:
         return {name: Path(str(value)).expanduser() if value else None}
     if name in {"api_key", "model", "language"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"

@@ -106,9 +106,11 @@ def _output_options() -> list[click.Parameter]:
         _switch("--retry-failed",
                 help="Also retry files that failed for good before (not audio, empty, too big)."),
         _option("--max-files", type=click.IntRange(min=1), metavar="N",
-                help="Start at most N files this run; the rest waits for the next."),
+                help="Start at most N files this run (with --watch: per calendar day, local "
+                "time); the rest waits for the next."),
         _option("--max-audio-hours", type=_SECONDS, metavar="H",
-                help="Stop starting files once H hours of audio are under way."),
+                help="Stop starting files once H hours of audio are under way (with --watch: "
+                "per calendar day, local time)."),
         _option("--grace", type=_SECONDS, metavar="S", help="On the first Ctrl-C or SIGTERM, "
                 "wait up to S seconds for files under way; a second stops at once.  [default: 60]"),
         _switch("--watch", help="After the run, keep transcribing recordings as they arrive "
@@ -117,7 +119,12 @@ def _output_options() -> list[click.Parameter]:
                 "events (network mounts)."),
         _switch("--json", help="Print a JSON summary on stdout."),
         _option("--log-file", type=_FILE, metavar="FILE",
-                help="Append log lines (every file, and with -v every request) to FILE."),
+                help="Append log lines (every file, and with -v every request) to FILE; "
+                "reopened when logrotate moves it."),
+        _option("--metrics-file", type=_FILE, metavar="PATH",
+                help="Write Prometheus metrics (node_exporter textfile format, e.g. "
+                "/var/lib/node_exporter/textfile/batchscribe.prom) at the end of the run; "
+                "with --watch, kept current."),
         _switch("-q", "--quiet", help="Print nothing unless something new failed."),
         _switch("-v", "--verbose", help="Log every request and retry (the key is never shown)."),
     ]  # fmt: skip

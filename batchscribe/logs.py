@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 
 from batchscribe.config import Settings
@@ -68,7 +69,10 @@ def setup_logging(settings: Settings) -> None:
     handlers: list[logging.Handler] = [console]
     if settings.log_file is not None:
         try:
-            to_file = logging.FileHandler(settings.log_file, mode="a", encoding="utf-8")
+            # Reopened when the file is moved or deleted (logrotate), at the next line.
+            to_file = logging.handlers.WatchedFileHandler(
+                settings.log_file, mode="a", encoding="utf-8"
+            )
         except OSError as err:
             raise ConfigError(
                 f"{settings.log_file}: cannot open the log file ({err.strerror})."

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.run.recent import Recent
 from batchscribe.transcript import OUR_KEY
 
 log = logging.getLogger("batchscribe.report")
@@ -59,14 +60,15 @@ class Summary:
     engine: str = ""
     done: int = 0
     skipped: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    still_running: list[Path] = field(default_factory=list)
+    #: every list counts all its files; with --watch each keeps only the last few (`Recent`)
+    failed: Recent[tuple[Path, str]] = field(default_factory=Recent)
+    still_running: Recent[Path] = field(default_factory=Recent)
     #: files done whose follow-up failed (e.g. --delete-after could not delete)
-    warnings: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: Recent[tuple[Path, str]] = field(default_factory=Recent)
     #: files done whose transcript has no words: silence or noise, nothing was said
-    no_speech: list[Path] = field(default_factory=list)
+    no_speech: Recent[Path] = field(default_factory=Recent)
     #: files done whose transcript's mean word confidence is under [output] low_confidence
-    low_confidence: list[Path] = field(default_factory=list)
+    low_confidence: Recent[Path] = field(default_factory=Recent)
     #: files that failed for good in an earlier run, not retried (see --retry-failed)
     failed_before: int = 0
     #: files left for the next run because --max-files / --max-audio-hours was reached
@@ -184,6 +186,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "done": summary.done,
         "up_to_date": summary.skipped,
         "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
+        "failed_count": len(summary.failed),  # with --watch, "failed" lists the last 100
         "still_processing": [str(p) for p in summary.still_running],
         "warnings": [{"path": str(p), "warning": w} for p, w in summary.warnings],
         "no_speech": [str(p) for p in summary.no_speech],

@@ -15,6 +15,7 @@ from batchscribe.run.walk import resolve_roots
 from batchscribe.state.journal import Record, State
 from batchscribe.state.journal_view import Run, Snapshot, snapshot
 from batchscribe.state.lock import UNKNOWN_PID, lock_holder
+from batchscribe.state.watching import Watching, read_watching
 
 
 def format_status(settings: Settings) -> list[str]:
@@ -36,7 +37,44 @@ def format_status(settings: Settings) -> list[str]:
                 hint = " (permanent: --retry-failed to retry)" if record.permanent else ""
                 lines.append(f"  failed  {record.key}: {record.error}{hint}")
         lines.append(f"  {format_run(found, holder)} ({len(found.runs)} run(s) in all)")
+        watching = read_watching(root.path) if holder is not None else None
+        if watching is not None and watching.pid == holder:  # else a killed watcher's
+            lines.extend(format_watching(watching, found))
     return lines
+
+
+def format_watching(watching: Watching, found: Snapshot) -> list[str]:
+    """A running watcher: since when, the last file it finished, what is under way and what
+    waits in its queue (from the file it keeps, `state/watching.py`)."""
+    last = found.runs[-1] if found.runs else None
+    finished = [
+        (found.updated.get(r.key, 0.0), r)
+        for r in (found.changed_since(last.started_at) if last else [])
+        if r.done or r.failed
+    ]
+    if finished:
+        at, record = max(finished, key=lambda pair: pair[0])
+        said = "done" if record.done else "failed"
+        last_file = f"{record.key} ({said} {_iso(at)})"
+    else:
+        last_file = "none yet"
+    under_way = [f"{path} ({stage})" for path, stage in watching.under_way]
+    return [
+        f"  watching since {_iso(watching.since)}; last file: {last_file}",
+        f"  under way: {_listed(watching.under_way_count, under_way)}",
+        f"  queued: {_listed(watching.queued_count, watching.queued)}",
+    ]
+
+
+def _listed(count: int, names: list[str]) -> str:
+    if not count:
+        return "nothing"
+    more = f", and {count - len(names)} more" if count > len(names) else ""
+    return f"{count}: {', '.join(names)}{more}"
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
 
 
 def format_run(found: Snapshot, holder: int | None) -> str:
@@ -56,13 +94,13 @@ def format_run(found: Snapshot, holder: int | None) -> str:
             f"{_so_far(found, last)}. Run the same command again to finish"
         )
     done = last.summary.get("done", "?")
-    failed = last.summary.get("failed", [])
+    failed = last.summary.get("failed_count", last.summary.get("failed", []))
     failed_count = len(failed) if isinstance(failed, list) else failed
     return f"last run {_when(last)}: {last.outcome}; {done} done, {failed_count} failed"
 
 
 def _when(run: Run) -> str:
-    return datetime.fromtimestamp(run.started_at).astimezone().isoformat(timespec="seconds")
+    return _iso(run.started_at)
 
 
 def _so_far(found: Snapshot, run: Run) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 from pathlib import Path
 
 from batchscribe.run.budget import RunBudget, within
@@ -52,3 +53,36 @@ async def test_workers_asking_at_once_never_pass_the_hours_budget_together() -> 
     admitted = await asyncio.gather(*(budget.admits(Path(f"{i}.mp3")) for i in range(8)))
 
     assert admitted.count(True) == 1  # one hour of audio, not eight
+
+
+class Calendar:
+    """Today's date, as the test says (the watcher's budget is per local calendar day)."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def __call__(self) -> date:
+        return self.day
+
+
+async def test_a_watchers_budget_counts_afresh_each_calendar_day() -> None:
+    calendar = Calendar(date(2026, 12, 1))
+    budget = RunBudget(
+        max_files=2, max_audio_hours=1.0, duration=lambda _: 1800.0, daily=True, today=calendar
+    )
+
+    today = [await budget.admits(Path(f"a{i}.mp3")) for i in range(3)]
+    calendar.day = date(2026, 12, 2)  # past midnight, local time
+    tomorrow = [await budget.admits(Path(f"b{i}.mp3")) for i in range(3)]
+
+    assert today == [True, True, False] and tomorrow == [True, True, False]
+    assert budget.files == 2 and budget.seconds == 3600.0  # the second day's
+
+
+async def test_a_runs_budget_never_starts_again_however_long_it_runs() -> None:
+    calendar = Calendar(date(2026, 12, 1))
+    budget = RunBudget(max_files=1, max_audio_hours=None, today=calendar)
+
+    assert await budget.admits(Path("a.mp3"))
+    calendar.day = date(2026, 12, 2)
+    assert not await budget.admits(Path("b.mp3"))

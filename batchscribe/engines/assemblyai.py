@@ -69,6 +69,8 @@ class AssemblyAIEngine:
         self._settings = settings
         self._options = options or {}
         self._session = session
+        #: requests, 429s and retries, for --metrics-file
+        self.stats = client.stats
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Submitted:
         resume = recording.resume

@@ -24,6 +24,7 @@ from aiolimiter import AsyncLimiter
 from batchscribe import __version__
 from batchscribe.config import Settings
 from batchscribe.engines.retry import Sleep, retrying
+from batchscribe.engines.stats import RequestStats
 from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import AuthError, NoAnswer, PermanentApiError, RetryableApiError
 
@@ -77,6 +78,8 @@ class AssemblyAIClient:
         self._headers = {"Authorization": api_key, "User-Agent": f"batchscribe/{__version__}"}
         self._settings = settings
         self._sleep = sleep
+        #: requests, 429s and retries of this client, for --metrics-file
+        self.stats = RequestStats()
 
     async def upload(self, path: Path, size: int) -> str:
         """Stream `path` to `/v2/upload` and return its `upload_url`.
@@ -144,6 +147,7 @@ class AssemblyAIClient:
             base_delay=self._settings.retry_base_delay,
             max_delay=self._settings.retry_max_delay,
             sleep=self._sleep,
+            stats=self.stats,
         )
         maybe_acted = False
         async for attempt in policy:
@@ -176,6 +180,7 @@ class AssemblyAIClient:
             timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
         await self._limiter.acquire()
         sent_at = await self._gate.enter()
+        self.stats.requests += 1
         log.debug("%s %s", method, path)
         try:
             async with self._session.request(
@@ -188,6 +193,8 @@ class AssemblyAIClient:
             ) as resp:
                 retry_after = _seconds(resp.headers.get("Retry-After"))
                 self._gate.answered(resp.status, sent_at=sent_at, retry_after=retry_after)
+                if resp.status == 429:
+                    self.stats.rate_limited += 1
                 if resp.status == 200:
                     body = await resp.json(content_type=None)
                     if not isinstance(body, dict):

@@ -13,6 +13,7 @@ from batchscribe.engines.base import (
     StillRunning,
     Submitted,
 )
+from batchscribe.engines.stats import request_stats
 from batchscribe.recording import Recording
 from batchscribe.transcript import OUR_KEY, Transcript
 
@@ -47,6 +48,7 @@ class ConfidenceCheck:
     def __init__(self, engine: Engine, threshold: float, *, english_only: bool = False) -> None:
         self._engine, self._threshold, self._english_only = engine, threshold, english_only
         self.name = engine.name
+        self.stats = request_stats(engine)
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
         return self._checked(await self._engine.start(recording, checkpoint))

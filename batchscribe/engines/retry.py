@@ -19,6 +19,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import ApiError, NoAnswer, RetryableApiError
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -80,18 +81,26 @@ def retrying(
     base_delay: float,
     max_delay: float,
     sleep: Sleep,
+    stats: RequestStats | None = None,
 ) -> AsyncRetrying:
     """A fresh policy for one request: retry RetryableApiError only, then re-raise the last one.
 
     Use one per request (`async for attempt in retrying(...)`): the attempt count is per request.
+    Each retry is counted in `stats` (for --metrics-file) as it is decided.
     """
+
+    def before_sleep(state: RetryCallState) -> None:
+        if stats is not None:
+            stats.retries += 1
+        _log_retry(state)
+
     return AsyncRetrying(
         stop=stop_after_failures(attempts) | stop_after_delay(MAX_TOTAL_RETRY_TIME),
         wait=backoff(base=base_delay, maximum=max_delay),
         retry=retry_if_exception_type(RetryableApiError),
         sleep=sleep,
         reraise=True,
-        before_sleep=_log_retry,
+        before_sleep=before_sleep,
     )
 
 

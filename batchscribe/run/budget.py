@@ -1,9 +1,14 @@
-"""--max-files and --max-audio-hours: once reached, nothing new starts; the next run does it."""
+"""--max-files and --max-audio-hours: once reached, nothing new starts; the next run does it.
+
+With --watch there is no next run: the budget is per calendar day in local time, counted
+afresh from the first file started after midnight.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from batchscribe.run.durations import audio_seconds
@@ -19,8 +24,9 @@ def within(
 
 
 class RunBudget:
-    """Counts what this run started; a file's duration is read from its headers (in a thread)
-    only when an audio-hours budget is set."""
+    """Counts what this run started (`daily`: what it started today, local time, as `today`
+    tells); a file's duration is read from its headers (in a thread) only when an audio-hours
+    budget is set."""
 
     def __init__(
         self,
@@ -28,9 +34,13 @@ class RunBudget:
         max_files: int | None,
         max_audio_hours: float | None,
         duration: Callable[[Path], float | None] = audio_seconds,
+        daily: bool = False,
+        today: Callable[[], date] = date.today,
     ) -> None:
         self._max_files, self._max_hours = max_files, max_audio_hours
         self._duration = duration
+        self._today = today if daily else None
+        self._day = today() if daily else None
         self.files = 0
         self.seconds = 0.0
         # The check, the duration read and the count are one step: workers asking at once
@@ -43,6 +53,8 @@ class RunBudget:
             return await self._admit(source)
 
     async def _admit(self, source: Path) -> bool:
+        if self._today is not None and (day := self._today()) != self._day:
+            self._day, self.files, self.seconds = day, 0, 0.0  # a new day, a new budget
         if not within(
             self.files, self.seconds, max_files=self._max_files, max_audio_hours=self._max_hours
         ):

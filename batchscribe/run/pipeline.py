@@ -20,6 +20,7 @@ from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter, summary_json
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.live import Live, RunView
 from batchscribe.run.poller import Poller
 from batchscribe.run.producer import Producer
 from batchscribe.run.stopping import Stop
@@ -42,13 +43,15 @@ async def run(
     *,
     files: FileOps = REAL_FILE_OPS,
     stop: Stop | None = None,
+    live: Live | None = None,
 ) -> None:
     """Transcribe everything under `settings.paths` that needs work; counts go to `reporter`.
 
     Raises ConfigError / LockHeld / FatalApiError / JournalError for run-wide trouble;
     per-file failures are reported and the run goes on. `files` are the file-system calls
     outputs are written with (tests inject failures there). Once `stop` is requested, no file
-    starts; what is under way finishes (see stopping.py) and the run returns.
+    starts; what is under way finishes (see stopping.py) and the run returns. `live` follows
+    the run for --metrics-file and a watcher's --status.
     """
     roots = resolve_roots(settings.paths, settings.output_dir)
     for root in roots:
@@ -61,7 +64,10 @@ async def run(
         for root in roots:
             await state_dirs.open(root.path)
         stop = stop or Stop()
-        await Pipeline(settings, engine, state_dirs, reporter, files, stop).run(roots)
+        pipeline = Pipeline(settings, engine, state_dirs, reporter, files, stop)
+        view = RunView(lambda: state_dirs.paths, lambda: engine.created, pipeline.queued)
+        async with live.following(view, stop.event) if live else contextlib.nullcontext():
+            await pipeline.run(roots)
         outcome = "stopped" if stop.requested else "completed"
     except BaseExceptionGroup as group:
         error = _first_expected(group)
@@ -100,6 +106,11 @@ class LazyEngine:
         self._factory, self._settings = factory, settings
         self._engine: Engine | None = None
 
+    @property
+    def created(self) -> Engine | None:
+        """The engine if it was made: asking never loads a model."""
+        return self._engine
+
     def get(self) -> Engine:
         if self._engine is None:
             self._engine = self._factory(self._settings)
@@ -129,6 +140,8 @@ class Pipeline:
             reporter,
         )
         self._stop = stop
+        #: in the queue, not yet started: with --watch, never twice (and --status lists them)
+        self.queued: set[Path] = set()
         self._wanted = wanted = Wanted.of(settings)
         self._identical = identical = IdenticalRecordings()
         self._writer = Writer(
@@ -142,7 +155,9 @@ class Pipeline:
             files=files,
         )
         self._budget = RunBudget(
-            max_files=settings.max_files, max_audio_hours=settings.max_audio_hours
+            max_files=settings.max_files,
+            max_audio_hours=settings.max_audio_hours,
+            daily=settings.watch,  # a watcher has no next run: its budget is per day
         )
 
     async def run(self, roots: list[Root]) -> None:
@@ -189,7 +204,7 @@ class Pipeline:
         """Producer (and watcher), workers and poller of one round, all in one TaskGroup."""
         concurrency = self._settings.concurrency
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=concurrency * QUEUE_PER_WORKER)
-        queued: set[Path] = set()  # in the queue, not yet started: with --watch, never twice
+        queued = self.queued
 
         async def put(job: Job) -> None:
             queued.add(job.source)

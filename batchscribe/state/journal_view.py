@@ -85,3 +85,38 @@ def _read(root: Path, *, updated: bool) -> Snapshot:
     except sqlite3.Error as err:
         raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
     return Snapshot(records, runs, changed)
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A journal's figures for --metrics-file: files per state, and its last good run."""
+
+    #: state name -> files in it
+    states: dict[str, int]
+    #: when a run last ended with every file done (exit status 0); None: never
+    last_success: float | None
+
+
+def tally(root: Path) -> Tally:
+    """Count a root's files per state, read-only (one query, whatever the journal's size),
+    and find the last run that ended with exit status 0. A root without a journal has none.
+
+    Safe while a run writes the journal (SQLite WAL: readers never block the writer).
+    Raises ConfigError when the journal cannot be read."""
+    db_path = root / STATE_DIR / JOURNAL_NAME
+    if not db_path.is_file():
+        return Tally({}, None)
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
+            states = dict(db.execute("SELECT state, COUNT(*) FROM files GROUP BY state"))
+            last_success = None
+            for ended, summary in db.execute(
+                "SELECT ended_at, summary FROM runs WHERE ended_at IS NOT NULL "
+                "AND outcome = 'completed' ORDER BY id DESC"
+            ):
+                if json.loads(summary or "{}").get("exit_code") == 0:
+                    last_success = float(ended)
+                    break
+    except (sqlite3.Error, ValueError) as err:
+        raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
+    return Tally(states, last_success)

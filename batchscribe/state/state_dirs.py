@@ -105,6 +105,11 @@ class StateDirs:
     def __getitem__(self, path: Path) -> StateDir:
         return self._state_dirs[path]
 
+    @property
+    def paths(self) -> list[Path]:
+        """The journal folders opened so far: the roots, and sub-folders with their own."""
+        return list(self._state_dirs)
+
     async def open(self, path: Path) -> None:
         """Lock a journal folder for this run and open its journal (once). Raises LockHeld,
         or ConfigError when the folder or journal cannot be created."""
