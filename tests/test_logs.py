@@ -76,3 +76,21 @@ def test_unopenable_log_file_is_a_config_error_naming_it(tmp_path: Path) -> None
 
     assert result.exit_code == EXIT_USAGE
     assert result.output.startswith("batchscribe: error: ") and str(missing) in result.output
+
+
+def test_log_file_moved_or_deleted_mid_run_is_reopened_at_its_name(tmp_path: Path) -> None:
+    """logrotate moves the file (or deletes it): the next line starts a new file at the name."""
+    log_file = tmp_path / "batchscribe.log"
+    setup_logging(Settings(log_file=log_file))
+    report = logging.getLogger(REPORT_LOGGER)
+
+    report.info("before the rotation")
+    log_file.rename(tmp_path / "batchscribe.log.1")
+    report.info("after the rotation")
+    rotated_again = log_file.read_text()
+    log_file.unlink()
+    report.info("after a delete")
+
+    assert (tmp_path / "batchscribe.log.1").read_text().endswith("before the rotation\n")
+    assert rotated_again.endswith("after the rotation\n") and "before" not in rotated_again
+    assert log_file.read_text().endswith("after a delete\n")

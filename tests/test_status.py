@@ -12,6 +12,7 @@ from batchscribe.errors import EXIT_OK
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.state.journal import Journal
 from batchscribe.state.lock import STATE_DIR, RunLock, lock_holder
+from batchscribe.state.watching import LISTED, Watching, write_watching
 from batchscribe.status import format_status
 from tests.conftest import run_cli
 from tests.fakes import connect_journal
@@ -101,3 +102,27 @@ def test_status_on_the_command_line_during_a_run(tmp_path: Path) -> None:
     assert "failed  d.mp3: not audio (permanent" in lines[1]
     assert "running (pid" in lines[2] and "2 done, 1 in progress, 1 failed so far" in lines[2]
     assert "did not finish" not in result.stdout and "?" not in result.stdout
+
+
+def test_a_running_watcher_says_since_when_its_last_file_and_its_queue(tmp_path: Path) -> None:
+    half_done_run(tmp_path)
+    queue = Watching(
+        pid=os.getpid(), since=1_796_000_000.0, updated=1_796_000_100.0,
+        under_way=[("/in/e.mp3", "transcribing")], under_way_count=1,
+        queued=[f"/in/q{i}.mp3" for i in range(LISTED)], queued_count=LISTED + 2,
+    )  # fmt: skip
+    write_watching(tmp_path, queue)
+
+    with RunLock(tmp_path):
+        lines = format_status(Settings(paths=(tmp_path,)))
+    unlocked = format_status(Settings(paths=(tmp_path,)))
+
+    last, since, under_way, queued = lines[-4:]
+    assert re.fullmatch(rf"  watching since {SINCE}; last file: d.mp3 \(failed {SINCE}\)", since)
+    assert "running (pid" in last
+    assert under_way == "  under way: 1: /in/e.mp3 (transcribing)"
+    assert queued.startswith("  queued: 12: /in/q0.mp3, /in/q1.mp3") and queued.endswith(
+        ", and 2 more"
+    )
+    # No lock held: the watcher is gone (killed), and its file says nothing any more.
+    assert not any("watching since" in line for line in unlocked)

@@ -60,22 +60,26 @@ def test_a_path_belongs_to_the_deepest_root_that_covers_it() -> None:
 class Watching:
     """`batchscribe ROOT --watch` in a subprocess, its stderr readable as it runs."""
 
-    def __init__(self, root: Path, fake: FakeServer, config: Path) -> None:
+    def __init__(self, root: Path, fake: FakeServer, config: Path, *args: str) -> None:
         self.log = root.parent / "watch.log"
+        self.stdout = root.parent / "watch.out"
         self._out = self.log.open("w")
+        self._stdout = self.stdout.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "batchscribe", str(root), "--watch", "--config", str(config)],
+            [sys.executable, "-m", "batchscribe", str(root), "--watch", "--config", str(config),
+             *args],
             env={**os.environ, **api_env(fake)},
-            stdout=subprocess.DEVNULL,
+            stdout=self._stdout,
             stderr=self._out,
             text=True,
-        )
+        )  # fmt: skip
 
     def stop(self) -> tuple[int, float, str]:
         began = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=30)
         self._out.close()
+        self._stdout.close()
         return code, time.monotonic() - began, self.log.read_text()
 
     def is_watching(self) -> bool:
