@@ -3,12 +3,14 @@ run, counting what the journal, the run and the engine's requests say; never fai
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from batchscribe.cli import make_cli
+from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.run.metrics import Figures, format_metrics
 from tests.conftest import api_env, run_cli, speech
@@ -187,3 +189,17 @@ def test_a_running_watcher_has_no_exit_code_yet_and_is_up() -> None:
     )
     assert value(found, "batchscribe_audio_seconds_total") == 61.5
     assert not [name for name, _ in found if name == "batchscribe_last_run_exit_code"]
+
+
+def test_the_readme_lists_every_series_the_file_has() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = set(re.findall(r"^\| `(batchscribe_[a-z_]+)[{`]", readme, flags=re.MULTILINE))
+    figures = Figures(
+        folders="/r", states={}, results={}, audio_seconds=0.0, timestamp=0.0,
+        last_success=0.0, exit_code=0, up=False, engine="assemblyai", model="universal-2",
+        requests=RequestStats(),
+    )  # fmt: skip
+    written = {family.name for family in text_string_to_metric_families(
+        format_metrics(figures).decode())}  # fmt: skip
+    # The parser names a counter without its `_total`.
+    assert {re.sub(r"_total$", "", name) for name in listed} == written

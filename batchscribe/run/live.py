@@ -82,20 +82,24 @@ class Live:
         self._writing_failed = False
 
     @contextlib.asynccontextmanager
-    async def following(self, view: RunView, stop: asyncio.Event) -> AsyncIterator[None]:
-        """Around a run: with --watch, keep the files current until `stop` (or the run's
-        end); the queue file is removed when it ends."""
+    async def following(self, view: RunView) -> AsyncIterator[None]:
+        """Around a run: with --watch, keep the files current until the run ends (the files
+        under way after a stop included); then the queue file is removed."""
         self._view = view
         if not self._settings.watch:
             yield
             return
-        task = asyncio.create_task(self._keep_current(stop))
+        over = asyncio.Event()
+        task = asyncio.create_task(self._keep_current(over))
         try:
             yield
         finally:
-            task.cancel()
-            await asyncio.wait({task})
-            await asyncio.to_thread(self._remove_queue_files)
+            over.set()
+            try:
+                await task  # its last update done: nothing writes a queue file after this
+            finally:
+                task.cancel()  # only if we were cancelled while waiting for it
+                self._remove_queue_files()
 
     def ended(self, exit_code: int) -> None:
         """The run is over with `exit_code`: the metrics file's last word (a watcher: up 0).
@@ -103,19 +107,17 @@ class Live:
         if self._settings.metrics_file is not None:
             self._write_metrics(self._moment(), up=False, exit_code=exit_code)
 
-    async def _keep_current(self, stop: asyncio.Event) -> None:
+    async def _keep_current(self, over: asyncio.Event) -> None:
         written: object = None
         written_at = -HEARTBEAT
-        while True:
+        while not over.is_set():
             state = self._signature()
             if state != written or time.monotonic() - written_at >= HEARTBEAT:
                 moment = self._moment()
                 await asyncio.to_thread(self._update, moment)
                 written, written_at = state, time.monotonic()
-            if stop.is_set():
-                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK)
+                await asyncio.wait_for(over.wait(), TICK)
 
     def _signature(self) -> object:
         """Changes when anything an operator sees changes; cheap (every TICK)."""

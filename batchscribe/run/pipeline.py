@@ -66,7 +66,7 @@ async def run(
         stop = stop or Stop()
         pipeline = Pipeline(settings, engine, state_dirs, reporter, files, stop)
         view = RunView(lambda: state_dirs.paths, lambda: engine.created, pipeline.queued)
-        async with live.following(view, stop.event) if live else contextlib.nullcontext():
+        async with live.following(view) if live else contextlib.nullcontext():
             await pipeline.run(roots)
         outcome = "stopped" if stop.requested else "completed"
     except BaseExceptionGroup as group:
