@@ -78,7 +78,9 @@ class Live:
         self._settings, self._reporter, self._clock = settings, reporter, clock
         self._since = clock()
         self._view: RunView | None = None
-        self._folders = ",".join(sorted({os.path.abspath(p) for p in settings.paths}))
+        folders = ",".join(sorted({os.path.abspath(p) for p in settings.paths}))
+        # A label is UTF-8: a folder name that is not (bytes kept as surrogates) is escaped.
+        self._folders = folders.encode("utf-8", "backslashreplace").decode("utf-8")
         self._writing_failed = False
 
     @contextlib.asynccontextmanager

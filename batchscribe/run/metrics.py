@@ -70,14 +70,14 @@ def write_metrics(path: Path, figures: Figures, *, warn: bool = True) -> bool:
     (`warn`: a watcher says it once, not every update): the metrics never fail a run."""
     try:
         write_to_textfile(str(path), _registry(figures))
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: a name that is not UTF-8
         if not warn:
             return False
         log.warning(
             "cannot write the metrics file %s (%s); the run goes on without it: check "
             "--metrics-file's folder exists and is writable",
             path,
-            err.strerror or err,
+            getattr(err, "strerror", None) or err,
         )
         return False
     return True
