@@ -17,10 +17,9 @@ from batchscribe.engines.factory import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError, LockHeld
 from batchscribe.flags import EXAMPLES, parameters, parse_lists
 from batchscribe.logs import setup_logging
-from batchscribe.report import Reporter, exit_code
+from batchscribe.report import Reporter, exit_code, keep_last
 from batchscribe.run.live import Live
 from batchscribe.run.pipeline import EngineFactory, run
-from batchscribe.run.recent import keep_last
 from batchscribe.run.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 from batchscribe.status import format_status
 

@@ -11,11 +11,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Generic, TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +29,6 @@ from rich.progress import (
 )
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from batchscribe.run.recent import Recent
 from batchscribe.transcript import OUR_KEY
 
 log = logging.getLogger("batchscribe.report")
@@ -51,6 +51,49 @@ def low_confidence_note(data: Mapping[str, Any]) -> str | None:
             "--model with a multilingual model, or AssemblyAI"
         )
     return f"{said}; check the transcript against the recording"
+
+
+T = TypeVar("T")
+
+#: What a watcher's summary lists of each kind (failures, warnings, ...): a screenful.
+WATCH_LISTED = 100
+
+
+class Recent(Generic[T]):
+    """A list that keeps its last `limit` items (every item when None) and counts every one:
+    a watcher running since spring would otherwise hold (and print in `--json`, and store in
+    the journal's run record) every failure since then.
+
+    `len()` and truthiness count every item appended, kept or not (the summary's "3 failed");
+    iterating yields the ones kept, oldest first.
+    """
+
+    __slots__ = ("_items", "count")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._items: deque[T] = deque(maxlen=limit)
+        self.count = 0
+
+    def append(self, item: T) -> None:
+        self._items.append(item)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __repr__(self) -> str:
+        return f"Recent({list(self._items)!r}, count={self.count})"
+
+    @property
+    def dropped(self) -> int:
+        """Items appended but no longer kept."""
+        return self.count - len(self._items)
 
 
 @dataclass(slots=True)
@@ -81,6 +124,16 @@ class Summary:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def keep_last(summary: Summary, limit: int = WATCH_LISTED) -> None:
+    """A watcher's summary: each of its per-file lists keeps the last `limit` (counts stay
+    whole). Called before anything is recorded in it."""
+    summary.failed = Recent(limit)
+    summary.warnings = Recent(limit)
+    summary.still_running = Recent(limit)
+    summary.no_speech = Recent(limit)
+    summary.low_confidence = Recent(limit)
 
 
 def exit_code(summary: Summary) -> int:

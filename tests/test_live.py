@@ -16,7 +16,7 @@ from tests.fakeapi import API_KEY, FakeServer
 from tests.test_metrics import samples, value
 from tests.test_watch import Watching, wait_for
 
-#: More empty files than a watcher's summary lists (run/recent.py: WATCH_LISTED).
+#: More empty files than a watcher's summary lists (report.WATCH_LISTED).
 EMPTIES = 103
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 from rich.console import Console
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from batchscribe.report import Reporter, exit_code, summary_json
+from batchscribe.report import (
+    Recent,
+    Reporter,
+    exit_code,
+    format_summary,
+    keep_last,
+    summary_json,
+)
 from batchscribe.state.lock import STATE_DIR
 from tests.conftest import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 from tests.fakeapi import FakeServer
@@ -89,7 +96,7 @@ def test_json_summary_on_stdout(fake: FakeServer, tmp_path: Path, fast_config: P
     result = run_cli(str(tmp_path), "--json", "--config", str(fast_config), env=api_env(fake))
 
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"engine", "exit_code", "done", "up_to_date", "failed",
+    assert set(summary) == {"engine", "exit_code", "done", "up_to_date", "failed", "failed_count",
                             "still_processing", "warnings", "no_speech", "low_confidence",
                             "failed_before", "left_over_budget", "audio_seconds",
                             "wall_seconds"}  # fmt: skip
@@ -406,3 +413,41 @@ def test_interrupted_with_nothing_under_way_says_how_to_go_on() -> None:
     line = out.getvalue().rstrip()
     assert line.endswith("batchscribe: interrupted. Run the same command again to do the rest; "
                          "nothing done is done twice.")  # fmt: skip
+
+
+def test_recent_keeps_the_last_items_and_counts_them_all() -> None:
+    recent: Recent[int] = Recent(3)
+    assert not recent and len(recent) == 0
+    for i in range(10):
+        recent.append(i)
+    assert list(recent) == [7, 8, 9] and len(recent) == 10 and recent.dropped == 7
+    unbounded: Recent[int] = Recent()
+    for i in range(1000):
+        unbounded.append(i)
+    assert len(list(unbounded)) == 1000 and unbounded.dropped == 0
+
+
+def test_a_watchers_summary_lists_the_last_failures_with_their_count(tmp_path: Path) -> None:
+    reporter = Reporter(quiet=True)
+    keep_last(reporter.summary, 5)
+    for i in range(12):
+        reporter.failed(tmp_path / f"{i}.wav", "empty file", started=False)
+
+    summary = summary_json(reporter.summary)
+
+    assert summary["failed_count"] == 12
+    assert [f["path"] for f in summary["failed"]] == [
+        str(tmp_path / f"{i}.wav") for i in range(7, 12)
+    ]
+    assert "12 failed" in format_summary(reporter.summary)
+    assert summary["exit_code"] == 1
+
+
+def test_a_runs_summary_lists_every_failure(tmp_path: Path) -> None:
+    reporter = Reporter(quiet=True)
+    for i in range(300):
+        reporter.failed(tmp_path / f"{i}.wav", "empty file", started=False)
+
+    summary = summary_json(reporter.summary)
+
+    assert summary["failed_count"] == 300 and len(summary["failed"]) == 300
