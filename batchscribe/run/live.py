@@ -209,9 +209,11 @@ class Live:
         """The run's journal folders; its roots' when it ended before opening any."""
         if self._view is not None:
             return self._view.journal_folders()
-        return [
-            root.path for root in resolve_roots(self._settings.paths, self._settings.output_dir)
-        ]
+        try:
+            roots = resolve_roots(self._settings.paths, self._settings.output_dir)
+        except BatchscribeError:
+            return []  # the run's own error says why; the metrics go without the journals
+        return [root.path for root in roots]
 
     def _remove_queue_files(self) -> None:
         for folder in self._journal_folders():
