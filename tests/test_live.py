@@ -8,6 +8,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from batchscribe.errors import EXIT_INTERRUPTED
 from batchscribe.state.journal_view import peek
 from batchscribe.state.watching import WATCH_FILE
@@ -15,6 +17,8 @@ from tests.conftest import run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 from tests.test_metrics import samples, value
 from tests.test_watch import Watching, wait_for
+
+pytestmark = pytest.mark.slow  # a watcher in a subprocess: left out of the quick loop
 
 #: More empty files than a watcher's summary lists (report.WATCH_LISTED).
 EMPTIES = 103

@@ -62,14 +62,12 @@ class Watching:
 
     def __init__(self, root: Path, fake: FakeServer, config: Path, *args: str) -> None:
         self.log = root.parent / "watch.log"
-        self.stdout = root.parent / "watch.out"
         self._out = self.log.open("w")
-        self._stdout = self.stdout.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "batchscribe", str(root), "--watch", "--config", str(config),
              *args],
             env={**os.environ, **api_env(fake)},
-            stdout=self._stdout,
+            stdout=subprocess.DEVNULL,
             stderr=self._out,
             text=True,
         )  # fmt: skip
@@ -79,7 +77,6 @@ class Watching:
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=30)
         self._out.close()
-        self._stdout.close()
         return code, time.monotonic() - began, self.log.read_text()
 
     def is_watching(self) -> bool:
