@@ -21,11 +21,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def samples(text: str) -> Samples:
-    """Every sample, by name and labels (the `folders` label left out), as Prometheus reads it."""
+    """Every sample, by name and its exact labels, as Prometheus reads it."""
     found: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels = frozenset((k, v) for k, v in sample.labels.items() if k != "folders")
+            labels = frozenset(sample.labels.items())
             found[(sample.name, labels)] = sample.value
     return found
 
@@ -177,7 +177,7 @@ def test_the_metrics_file_from_the_config_file(
 
 def test_a_running_watcher_has_no_exit_code_yet_and_is_up() -> None:
     figures = Figures(
-        folders="/srv/calls", states={"done": 3}, results={"done": 1}, audio_seconds=61.5,
+        states={"done": 3}, results={"done": 1}, audio_seconds=61.5,
         timestamp=1_796_000_000.0, last_success=1_796_000_000.0, exit_code=None, up=True,
         engine="local", model="whisper-tiny.en",
     )  # fmt: skip
@@ -195,7 +195,7 @@ def test_the_readme_lists_every_series_the_file_has() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     listed = set(re.findall(r"^\| `(batchscribe_[a-z_]+)[{`]", readme, flags=re.MULTILINE))
     figures = Figures(
-        folders="/r", states={}, results={}, audio_seconds=0.0, timestamp=0.0,
+        states={}, results={}, audio_seconds=0.0, timestamp=0.0,
         last_success=0.0, exit_code=0, up=False, engine="assemblyai", model="universal-2",
         requests=RequestStats(),
     )  # fmt: skip

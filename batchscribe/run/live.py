@@ -78,9 +78,6 @@ class Live:
         self._settings, self._reporter, self._clock = settings, reporter, clock
         self._since = clock()
         self._view: RunView | None = None
-        folders = ",".join(sorted({os.path.abspath(p) for p in settings.paths}))
-        # A label is UTF-8: a folder name that is not (bytes kept as surrogates) is escaped.
-        self._folders = folders.encode("utf-8", "backslashreplace").decode("utf-8")
         self._writing_failed = False
 
     @contextlib.asynccontextmanager
@@ -185,7 +182,6 @@ class Live:
         if up or (exit_code == 0 and last_success < self._since):
             last_success = now  # a watcher running; a good run its journal could not record
         figures = Figures(
-            folders=self._folders,
             states=states,
             results=moment.results,
             audio_seconds=moment.audio_seconds,

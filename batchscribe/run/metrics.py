@@ -38,8 +38,6 @@ RESULTS = ("done", "failed", "up_to_date", "still_processing", "failed_before", 
 class Figures:
     """Everything one metrics file says, gathered at one moment."""
 
-    #: the PATH arguments, as one label: two jobs on one machine write distinct series
-    folders: str
     #: journal state -> files, over every journal folder of the run
     states: Mapping[str, int]
     #: result (RESULTS) -> files, this run (a watcher: since it started)
@@ -100,48 +98,47 @@ class _Collected(Collector):
 
 
 def _families(f: Figures) -> Iterator[Metric]:
-    folders = ["folders"]
     files = GaugeMetricFamily(
         "batchscribe_files",
         "Files in the journals of the run's folders, by state.",
-        labels=[*folders, "state"],
+        labels=["state"],
     )
     for state in State:
-        files.add_metric([f.folders, state.value], f.states.get(state.value, 0))
+        files.add_metric([state.value], f.states.get(state.value, 0))
     yield files
     results = CounterMetricFamily(
         "batchscribe_run_files",
         "Files this run (a watcher: since it started) ended with, by result.",
-        labels=[*folders, "result"],
+        labels=["result"],
     )
     for result in RESULTS:
-        results.add_metric([f.folders, result], f.results.get(result, 0))
+        results.add_metric([result], f.results.get(result, 0))
     yield results
     yield _one(CounterMetricFamily, "batchscribe_audio_seconds",
                "Seconds of audio transcribed by this run (a watcher: since it started).",
-               f.folders, f.audio_seconds)  # fmt: skip
+               f.audio_seconds)  # fmt: skip
     yield _one(GaugeMetricFamily, "batchscribe_last_run_timestamp_seconds",
                "When the run ended (a watcher: its last update), in seconds since the epoch.",
-               f.folders, f.timestamp)  # fmt: skip
+               f.timestamp)  # fmt: skip
     yield _one(GaugeMetricFamily, "batchscribe_last_success_timestamp_seconds",
                "When a run last ended with exit status 0 (a watcher: its last update while "
-               "running); 0: never.", f.folders, f.last_success)  # fmt: skip
+               "running); 0: never.", f.last_success)  # fmt: skip
     if f.exit_code is not None:
         yield _one(GaugeMetricFamily, "batchscribe_last_run_exit_code",
                    "The run's exit status (0 all done, 1 some failed, 2 usage, 130 "
-                   "interrupted); a watcher writes it when it stops.", f.folders,
+                   "interrupted); a watcher writes it when it stops.",
                    f.exit_code)  # fmt: skip
     yield _one(GaugeMetricFamily, "batchscribe_up",
                "1 while a watcher (--watch) runs, 0 once it has stopped or the run is over.",
-               f.folders, 1.0 if f.up else 0.0)  # fmt: skip
+               1.0 if f.up else 0.0)  # fmt: skip
     yield from _engine_families(f)
 
 
 def _engine_families(f: Figures) -> Iterator[Metric]:
     info = InfoMetricFamily(
-        "batchscribe_engine", "The engine the run uses, and its model.", labels=["folders"]
+        "batchscribe_engine", "The engine the run uses, and its model.", labels=[]
     )
-    info.add_metric([f.folders], {"engine": f.engine, "model": f.model})
+    info.add_metric([], {"engine": f.engine, "model": f.model})
     yield info
     if f.requests is None:
         return
@@ -154,8 +151,8 @@ def _engine_families(f: Figures) -> Iterator[Metric]:
          "timeout.", f.requests.retries),
     )  # fmt: skip
     for name, help_text, value in counts:
-        family = CounterMetricFamily(name, help_text, labels=["folders", "engine"])
-        family.add_metric([f.folders, f.engine], value)
+        family = CounterMetricFamily(name, help_text, labels=["engine"])
+        family.add_metric([f.engine], value)
         yield family
 
 
@@ -163,9 +160,8 @@ def _one(
     kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
     name: str,
     help_text: str,
-    folders: str,
     value: float,
 ) -> Metric:
-    family = kind(name, help_text, labels=["folders"])
-    family.add_metric([folders], value)
+    family = kind(name, help_text, labels=[])
+    family.add_metric([], value)
     return family
