@@ -24,6 +24,8 @@ Messages name the file and suggest a fix; they never contain the API key.
 
 from __future__ import annotations
 
+import errno
+
 #: Exit statuses, the contract scripts rely on (docs/ARCHITECTURE.md, "The contract").
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -142,3 +144,36 @@ class ForeignOutput(OutputError):
 
 class Stopped(Exception):
     """Work given up because the run is stopping; nothing is recorded as failed."""
+
+
+#: What to do about an OSError, by its cause: the advice must fit (a name too long is not
+#: cured by checking permissions).
+_FIXES = {
+    errno.ENOSPC: "free some disk space, then run again",
+    errno.EDQUOT: "free some space under your disk quota, then run again",
+    errno.EACCES: "check the folder's permissions, or write elsewhere with --output-dir",
+    errno.EPERM: "check the folder's permissions, or write elsewhere with --output-dir",
+    errno.EROFS: "the disk is read-only; write elsewhere with --output-dir",
+    errno.ENAMETOOLONG: "the name is too long for the disk; rename the recording shorter",
+    errno.EIO: "the disk reported an error; check it, then run again",
+}
+_READ_FIXES = {
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+    errno.ENOENT: "it disappeared while being read; the next run looks again",
+    errno.ELOOP: "it is a symlink loop; point the link at a recording",
+    errno.EIO: "the disk reported an error; check it, then run again",
+    errno.EISDIR: "it is a folder",
+}
+
+
+def write_advice(err: OSError) -> str:
+    """`(<the system's words>); <what to do>` for a file that could not be written."""
+    fix = _FIXES.get(err.errno or 0, "check the folder's permissions and free space")
+    return f"({err.strerror or err}); {fix}"
+
+
+def read_advice(err: OSError) -> str:
+    """`(<the system's words>); <what to do>` for a recording that could not be read."""
+    fix = _READ_FIXES.get(err.errno or 0, "check the file and its folder")
+    return f"({err.strerror or err}); {fix}"

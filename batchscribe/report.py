@@ -370,6 +370,11 @@ class Reporter:
             self._end(source)
         self._line(f"failed  {source}: {message}", style="red")
 
+    def notice(self, text: str) -> None:
+        """Something the run repaired on its own (a damaged journal moved aside): one line,
+        shown even with --quiet, since it explains what follows; not a failure."""
+        self._line(f"batchscribe: {text}", style="yellow")
+
     def warn(self, source: Path, message: str) -> None:
         self.summary.warnings.append((source, message))
         self._line(f"warning {source}: {message}", style="yellow")

@@ -344,7 +344,7 @@ def test_write_atomic_writes_a_temporary_file_of_ours_beside_the_target(tmp_path
 
     (temp,) = renamed
     assert Path(temp).parent == tmp_path and is_stale_temp(Path(temp).name)
-    assert Path(temp).name.startswith(".batchscribe-a.txt.")
+    assert len(Path(temp).name) < 32  # short whatever the target's name: see test_bad_input
     assert os.listdir(tmp_path) == ["a.txt"]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from batchscribe.errors import OutputError
+from batchscribe.errors import OutputError, write_advice
 
 #: Temporary files start with this: a run killed mid-write leaves one, the next run removes it.
 TEMP_PREFIX = ".batchscribe-"
@@ -99,7 +99,9 @@ def write_atomic(
     tmp_name = ""
     try:
         ops.makedirs(path.parent)
-        fd, tmp_name = ops.mkstemp(f"{TEMP_PREFIX}{path.name}.", TEMP_SUFFIX, str(path.parent))
+        # A short name of its own: a legal output name near the disk's limit (255 bytes) must
+        # not fail because its temporary file's name would be longer.
+        fd, tmp_name = ops.mkstemp(TEMP_PREFIX, TEMP_SUFFIX, str(path.parent))
         try:
             ops.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
             ops.write(fd, raw)
@@ -111,7 +113,4 @@ def write_atomic(
         if tmp_name:
             with contextlib.suppress(OSError):
                 ops.unlink(tmp_name)
-        reason = err.strerror or str(err)
-        raise OutputError(
-            f"cannot write {path.name} ({reason}); check the folder's permissions and free space."
-        ) from None
+        raise OutputError(f"cannot write {path.name} {write_advice(err)}.") from None

@@ -3,6 +3,7 @@ two recordings of one folder share a stem. Pure, on strings where the re-scan ne
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,3 +53,30 @@ def clashing_stems(names: Iterable[str]) -> set[str]:
 def stem_of(name: str) -> str:
     """`talk.mp3` -> `talk` (as Path.stem, without building a Path)."""
     return name.rpartition(".")[0] or name
+
+
+#: The longest file name most disks take (ext4, XFS, btrfs, APFS: 255 bytes), where the
+#: folder cannot say (it does not exist yet: --output-dir mirrors it as it writes).
+NAME_MAX = 255
+
+
+def name_too_long(path: Path) -> str | None:
+    """Why the disk would refuse `path`'s name (a recording named close to the limit gets a
+    longer transcript name: `x.m4a` -> `x.json`), or None when it fits. Checked before any
+    work, as no retry can cure it."""
+    length = len(path.name.encode("utf-8", "surrogateescape"))
+    if length <= NAME_MAX:
+        return None
+    folder = path.parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = NAME_MAX
+    if length <= limit:
+        return None
+    return (
+        f"its output name {path.name[:40]}… would be {length} bytes long, over the disk's "
+        f"{limit}; rename the recording shorter (it fails for good until then)"
+    )

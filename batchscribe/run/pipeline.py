@@ -58,7 +58,7 @@ async def run(
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
     engine = LazyEngine(engine_factory, settings)
-    state_dirs = StateDirs()
+    state_dirs = StateDirs(notice=reporter.notice)
     outcome = "interrupted"
     try:
         for root in roots:

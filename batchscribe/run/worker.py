@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from batchscribe.engines.base import Engine, Finished, Submitted
-from batchscribe.errors import FileError, ForeignOutput, InputError, Stopped
+from batchscribe.errors import FileError, ForeignOutput, InputError, Stopped, read_advice
 from batchscribe.fingerprint import Interrupted, content_digest
+from batchscribe.output.names import name_too_long
 from batchscribe.recording import Recording
 from batchscribe.report import Reporter
+from batchscribe.run.adopt import first_foreign
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.stopping import Stop
@@ -89,17 +92,19 @@ class Worker:
             return
         self._writer.begin(job)
         try:
-            digest = await asyncio.to_thread(_checked_digest, job, self._stop.now)
-            job = replace(job, digest=digest)
+            digest, adopted = await asyncio.to_thread(
+                _checked_digest, job, self._stop.now, self._first_foreign
+            )
+            job = replace(job, digest=digest, reason="adopted" if adopted else job.reason)
             result = await self._attempt(job)
-        except ForeignOutput as err:
-            if job.record is None:  # remembered, claiming no output, so it is reported once
+        except FileError as err:
+            record = job.record
+            if err.permanent and (record is None or record.fingerprint != job.fingerprint):
+                # Failed before the journal knew this attempt (a foreign output, a name the
+                # disk refuses): remembered, claiming no output, so it is reported once.
                 await self._state_dirs[job.state_root].journal.start(
                     job.key, job.fingerprint, self._wanted.engine, [], self._wanted.options, None
                 )
-            await self._writer.fail_together(job, err)
-            return
-        except FileError as err:
             await self._writer.fail_together(job, err)
             return
         except Stopped:
@@ -153,6 +158,12 @@ class Worker:
         work = self._engine().start(Recording(job.source, job.fingerprint, resume), checkpoint)
         return await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
 
+    def _first_foreign(self, job: Job, digest: str, existing: dict[str, Path]) -> Path | None:
+        """Of outputs the journal does not know, the first batchscribe did not write (blocking):
+        the others are adopted (see `adopt.py`)."""
+        kept = self._state_dirs[job.state_root].store.load(digest, self._wanted.options)
+        return first_foreign(existing, kept, self._writer.limits)
+
     async def _from_store(self, job: Job, *, remote: bool) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""
         assert job.digest is not None
@@ -164,24 +175,42 @@ class Worker:
         return True
 
 
-def _checked_digest(job: Job, stop: threading.Event) -> str:
-    """The content's sha256, once no foreign output stands in the way. Blocking (stats and a
-    read of the whole file): one trip to a thread per file for both."""
-    _refuse_foreign_outputs(job)
+def _checked_digest(
+    job: Job,
+    stop: threading.Event,
+    first_foreign: Callable[[Job, str, dict[str, Path]], Path | None],
+) -> tuple[str, bool]:
+    """The content's sha256, once no foreign output stands in the way, and whether outputs the
+    journal did not know were adopted. Blocking (stats and a read of the whole file): one trip
+    to a thread per file for all of it."""
+    unknown = _unclaimed_outputs(job)
     try:
-        return content_digest(job.source, stop)
+        digest = content_digest(job.source, stop)
     except Interrupted:
         raise Stopped() from None
     except OSError as err:
-        raise InputError(f"cannot read it ({err.strerror or err}); check its permissions") from None
+        raise InputError(f"cannot read it {read_advice(err)}") from None
+    if not unknown:
+        return digest, False
+    foreign = first_foreign(job, digest, unknown)
+    if foreign is not None:
+        # Never overwrite a file batchscribe did not write (checked before anything is paid).
+        raise ForeignOutput(
+            f"{foreign.name} already exists and was not written by batchscribe; kept it. "
+            "Move or delete it, then run with --retry-failed to transcribe this file.",
+        )
+    return digest, True
 
 
-def _refuse_foreign_outputs(job: Job) -> None:
-    """Never overwrite a file batchscribe did not write (checked before anything is paid)."""
+def _unclaimed_outputs(job: Job) -> dict[str, Path]:
+    """Outputs that exist but that the journal does not say are ours (format -> path).
+    Raises InputError (for good) when an output's name is longer than its disk allows."""
     ours = set(job.record.outputs) if job.record else set()
-    for path in job.outputs.values():
+    unknown = {}
+    for fmt, path in job.outputs.items():
+        too_long = name_too_long(path)
+        if too_long:
+            raise InputError(too_long, permanent=True)
         if path.name not in ours and os.path.exists(path):
-            raise ForeignOutput(
-                f"{path.name} already exists and was not written by batchscribe; kept it. "
-                "Move or delete it, then run with --retry-failed to transcribe this file.",
-            )
+            unknown[fmt] = path
+    return unknown

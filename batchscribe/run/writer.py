@@ -58,6 +58,11 @@ class Writer:
             self.underway.discard(each.source)
             self._reporter.left_for_next_run(each.source)
 
+    @property
+    def limits(self) -> CueLimits:
+        """The subtitle limits outputs are rendered with (to recognise outputs as ours)."""
+        return self._limits
+
     async def finish(self, job: Job, transcript: Transcript) -> None:
         """A fresh transcript: keep it in the store first, then write every file that wants it."""
         assert job.digest is not None

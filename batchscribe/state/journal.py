@@ -107,6 +107,10 @@ TRANSITIONS: dict[Event, tuple[frozenset[State | None], State]] = {
 }
 
 
+class Damaged(Exception):
+    """The journal's pages fail SQLite's own check: it is moved aside, never used."""
+
+
 class InvalidTransition(RuntimeError):
     """A bug: an event that cannot happen in the source's state."""
 
@@ -206,30 +210,56 @@ class Journal:
         self, root: Path, *, connect: Callable[..., sqlite3.Connection] = sqlite3.connect
     ) -> None:
         """Open (or create) the journal of `root`; `connect` opens SQLite (tests inject a full
-        disk there). Raises ConfigError when the folder or the database cannot be opened."""
+        disk there). A damaged journal (truncated, overwritten) is moved aside and a new one
+        started: `moved_aside` says where it went and why. Raises ConfigError when the folder
+        or the database cannot be opened."""
         self.root = root
+        #: (where the damaged journal went, SQLite's words for the damage), or None
+        self.moved_aside: tuple[Path, str] | None = None
         state_dir = root / STATE_DIR
+        db_path = state_dir / JOURNAL_NAME
         try:
             private_mkdir(state_dir)
-            db_path = state_dir / JOURNAL_NAME
-            # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
-            os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
-            self._db = connect(db_path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL: every commit survives a crash of this process (kill -9); only the upload
-            # record is also synced to disk (see `uploaded`), one fsync per file, not five.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
-            for column, sql_type in _ADDED_COLUMNS.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {sql_type}")
+            try:
+                self._db = self._open(db_path, connect)
+            except (sqlite3.DatabaseError, Damaged) as err:
+                if isinstance(err, sqlite3.DatabaseError) and not _damaged(err):
+                    raise
+                self.moved_aside = (_move_aside(db_path), str(err))
+                self._db = self._open(db_path, connect)
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(
                 f"{state_dir}: cannot open the journal ({err}); batchscribe needs a writable "
                 "folder to remember what it did."
             ) from None
+
+    @staticmethod
+    def _open(db_path: Path, connect: Callable[..., sqlite3.Connection]) -> sqlite3.Connection:
+        """Open, check and bring up to date; raises Damaged, or sqlite3.DatabaseError
+        (SQLITE_CORRUPT, SQLITE_NOTADB), for a journal whose pages are damaged."""
+        # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
+        os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
+        db = connect(db_path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: every commit survives a crash of this process (kill -9); only the upload
+            # record is also synced to disk (see `uploaded`), one fsync per file, not five.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            # A truncated file can open and fail only at the page a later query reads: check
+            # every page now (milliseconds for 50,000 rows), not in the middle of a run.
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise Damaged(f"database disk image is malformed: {problems[0]}")
+            db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+            for column, sql_type in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE files ADD COLUMN {column} {sql_type}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -354,6 +384,26 @@ class Journal:
             f"UPDATE files SET {assignments}, updated_at = ? WHERE path = ?",
             (*columns.values(), time.time(), key),
         )
+
+
+#: SQLite's words for a file that is not (or no longer) a whole database.
+DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _damaged(err: sqlite3.DatabaseError) -> bool:
+    """The journal's bytes are damaged (not a full disk, a lock or a permission)."""
+    return getattr(err, "sqlite_errorcode", None) in DAMAGE_CODES
+
+
+def _move_aside(db_path: Path) -> Path:
+    """Keep a damaged journal (and its WAL) as `journal.sqlite3.damaged-<time>` for a look
+    later, so that a new one can start in its place."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
+    for suffix in ("-wal", "-shm", ""):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{db_path}{suffix}", f"{aside}{suffix}")
+    return aside
 
 
 def record_from_row(row: tuple[Any, ...]) -> Record:

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.errors import ConfigError
-from batchscribe.state.journal import COLUMNS, JOURNAL_NAME, Record, record_from_row
+from batchscribe.state.journal import (
+    COLUMNS,
+    DAMAGE_CODES,
+    JOURNAL_NAME,
+    Record,
+    record_from_row,
+)
 from batchscribe.state.lock import STATE_DIR
 
 
@@ -83,6 +89,11 @@ def _read(root: Path, *, updated: bool) -> Snapshot:
                 )
             ]
     except sqlite3.Error as err:
+        if getattr(err, "sqlite_errorcode", None) in DAMAGE_CODES:
+            raise ConfigError(
+                f"{db_path}: the journal is damaged ({err}); the next run moves it aside and "
+                "rebuilds it from the outputs and kept transcripts, paying nothing twice."
+            ) from None
         raise ConfigError(f"{db_path}: cannot read the journal ({err}).") from None
     return Snapshot(records, runs, changed)
 

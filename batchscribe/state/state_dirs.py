@@ -96,7 +96,9 @@ class StateDir:
 class StateDirs:
     """The journal folders of this run, each opened once and held until `close`."""
 
-    def __init__(self) -> None:
+    def __init__(self, notice: Callable[[str], None] = lambda line: None) -> None:
+        #: says what opening a journal had to repair (a damaged one moved aside)
+        self._notice = notice
         self._thread = JournalThread()
         self._locks = contextlib.ExitStack()
         self._state_dirs: dict[Path, StateDir] = {}
@@ -118,6 +120,13 @@ class StateDirs:
         await asyncio.to_thread(_make_folder, path)
         self._locks.enter_context(RunLock(path))
         journal = await self._thread.read(functools.partial(Journal, path))
+        if journal.moved_aside is not None:
+            aside, damage = journal.moved_aside
+            self._notice(
+                f"{path / STATE_DIR}: the journal was damaged ({damage}); moved it aside to "
+                f"{aside.name} and started a new one: outputs that match a kept transcript "
+                "are adopted, nothing is transcribed twice"
+            )
         self._state_dirs[path] = StateDir(
             RunJournal(journal, self._thread), TranscriptStore(path / STATE_DIR)
         )
