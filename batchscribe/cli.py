@@ -19,6 +19,7 @@ from batchscribe.flags import EXAMPLES, parameters, parse_lists
 from batchscribe.logs import setup_logging
 from batchscribe.report import Reporter, exit_code, keep_last
 from batchscribe.run.live import Live
+from batchscribe.run.named import format_set_aside, keep_recordings
 from batchscribe.run.pipeline import EngineFactory, run
 from batchscribe.run.stopping import exit_interrupted, exit_on_signal, under_stop_signals
 from batchscribe.status import format_status
@@ -52,6 +53,7 @@ def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
                 cwd=Path.cwd(),
                 config_path=config_path,
             )
+            settings, not_recordings = keep_recordings(settings)
             check_engine_available(settings)
             setup_logging(settings)
         except ConfigError as err:
@@ -61,18 +63,20 @@ def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
         if not settings.quiet:
             for line in format_unknown_options(settings):
                 click.echo(line, err=True)
-        _run(settings, engine_factory)
+        _run(settings, engine_factory, not_recordings)
 
     return cli
 
 
-def _run(settings: Settings, engine_factory: EngineFactory) -> NoReturn:
+def _run(settings: Settings, engine_factory: EngineFactory, not_recordings: list[Path]) -> NoReturn:
     """Run the pipeline under the reporter, print the summary and exit with the run's status."""
     reporter = Reporter(quiet=settings.quiet)
     reporter.summary.engine = settings.chosen_engine()
     if settings.watch:  # months of failures would pile up in its summary: the last few
         keep_last(reporter.summary)
     live = Live(settings, reporter)
+    if not_recordings:
+        reporter.notice(format_set_aside(not_recordings), even_quiet=False)
     try:
         with reporter:
             stopped = asyncio.run(

@@ -370,10 +370,11 @@ class Reporter:
             self._end(source)
         self._line(f"failed  {source}: {message}", style="red")
 
-    def notice(self, text: str) -> None:
-        """Something the run repaired on its own (a damaged journal moved aside): one line,
-        shown even with --quiet, since it explains what follows; not a failure."""
-        self._line(f"batchscribe: {text}", style="yellow")
+    def notice(self, text: str, *, even_quiet: bool = True) -> None:
+        """A line about the run, not a file: something it repaired on its own (a damaged
+        journal moved aside: shown even with --quiet, since it explains what follows), or
+        set aside (named files that are not recordings). Not a failure."""
+        self._line(f"batchscribe: {text}", style="yellow", show=even_quiet or not self.quiet)
 
     def warn(self, source: Path, message: str) -> None:
         self.summary.warnings.append((source, message))

@@ -178,3 +178,59 @@ def test_a_foreign_output_is_reported_once_and_waits_for_retry_failed(
 
     assert fixed.exit_code == EXIT_OK, fixed.output
     assert (tmp_path / "mine.txt").read_text() == "would overwrite\n"
+
+
+def status_lines(root: Path) -> list[str]:
+    """--status without its last line (when the last run was, and how many there were)."""
+    result = run_cli(str(root), "--status")
+    assert result.exit_code == EXIT_OK
+    return result.output.splitlines()[:-1]
+
+
+def test_naming_every_file_of_a_finished_folder_skips_its_transcripts(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "pod"
+    root.mkdir()
+    for name in ("one.mp3", "two.ogg"):
+        (root / name).write_bytes(speech(f"episode {name}"))
+    (root / "cover.jpg").write_bytes(b"\xff\xd8\xff picture")
+    args = ["--config", str(fast_config), "--formats", "txt,json,srt,vtt"]
+    assert run_cli(str(root), *args, env=api_env(fake)).exit_code == EXIT_OK
+    before = status_lines(root)
+    fake.api.reset_counters()
+
+    named = sorted(str(p) for p in root.iterdir() if not p.name.startswith("."))  # pod/*
+    result = run_cli(*named, *args, env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert not events(result.output, "failed") and "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if "not recordings" in line]
+    assert "skipped 9 named file(s) that are not recordings" in line
+    assert "(.jpg, .json, .srt, .txt, .vtt)" in line
+    assert "2 up to date" in result.output
+    assert fake.api.request_count == 0
+    assert status_lines(root) == before
+
+
+@pytest.mark.parametrize(
+    ("named", "says"),
+    [
+        ("notes.txt", "notes.txt: not a recording; batchscribe takes folders and audio files"),
+        ("talk.txt", "talk.txt: this is batchscribe's transcript of talk.mp3, not a recording"),
+    ],
+)
+def test_naming_only_a_file_that_is_not_a_recording_is_a_usage_error(
+    tmp_path: Path, named: str, says: str
+) -> None:
+    (tmp_path / "talk.mp3").write_bytes(speech("talk"))
+    (tmp_path / "talk.txt").write_text("talk\n")
+    (tmp_path / "notes.txt").write_text("my notes\n")
+
+    result = run_cli(str(tmp_path / named))
+
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.output.splitlines()
+    assert says in line and ("mp3" in line or "name the recording" in line)
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+    assert not (tmp_path / ".batchscribe").exists()  # nothing tried, nothing recorded
