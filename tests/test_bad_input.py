@@ -234,3 +234,73 @@ def test_naming_only_a_file_that_is_not_a_recording_is_a_usage_error(
     assert says in line and ("mp3" in line or "name the recording" in line)
     assert (tmp_path / "notes.txt").read_text() == "my notes\n"
     assert not (tmp_path / ".batchscribe").exists()  # nothing tried, nothing recorded
+
+
+def test_broken_links_and_link_loops_fail_the_first_night_only(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "good.mp3").write_bytes(speech("fine"))
+    os.symlink(root / "gone.mp3", root / "dangling.mp3")
+    os.symlink(root / "loop.mp3", root / "loop.mp3")
+    args = [str(root), "--quiet", "--config", str(fast_config)]
+
+    night1 = run_cli(*args, env=api_env(fake))
+    night2 = run_cli(*args, env=api_env(fake))
+
+    assert night1.exit_code == EXIT_SOME_FAILED and "Traceback" not in night1.output
+    (dangling,) = failure_lines(night1.output, "dangling.mp3")
+    assert "broken symlink" in dangling and "fix or remove the link" in dangling
+    (loop,) = failure_lines(night1.output, "loop.mp3")
+    assert "symlink loop" in loop and "point the link at a recording" in loop
+    assert (night2.exit_code, night2.output) == (EXIT_OK, "")  # cron mails once
+    status = run_cli(str(root), "--status").output
+    assert "failed  dangling.mp3: broken symlink" in status and "failed  loop.mp3" in status
+
+    (root / "gone.mp3").write_bytes(speech("found again"))  # the link works now
+    fixed = run_cli(*args, env=api_env(fake))
+    assert fixed.exit_code == EXIT_OK
+    assert (root / "dangling.txt").read_text() == "found again\n"
+
+
+def test_a_name_near_the_disk_limit_is_written_and_a_too_long_one_fails_once(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    # 255-byte names whose .txt is 255 bytes too (legal), and whose .json would be 256
+    (root / ("l" * 251 + ".ogg")).write_bytes(speech("just fits"))
+    (root / ("t" * 251 + ".m4a")).write_bytes(speech("does not fit"))
+    args = [str(root), "--quiet", "--config", str(fast_config)]
+
+    night1 = run_cli(*args, "--formats", "txt", env=api_env(fake))
+    assert (root / ("l" * 251 + ".txt")).read_text() == "just fits\n"
+    assert (root / ("t" * 251 + ".txt")).read_text() == "does not fit\n"  # no temp name fails
+    assert night1.exit_code == EXIT_OK, night1.output
+    fake.api.reset_counters()
+
+    night2 = run_cli(*args, env=api_env(fake))  # now with .json: 256 bytes, too long
+    night3 = run_cli(*args, env=api_env(fake))
+
+    assert night2.exit_code == EXIT_SOME_FAILED
+    for stem in ("llll", "tttt"):
+        (line,) = failure_lines(night2.output, stem)
+        assert "would be 256 bytes long, over the disk's 255" in line and "rename" in line
+        assert "permissions" not in line and "free space" not in line
+    assert fake.api.request_count == 0  # refused before anything is asked of the service
+    assert (night3.exit_code, night3.output) == (EXIT_OK, "")
+
+
+def test_every_write_failure_s_advice_fits_its_cause() -> None:
+    from batchscribe.errors import write_advice
+
+    def advice(code: int) -> str:
+        return write_advice(OSError(code, os.strerror(code)))
+
+    assert "too long" in advice(errno.ENAMETOOLONG) and "permissions" not in advice(
+        errno.ENAMETOOLONG
+    )
+    assert "free some disk space" in advice(errno.ENOSPC)
+    assert "read-only" in advice(errno.EROFS) and "--output-dir" in advice(errno.EROFS)
+    assert "permissions" in advice(errno.EACCES)

@@ -17,6 +17,7 @@ from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.run import walk as scan
 from batchscribe.run.walk import (
+    BROKEN_LINK,
     NOT_UTF8,
     Found,
     Nested,
@@ -208,7 +209,8 @@ def test_broken_symlink_to_audio_is_reported_not_skipped(tmp_path: Path) -> None
     root.mkdir()
     os.symlink(root / "gone.mp3", root / "link.mp3")
     items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
-    assert items == [Unreadable(root / "link.mp3", "broken symlink")]
+    assert items == [Unreadable(root / "link.mp3", BROKEN_LINK)]
+    assert items[0].permanent  # not tried again until the link changes
 
 
 def test_output_dir_refuses_two_roots_with_one_name(tmp_path: Path) -> None:

@@ -7,13 +7,15 @@ generator yields jobs as folders are planned, so workers start while the walk go
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from batchscribe.errors import BatchscribeError
+from batchscribe.fingerprint import Fingerprint
 from batchscribe.report import Reporter
 from batchscribe.run.identical import IdenticalRecordings
-from batchscribe.run.walk import Batch, Job, Root, WalkPlan, Wanted
+from batchscribe.run.walk import Batch, Job, Root, Unreadable, WalkPlan, Wanted, key_of
 from batchscribe.state.journal import Record
 from batchscribe.state.state_dirs import StateDirs
 
@@ -51,19 +53,29 @@ class Producer:
                 self._expect_resumed_copies(root.path, records)
             walk_plan.start(root, journals_read[root.path])
             while (batch := await asyncio.to_thread(walk_plan.next_batch)) is not None:
-                self._report(batch)
+                await self._report(batch, root)
                 walk_plan.add_roots(await self._enter_nested(batch.nested))
                 for job in batch.jobs:
                     yield job
 
-    def _report(self, batch: Batch) -> None:
+    async def _report(self, batch: Batch, root: Root) -> None:
         if not self._announce:
             return
         self._reporter.skipped(batch.skipped)
         self._reporter.failed_before(batch.failed_before)
         self._reporter.discovered(len(batch.jobs))
         for problem in batch.problems:
+            if problem.link is not None:
+                await self._remember(problem, problem.link, root)
             self._reporter.failed(problem.path, f"cannot read it ({problem.reason})", started=False)
+
+    async def _remember(self, problem: Unreadable, link: os.stat_result, root: Root) -> None:
+        """A failure no retry can cure (a broken link): kept in the journal, claiming no
+        output, so later runs count it as failed before until the link changes."""
+        journal = self._state_dirs[root.path].journal
+        key, wanted = key_of(problem.path, root), self._wanted
+        await journal.start(key, Fingerprint.of(link), wanted.engine, [], wanted.options, None)
+        await journal.failed(key, problem.reason, permanent=True, transient=False)
 
     async def _enter_nested(self, folders: list[Path]) -> list[Root]:
         """Sub-folders with their own journal: walked under their own lock and journal."""

@@ -7,6 +7,7 @@ decision of whether a file needs work is the pure `needs_work`, the one place th
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -104,10 +105,19 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
-    """A folder or file the walk could not read: reported, never silently skipped."""
+    """A folder or file the walk could not read: reported, never silently skipped.
+
+    `link` (the symlink's own stat) is set for a broken link or a link loop: no retry can
+    cure those, so they fail for good until the link itself changes, reported once.
+    """
 
     path: Path
     reason: str
+    link: os.stat_result | None = field(default=None, compare=False)
+
+    @property
+    def permanent(self) -> bool:
+        return self.link is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +225,7 @@ def walk(
                     try:
                         _sort_entry(entry, extensions, nested, items, audio, subfolders)
                     except OSError as err:
-                        items.append(Unreadable(Path(entry.path), err.strerror or str(err)))
+                        items.append(_unreadable_entry(entry, err, extensions))
         except OSError as err:
             items.append(Unreadable(folder, err.strerror or str(err)))
         clashes = clashing_stems(name for name, _, _ in audio)
@@ -251,7 +261,30 @@ def _sort_entry(
     elif is_audio and entry.is_file():
         audio.append((entry.name, entry.path, entry.stat()))
     elif is_audio and entry.is_symlink():
-        items.append(Unreadable(Path(entry.path), "broken symlink"))
+        items.append(Unreadable(Path(entry.path), BROKEN_LINK, entry.stat(follow_symlinks=False)))
+
+
+#: For a symlink whose target is gone, and for a symlink loop: fixed only by the user.
+BROKEN_LINK = (
+    "broken symlink: what it points to does not exist; fix or remove the link "
+    "(not tried again until the link changes)"
+)
+LINK_LOOP = (
+    "symlink loop (Too many levels of symbolic links); point the link at a recording "
+    "(not tried again until the link changes)"
+)
+
+
+def _unreadable_entry(
+    entry: os.DirEntry[str], err: OSError, extensions: frozenset[str]
+) -> Unreadable:
+    """An entry whose stat failed: a symlink loop fails for good, anything else is reported
+    (and looked at again by the next run)."""
+    path = Path(entry.path)
+    if err.errno == errno.ELOOP and _is_audio(entry.name, extensions):
+        with contextlib.suppress(OSError):
+            return Unreadable(path, LINK_LOOP, entry.stat(follow_symlinks=False))
+    return Unreadable(path, err.strerror or str(err))
 
 
 def _remove_if_stale_temp(entry: os.DirEntry[str]) -> None:
@@ -350,7 +383,10 @@ def plan(
     prefixes: dict[str, str] = {}
     for item in items:
         if isinstance(item, Unreadable):
-            batch.problems.append(item)
+            if item.link is not None and _failed_before(item, item.link, root, records, wanted):
+                batch.failed_before += 1
+            else:
+                batch.problems.append(item)
             continue
         if isinstance(item, Nested):
             batch.nested.append(item.path)
@@ -379,6 +415,29 @@ def plan(
             )
             batch.jobs.append(Job(source, root.path, key, fingerprint, outputs, reason, record))
     return batch
+
+
+def key_of(path: Path, root: Root) -> str:
+    """The journal key of a source: its path relative to the root's base, POSIX separators."""
+    return path.relative_to(root.base).as_posix()
+
+
+def _failed_before(
+    item: Unreadable,
+    link: os.stat_result,
+    root: Root,
+    records: Mapping[str, Record],
+    wanted: Wanted,
+) -> bool:
+    """A broken link reported by an earlier run and unchanged since: not reported again."""
+    record = records.get(key_of(item.path, root))
+    return (
+        record is not None
+        and record.failed
+        and record.permanent
+        and record.fingerprint == Fingerprint.of(link)
+        and not wanted.retry_failed
+    )
 
 
 def _outputs_exist(item: Found, name: str, root: Root, formats: tuple[str, ...]) -> bool:
