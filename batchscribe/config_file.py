@@ -92,10 +92,11 @@ def find_config_file(explicit: Path | None, cwd: Path, env: Mapping[str, str]) -
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse and validate a TOML config file into Settings field values."""
     try:
-        with path.open("rb") as fh:
-            document = tomllib.load(fh)
+        raw = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config file ({err.strerror}).") from None
+    try:
+        document = tomllib.loads(_toml_text(path, raw))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err}).") from None
     values: dict[str, Any] = {}
@@ -106,6 +107,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
         else:
             values.update(_field_value(path, "", key, value))
     return values
+
+
+#: What Windows editors write instead of UTF-8, by the bytes they start the file with.
+_BOMS = {b"\xff\xfe": "UTF-16 (little-endian)", b"\xfe\xff": "UTF-16 (big-endian)"}
+
+
+def _toml_text(path: Path, raw: bytes) -> str:
+    """The file as text: TOML is UTF-8; a UTF-8 byte-order mark (Notepad's "UTF-8 with BOM")
+    is dropped. Anything else raises ConfigError naming the file and its encoding."""
+    for bom, name in _BOMS.items():
+        if raw.startswith(bom):
+            raise ConfigError(
+                f"{path}: the file is in {name}, and TOML must be UTF-8; save it as UTF-8."
+            )
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        byte = raw[err.start : err.start + 1].hex()
+        utf16 = b"\x00" in raw  # UTF-16 without a byte-order mark
+        guess = "UTF-16" if utf16 else "Latin-1 or Windows-1252, perhaps"
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte 0x{byte} on line {line}; {guess}), and TOML must be "
+            "UTF-8; save it as UTF-8."
+        ) from None
 
 
 def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, Any]:

@@ -317,3 +317,34 @@ def test_language_auto_asks_assemblyai_to_detect_it_instead_of_sending_auto() ->
 
     assert request_options({"language": "auto"}) == {"language_detection": True}
     assert request_options({"language": "fr"}) == {"language_code": "fr"}
+
+
+NOTEPAD_CONFIG = '[output]\nformats = ["txt", "srt"]\n# Réunions du lundi\n'
+
+
+def test_a_config_saved_as_utf8_with_a_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + NOTEPAD_CONFIG.encode())
+    built = build_settings(flags={}, env={}, cwd=tmp_path, config_path=path)
+    assert built.formats == ("txt", "srt")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "says"),
+    [
+        ("latin-1", "not UTF-8 (byte 0xe9 on line 3; Latin-1 or Windows-1252, perhaps)"),
+        ("utf-16", "the file is in UTF-16 (little-endian), and TOML must be UTF-8"),
+        ("utf-16-be", "not UTF-8 (byte 0xe9 on line 3; UTF-16)"),
+    ],
+)
+def test_a_config_not_in_utf8_is_one_line_naming_the_file_and_encoding(
+    tmp_path: Path, encoding: str, says: str
+) -> None:
+    path = tmp_path / "notepad.toml"
+    path.write_bytes(NOTEPAD_CONFIG.encode(encoding))
+
+    result = run_cli(str(tmp_path), "--config", str(path))
+
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.output.splitlines()
+    assert str(path) in line and says in line and "save it as UTF-8" in line
