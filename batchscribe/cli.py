@@ -16,6 +16,7 @@ from batchscribe.dry_run import format_preview, preview
 from batchscribe.engines.factory import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError, LockHeld
 from batchscribe.flags import EXAMPLES, parameters, parse_lists
+from batchscribe.lines import one_line
 from batchscribe.logs import setup_logging
 from batchscribe.report import Reporter, exit_code, keep_last
 from batchscribe.run.live import Live
@@ -115,13 +116,13 @@ def _inspect(settings: Settings, *, show_status: bool) -> NoReturn:
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     for line in lines:
-        click.echo(line)
+        click.echo(one_line(line))
     sys.exit(0)
 
 
 def _fail(err: BatchscribeError) -> NoReturn:
     """One line on stderr, then the error's exit status (2 usage/config, 3 locked, ...)."""
-    click.echo(f"batchscribe: error: {err}", err=True)
+    click.echo(one_line(f"batchscribe: error: {err}"), err=True)
     sys.exit(err.exit_code)
 
 

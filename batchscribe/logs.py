@@ -8,6 +8,7 @@ import sys
 
 from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
+from batchscribe.lines import one_line
 
 #: Loggers a run configures: ours, and the local engine's library (it logs what it loads).
 LOGGERS = ("batchscribe", "faster_whisper")
@@ -30,6 +31,10 @@ class LineFormatter(logging.Formatter):
         self._detail = logging.Formatter(DETAIL_FORMAT, DATE_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if one_line(message) != message:  # one event, one line, whoever logs a file name
+            record = logging.makeLogRecord({**record.__dict__, "msg": one_line(message)})
+            record.args = None
         if record.name == REPORT_LOGGER:
             return super().format(record)
         return self._detail.format(record)

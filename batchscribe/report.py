@@ -29,6 +29,7 @@ from rich.progress import (
 )
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.lines import one_line
 from batchscribe.transcript import OUR_KEY
 
 log = logging.getLogger("batchscribe.report")
@@ -420,6 +421,7 @@ class Reporter:
         self._refresh()
 
     def _line(self, text: str, style: str | None = None, *, show: bool = True) -> None:
+        text = one_line(text)  # a name with a newline must not split its line
         log.info(text)  # --log-file keeps every line, --quiet or not
         if not show:
             return

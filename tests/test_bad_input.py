@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,31 @@ def test_every_write_failure_s_advice_fits_its_cause() -> None:
     assert "free some disk space" in advice(errno.ENOSPC)
     assert "read-only" in advice(errno.EROFS) and "--output-dir" in advice(errno.EROFS)
     assert "permissions" in advice(errno.EACCES)
+
+
+def test_a_name_with_control_characters_stays_on_one_line_everywhere(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "two\nlines.mp3").write_bytes(speech("split"))
+    (root / "red\x1b[31m.mp3").write_bytes(speech("colour"))
+    (root / "empty\rtoo.mp3").write_bytes(b"")
+    log = tmp_path / "run.log"
+    args = [str(root), "--config", str(fast_config), "--log-file", str(log), "--json"]
+
+    result = run_cli(*args, env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("20") for line in lines), lines  # each a timestamped event
+    assert any("two\\nlines.mp3" in line for line in events(result.stderr, "done"))
+    assert any("red\\x1b[31m.mp3" in line for line in events(result.stderr, "done"))
+    assert "\x1b" not in result.stderr
+    (failed,) = events(result.stderr, "failed")
+    assert "empty\\rtoo.mp3" in failed
+    assert all(line.startswith("20") for line in log.read_text().splitlines())
+    (summary,) = result.stdout.splitlines()  # the JSON summary: one line, the name exact
+    assert json.loads(summary)["failed"][0]["path"] == str(root / "empty\rtoo.mp3")
+    status = run_cli(str(root), "--status").stdout
+    assert "failed  empty\\rtoo.mp3: empty file" in status and "\r" not in status
