@@ -348,3 +348,29 @@ def test_a_transient_failure_that_still_fails_exits_1_every_run(tmp_path: Path) 
     assert "failed before" not in second.output
     engine.flaky = ()
     assert night(str(tmp_path), "--quiet").exit_code == EXIT_OK
+
+
+class CannotLoad(FakeEngine):
+    """An engine whose model fails to load at the first file, as a wrong --model does."""
+
+    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
+        raise ConfigError("cannot load the model 'broken'")
+
+
+def test_a_model_that_cannot_load_leaves_finished_files_done_not_unfinished(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "done.mp3").write_bytes(speech("finished"))
+    engine = FakeEngine()
+    cli = make_cli(engine_factory=lambda s: CannotLoad() if s.model == "broken" else engine)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, [str(tmp_path), *args], catch_exceptions=False)
+
+    assert run().exit_code == EXIT_OK
+    assert run("--model", "broken").exit_code == 2  # options changed, then the load fails
+
+    assert "1 files: 1 done" in run("--status").output
+    again = run()
+    assert again.exit_code == EXIT_OK and "1 up to date" in again.output
+    assert len(engine.started) == 1

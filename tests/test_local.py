@@ -506,3 +506,24 @@ async def test_confidence_check_flags_finished_transcripts_of_any_engine(tmp_pat
     off = ConfidenceCheck(Unsure(), 0.0)  # low_confidence = 0: never flag
     result = await off.start(Recording(tmp_path / "a.wav", Fingerprint(1, 1)), NoCheckpoint())
     assert isinstance(result, Finished) and "batchscribe" not in result.transcript.data
+
+
+@pytest.mark.model
+def test_a_model_folder_that_does_not_exist_is_one_line_and_leaves_finished_files_done(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copyfile(EXAMPLES / "voicemail.ogg", folder / "voicemail.ogg")
+    assert run_cli(str(folder)).exit_code == EXIT_OK
+
+    broken = run_cli(str(folder), "--model", "/no/such/dir")  # options changed: a new attempt
+
+    assert broken.exit_code == EXIT_USAGE
+    [line] = broken.output.splitlines()
+    assert "the model folder /no/such/dir does not exist" in line and "--model" in line
+    status = run_cli(str(folder), "--status").output
+    assert "1 files: 1 done" in status and "pending" not in status
+    again = run_cli(str(folder))
+    assert again.exit_code == EXIT_OK and "1 up to date" in again.output
+    assert "unfinished" not in again.output

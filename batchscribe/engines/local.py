@@ -231,9 +231,15 @@ class LocalEngine:
                 f"cannot use the GPU ({_first_line(err)}); install CUDA 12 and cuDNN 9, or set "
                 '[local] device = "auto" (falls back to the CPU) or "cpu".'
             )
-        return ConfigError(
-            f"cannot load the model '{self._model_name}' ({err}); pass --model with a "
-            "faster-whisper model directory, or a model name when online."
+        ref = self._model_ref
+        if (os.sep in ref or ref.startswith((".", "~"))) and not os.path.isdir(ref):
+            return ConfigError(
+                f"the model folder {ref} does not exist; pass --model with a faster-whisper "
+                "model directory, or a model name (such as small) when online."
+            )
+        return ConfigError(  # one line: the hub's own errors run over several
+            f"cannot load the model '{self._model_name}' ({_first_line(err)}); pass --model "
+            "with a faster-whisper model directory, or a model name when online."
         )
 
     def _transcribe(self, model: Any, path: Path) -> dict[str, Any]:

@@ -155,8 +155,18 @@ class Worker:
             reached=resumed,
             on_transcribing=lambda: self._reporter.transcribing(job.source),
         )
-        work = self._engine().start(Recording(job.source, job.fingerprint, resume), checkpoint)
-        return await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
+        try:
+            engine = self._engine()
+            work = engine.start(Recording(job.source, job.fingerprint, resume), checkpoint)
+            return await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
+        except (FileError, Stopped):
+            raise  # the file's own failure (the writer records it), or left for the next run
+        except BaseException:
+            # The run ends before the attempt began (the model cannot load, and the workers
+            # it cancels): the journal forgets the attempt, so a finished file stays done.
+            if resume is None and not checkpoint.reached:
+                await state_dir.journal.put_back(job.key, job.record)
+            raise
 
     def _first_foreign(self, job: Job, digest: str, existing: dict[str, Path]) -> Path | None:
         """Of outputs the journal does not know, the first batchscribe did not write (blocking):

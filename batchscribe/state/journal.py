@@ -321,6 +321,35 @@ class Journal:
             ),
         )
 
+    def put_back(self, key: str, record: Record | None) -> None:
+        """Undo a `start` whose attempt never began (the model could not load, the run
+        stopped first): the row is as it was (none, or `record`), so a finished file stays
+        done and is not called "unfinished" by the next run. Only for an attempt that reached
+        no billable step and wrote no output."""
+        if record is None:
+            self._sql("DELETE FROM files WHERE path = ?", (key,))
+            return
+        self._sql(
+            f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}, updated_at)"
+            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+            (
+                key,
+                record.fingerprint.size,
+                record.fingerprint.mtime_ns,
+                record.state.value,
+                record.engine,
+                record.upload_url,
+                record.uploaded_at,
+                record.transcript_id,
+                record.error,
+                record.outputs_json,
+                record.options,
+                int(record.permanent),
+                record.digest,
+                time.time(),
+            ),
+        )
+
     def uploaded(self, key: str, upload_url: str, *, at: float | None = None) -> None:
         """Synced to disk before the billable create starts, so even after a power cut the
         next run knows this upload and can find a transcript created from it. (Losing any

@@ -69,6 +69,9 @@ class RunJournal:
         )
         await self._thread.write(start)
 
+    async def put_back(self, key: str, record: Record | None) -> None:
+        await self._thread.write(functools.partial(self.sync.put_back, key, record))
+
     async def uploaded(self, key: str, upload_url: str) -> None:
         await self._thread.write(functools.partial(self.sync.uploaded, key, upload_url))
 
