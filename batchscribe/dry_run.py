@@ -6,19 +6,26 @@ no request and loads no model.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
 from batchscribe.errors import ConfigError
+from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.run.durations import audio_seconds
 from batchscribe.run.walk import Job, Root, WalkPlan, Wanted, resolve_roots
 from batchscribe.state.journal_view import peek
+from batchscribe.state.lock import STATE_DIR
+from batchscribe.state.store import TRANSCRIPTS_DIR
 
 
 @dataclass(slots=True)
 class Preview:
     work: list[tuple[Job, float | None]] = field(default_factory=list)
+    #: files whose transcript is kept in the store: re-rendered, at no cost
+    rerender: list[Job] = field(default_factory=list)
     up_to_date: int = 0
     failed_before: int = 0
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
@@ -31,9 +38,10 @@ class Preview:
 def preview(settings: Settings) -> Preview:
     """Plan the run as `pipeline.run` would, without doing any of it. Blocking."""
     result = Preview()
+    wanted = Wanted.of(settings)
     walk_plan = WalkPlan(
         resolve_roots(settings.paths, settings.output_dir),
-        Wanted.of(settings),
+        wanted,
         settings.extensions,
         nested=settings.output_dir is None,
         clean=False,  # --dry-run changes nothing, not even a killed run's temporary files
@@ -42,13 +50,43 @@ def preview(settings: Settings) -> Preview:
         if not root.walk_from.exists():
             raise ConfigError(f"{root.walk_from}: no such file or folder.")
         walk_plan.start(root, peek(root.path)[0])
+        kept = _kept_digests(root, wanted.options)
         while (batch := walk_plan.next_batch()) is not None:
             walk_plan.add_roots(Root(path=p, walk_from=p, base=p) for p in batch.nested)
             result.up_to_date += batch.skipped
             result.failed_before += batch.failed_before
             result.unreadable += [(p.path, p.reason) for p in batch.problems]
-            result.work += [(job, audio_seconds(job.source)) for job in batch.jobs]
+            for job in batch.jobs:
+                if _kept(job, kept):
+                    result.rerender.append(job)
+                else:
+                    result.work.append((job, audio_seconds(job.source)))
     return result
+
+
+def _kept_digests(root: Root, options: str) -> frozenset[str]:
+    """The contents whose transcript with these options the root's store keeps."""
+    folder = root.path / STATE_DIR / TRANSCRIPTS_DIR
+    suffix = f"-{options}.json"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return frozenset()
+    return frozenset(n.removesuffix(suffix) for n in names if n.endswith(suffix))
+
+
+def _kept(job: Job, kept: frozenset[str]) -> bool:
+    """The run would render this file from the store: its digest is the journal's (the
+    bytes are unchanged) or, when the store has anything to offer, read from the file."""
+    if not kept:
+        return False
+    record = job.record
+    if record is not None and record.digest and record.fingerprint == job.fingerprint:
+        return record.digest in kept
+    try:
+        return content_digest(job.source, threading.Event()) in kept
+    except (OSError, Interrupted):
+        return False
 
 
 def format_preview(result: Preview, settings: Settings) -> list[str]:
@@ -57,6 +95,8 @@ def format_preview(result: Preview, settings: Settings) -> list[str]:
     for job, seconds in result.work:
         length = f"{seconds / 60:.1f} min" if seconds is not None else "length unknown"
         lines.append(f"would transcribe {job.source} ({job.reason}, {length})")
+    for job in result.rerender:
+        lines.append(f"would re-render {job.source} ({job.reason}; transcript kept, no cost)")
     for path, reason in result.unreadable:
         lines.append(f"cannot read {path} ({reason})")
     hours = result.audio_seconds / 3600
@@ -64,6 +104,8 @@ def format_preview(result: Preview, settings: Settings) -> list[str]:
         f"batchscribe: dry run: {len(result.work)} to transcribe ({hours:.2f} h of audio), "
         f"{result.up_to_date} up to date"
     )
+    if result.rerender:
+        total += f", {len(result.rerender)} to re-render (no cost)"
     if result.failed_before:
         total += f", {result.failed_before} failed before (--retry-failed to retry)"
     if settings.chosen_engine() == "assemblyai":

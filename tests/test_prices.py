@@ -11,7 +11,7 @@ import pytest
 from batchscribe.config import LIST_PRICES, Settings, build_settings
 from batchscribe.dry_run import Rate, format_rate, rate_for
 from batchscribe.errors import EXIT_OK, ConfigError
-from tests.conftest import api_env, run_cli
+from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer
 
 
@@ -100,4 +100,27 @@ def test_dry_run_names_the_model_and_estimates_universal_3_pro_above_universal_2
     assert "at $0.21/h for universal-3-pro (list price 2026-03)" in pro.output
     assert "at $0.15/h for universal-2 (list price 2026-03)" in two.output
     assert estimate(default.output) == 2.10  # the default's first model
+    assert fake.api.request_count == 0
+
+
+def test_dry_run_lists_a_file_whose_transcript_is_kept_as_a_re_render_at_no_cost(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "talk.mp3").write_bytes(content := speech("kept"))
+    assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+    (root / "copy of talk.mp3").write_bytes(content)  # same bytes, a new name
+    fake.api.reset_counters()
+
+    result = run_cli(str(root), "--dry-run", "--formats", "txt,json,srt", env=api_env(fake))
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"would re-render {root / 'talk.mp3'} (outputs missing; transcript kept, no cost)" in (
+        lines
+    )
+    assert f"would re-render {root / 'copy of talk.mp3'} (new; transcript kept, no cost)" in lines
+    assert "0 to transcribe (0.00 h of audio)" in lines[-1] and "2 to re-render" in lines[-1]
+    assert "estimated AssemblyAI cost $0.00" in lines[-1]
     assert fake.api.request_count == 0
