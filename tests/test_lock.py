@@ -82,3 +82,42 @@ def test_lock_of_a_process_killed_with_sigkill_is_free_at_once(
     assert holder.wait(timeout=RELEASE_WITHIN_S) == -signal.SIGKILL
 
     lock_within(tmp_path, RELEASE_WITHIN_S)
+
+
+def test_a_file_whose_journal_is_a_parent_s_names_both_in_the_lock_line(tmp_path: Path) -> None:
+    from tests.conftest import run_cli, speech
+
+    (tmp_path / ".batchscribe").mkdir()
+    (tmp_path / ".batchscribe" / "journal.sqlite3").write_bytes(b"")  # ran here before
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "new.mp3").write_bytes(speech("new"))
+
+    with RunLock(tmp_path):
+        result = run_cli(str(tmp_path / "sub" / "new.mp3"))
+
+    assert result.exit_code == 3
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"batchscribe: error: {tmp_path}: another batchscribe run")
+    assert f"its journal is the one for {tmp_path / 'sub' / 'new.mp3'}" in line
+    assert "nearest folder above it with a journal" in line
+    assert not (tmp_path / "sub" / ".batchscribe").exists()
+
+
+def test_a_read_only_folder_of_recordings_is_pointed_at_output_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from tests.conftest import run_cli, speech
+
+    (tmp_path / "a.mp3").write_bytes(speech("archived"))
+
+    def read_only(path: Path) -> None:  # root writes anywhere: refuse as a user's disk would
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr("batchscribe.state.lock.private_mkdir", read_only)
+    result = run_cli(str(tmp_path))
+
+    assert result.exit_code == 2
+    (line,) = result.output.splitlines()
+    assert "cannot create the lock file (Permission denied)" in line and "--output-dir" in line

@@ -62,7 +62,8 @@ async def run(
     outcome = "interrupted"
     try:
         for root in roots:
-            await state_dirs.open(root.path)
+            given = root.walk_from if root.output_dir is None else None
+            await state_dirs.open(root.path, given=given)
         stop = stop or Stop()
         pipeline = Pipeline(settings, engine, state_dirs, reporter, files, stop)
         view = RunView(lambda: state_dirs.paths, lambda: engine.created, pipeline.queued)

@@ -30,8 +30,12 @@ class RunLock:
     a dead run never blocks the next one.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, given: Path | None = None) -> None:
+        """`given`: the path the user named, when its journal is this folder's (the nearest
+        folder above it with a journal): the lines name both."""
         self.path = root / STATE_DIR / LOCK_NAME
+        folder = given if given is None or given.is_dir() else given.parent
+        self._given = given if folder is not None and folder != root else None
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -39,9 +43,15 @@ class RunLock:
             private_mkdir(self.path.parent)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         except OSError as err:
+            elsewhere = (
+                " A read-only folder of recordings can be transcribed with --output-dir DIR "
+                "(the transcripts and the journal go there)."
+                if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+                else ""
+            )
             raise ConfigError(
                 f"{self.path.parent}: cannot create the lock file ({err.strerror}); "
-                "batchscribe needs a writable folder to remember what it did."
+                f"batchscribe needs a writable folder to remember what it did.{elsewhere}"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -50,9 +60,15 @@ class RunLock:
             os.close(fd)
             if err.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
+            whose = (
+                f" (its journal is the one for {self._given}: the nearest folder above it "
+                "with a journal)"
+                if self._given is not None
+                else ""
+            )
             raise LockHeld(
                 f"{self.path.parent.parent}: another batchscribe run (pid {holder}) is working "
-                "on this folder; wait for it to finish or stop it."
+                f"on this folder{whose}; wait for it to finish or stop it."
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -115,13 +115,14 @@ class StateDirs:
         """The journal folders opened so far: the roots, and sub-folders with their own."""
         return list(self._state_dirs)
 
-    async def open(self, path: Path) -> None:
+    async def open(self, path: Path, *, given: Path | None = None) -> None:
         """Lock a journal folder for this run and open its journal (once). Raises LockHeld,
-        or ConfigError when the folder or journal cannot be created."""
+        or ConfigError when the folder or journal cannot be created. `given` is the path
+        named whose journal this is, for the lines to name."""
         if path in self._state_dirs:
             return
         await asyncio.to_thread(_make_folder, path)
-        self._locks.enter_context(RunLock(path))
+        self._locks.enter_context(RunLock(path, given=given))
         journal = await self._thread.read(functools.partial(Journal, path))
         if journal.moved_aside is not None:
             aside, damage = journal.moved_aside
