@@ -44,7 +44,8 @@ def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
     ) -> None:
         """Transcribe every recording under PATH... and write a transcript next to each.
 
-        PATH may be a folder (walked recursively) or a single file.
+        PATH may be a folder (walked recursively) or a single file. A name that starts
+        with '-' goes after '--' (batchscribe -- -take1.mp3), or as ./-take1.mp3.
         """
         flags = parse_lists(flags)
         try:
@@ -84,7 +85,7 @@ def _run(settings: Settings, engine_factory: EngineFactory, not_recordings: list
                 under_stop_signals(
                     lambda stop: run(settings, reporter, engine_factory, stop=stop, live=live),
                     grace=settings.grace,
-                    stopping=lambda: reporter.stopping(settings.grace),
+                    stopping=lambda how: reporter.stopping(settings.grace, how),
                 )
             )
     except BatchscribeError as err:

@@ -24,6 +24,7 @@ Examples:
   ASSEMBLYAI_API_KEY=... batchscribe ./recordings --concurrency 8
   batchscribe talk.mp3 --engine local --model ./my-whisper-model
   batchscribe ./recordings --quiet              # in cron: prints only new failures
+  batchscribe -- -interview.mp3                 # a name starting with '-': after --
 
 \b
 Outputs go next to each recording: talk.mp3 -> talk.txt, talk.json.

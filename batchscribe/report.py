@@ -192,10 +192,15 @@ def format_progress(summary: Summary, stages: list[str]) -> str:
     )
 
 
-def format_stopping(summary: Summary, stages: list[str], grace: float) -> str:
-    """The line of a first Ctrl-C or SIGTERM: what is finished within `grace`, and how not to."""
-    now = "press Ctrl-C again to stop now"
+def format_stopping(
+    summary: Summary, stages: list[str], grace: float, how: str = "Ctrl-C", *, idle: bool = False
+) -> str:
+    """The line of a first Ctrl-C or SIGTERM (`how`): what is finished within `grace`, and how
+    not to (the same signal again). `idle`: --watch had caught up, nothing is left to do."""
+    now = "press Ctrl-C again to stop now" if how == "Ctrl-C" else f"send {how} again to stop now"
     transcribing = stages.count("transcribing")
+    if idle and not stages:
+        return f"stopping: nothing under way; {now}"
     if summary.engine == "local":
         if not transcribing:
             return f"stopping: starting no new files; {now}"
@@ -211,9 +216,12 @@ def format_stopping(summary: Summary, stages: list[str], grace: float) -> str:
     )
 
 
-def format_interrupted(summary: Summary) -> str:
-    """The last line of a stopped run: what became of the files under way, and what to do."""
+def format_interrupted(summary: Summary, *, idle: bool = False) -> str:
+    """The last line of a stopped run: what became of the files under way, and what to do.
+    `idle`: --watch had caught up and nothing had arrived since: nothing is left."""
     under_way = summary.in_progress
+    if under_way <= 0 and idle:
+        return "batchscribe: stopped; every recording found is done (or reported above)."
     if under_way <= 0:
         return (
             "batchscribe: interrupted. Run the same command again to do the rest; nothing "
@@ -272,6 +280,8 @@ class Reporter:
         self._task: Any = None
         #: the summary was printed (`finish` or `interrupted`): nothing more to say
         self._ended = False
+        #: --watch finished the walk (`watching`): a stop then may leave nothing to do
+        self._caught_up = False
 
     # -- lifecycle
     def __enter__(self) -> Reporter:
@@ -310,8 +320,13 @@ class Reporter:
             self.stages[source] = "working"
         self._refresh()
 
+    def _idle(self) -> bool:
+        """--watch caught up with the walk, and nothing it found since is under way."""
+        return self._caught_up and self.summary.in_progress <= 0
+
     def watching(self, folders: int) -> None:
         """--watch caught up: say what it waits for (one line, not repeated while idle)."""
+        self._caught_up = True
         self._line(
             f"batchscribe: watching {folders} folder(s) for new recordings; "
             "Ctrl-C or SIGTERM stops",
@@ -386,11 +401,12 @@ class Reporter:
         self._end(source)
         self._line(f"waiting {source}: still processing; the next run collects it")
 
-    def stopping(self, grace: float) -> None:
-        """The first Ctrl-C or SIGTERM: one line saying what is finished within `grace` seconds
-        and that a second one stops at once. Always shown, even with --quiet; the progress
-        display goes on while the files under way finish."""
-        self._line(format_stopping(self.summary, list(self.stages.values()), grace))
+    def stopping(self, grace: float, how: str = "Ctrl-C") -> None:
+        """The first Ctrl-C or SIGTERM (`how`): one line saying what is finished within `grace`
+        seconds and that a second one stops at once. Always shown, even with --quiet; the
+        progress display goes on while the files under way finish."""
+        stages = list(self.stages.values())
+        self._line(format_stopping(self.summary, stages, grace, how, idle=self._idle()))
 
     def interrupted(self) -> None:
         """Say what was done and what is left: always shown, even with --quiet. Called once the
@@ -401,7 +417,7 @@ class Reporter:
         self.__exit__()
         self._ended = True
         self._line(format_summary(self.summary))
-        self._line(format_interrupted(self.summary))
+        self._line(format_interrupted(self.summary, idle=self._idle()))
 
     def finish(self, *, as_json: bool = False) -> None:
         """The summary (with --quiet only when something needs attention) and `--json`."""

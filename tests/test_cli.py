@@ -374,3 +374,15 @@ def test_a_model_that_cannot_load_leaves_finished_files_done_not_unfinished(
     again = run()
     assert again.exit_code == EXIT_OK and "1 up to date" in again.output
     assert len(engine.started) == 1
+
+
+def test_help_says_how_to_name_a_file_that_starts_with_a_dash(tmp_path: Path) -> None:
+    shown = " ".join(run_cli("--help").output.split())  # as wrapped for any width
+    assert "A name that starts with '-' goes after '--'" in shown
+    assert "batchscribe -- -interview.mp3" in shown
+    (tmp_path / "-take1.mp3").write_bytes(speech("take one"))
+    engine = FakeEngine()
+    cli = make_cli(engine_factory=lambda settings: engine)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--", "-take1.mp3"], catch_exceptions=False)
+    assert result.exit_code == EXIT_OK and (tmp_path / "-take1.txt").read_text() == "take one\n"

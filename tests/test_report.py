@@ -451,3 +451,48 @@ def test_a_runs_summary_lists_every_failure(tmp_path: Path) -> None:
     summary = summary_json(reporter.summary)
 
     assert summary["failed_count"] == 300 and len(summary["failed"]) == 300
+
+
+def test_a_sigterm_stop_says_to_send_sigterm_again_not_to_press_ctrl_c() -> None:
+    reporter, out = plain("local")
+    reporter.started(Path("a.wav"))
+    reporter.transcribing(Path("a.wav"))
+
+    reporter.stopping(60, "SIGTERM")
+
+    (line,) = out.getvalue().splitlines()
+    assert line.endswith("(at most 60 s); send SIGTERM again to stop now")
+    assert "Ctrl-C" not in line
+
+
+def test_stopping_an_idle_watch_does_not_speak_of_the_rest() -> None:
+    reporter, out = plain("assemblyai")
+    reporter.started(Path("a.mp3"))
+    reporter.done(Path("a.mp3"), 5.0)
+    reporter.watching(1)  # caught up: waiting for new recordings
+
+    reporter.stopping(60)
+    reporter.interrupted()
+
+    lines = out.getvalue().splitlines()
+    (stopping,) = [line for line in lines if "stopping:" in line]
+    assert stopping.endswith("stopping: nothing under way; press Ctrl-C again to stop now")
+    assert lines[-1].endswith("batchscribe: stopped; every recording found is done (or "
+                              "reported above).")  # fmt: skip
+    assert not any("the rest" in line for line in lines)
+
+
+async def test_the_stop_line_is_told_which_signal_asked() -> None:
+    import os
+    import signal
+
+    from batchscribe.stopping import Stop, under_stop_signals
+
+    said: list[str] = []
+
+    async def work(stop: Stop) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await stop.event.wait()
+
+    assert await under_stop_signals(work, grace=5, stopping=said.append)
+    assert said == ["SIGTERM"]

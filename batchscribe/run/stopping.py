@@ -71,12 +71,21 @@ class Stop:
                 task.cancel()
 
 
+#: How a stop is named to the user, by the signal that asked for it: the line says to send the
+#: same again (SIGTERM's sender may have no keyboard).
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
 async def under_stop_signals(
-    work: Callable[[Stop], Awaitable[None]], *, grace: float, stopping: Callable[[], None]
+    work: Callable[[Stop], Awaitable[None]],
+    *,
+    grace: float,
+    stopping: Callable[[str], None],
 ) -> bool:
     """Run `work(stop)` with SIGINT and SIGTERM handled as servers do: the first sets `stop`
-    (and calls `stopping`, to say so) and gives work under way `grace` seconds; a second, or
-    the end of the grace time, cancels the run at once. True when a stop was asked."""
+    (and calls `stopping` with the signal's name, to say so) and gives work under way `grace`
+    seconds; a second, or the end of the grace time, cancels the run at once. True when a
+    stop was asked."""
     task = asyncio.current_task()
     assert task is not None
     loop, stop = asyncio.get_running_loop(), Stop()
@@ -86,16 +95,16 @@ async def under_stop_signals(
         stop.now.set()
         task.cancel()
 
-    def on_signal() -> None:
+    def on_signal(sig: signal.Signals) -> None:
         if stop.request():
-            stopping()
+            stopping(SIGNAL_NAMES[sig])
             deadline.append(loop.call_later(grace, stop_now))
         else:
             exit_on_signal()  # a third one, while threads finish, ends the process
             stop_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await work(stop)
     finally:
