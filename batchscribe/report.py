@@ -113,6 +113,8 @@ class Summary:
     no_speech: Recent[Path] = field(default_factory=Recent)
     #: files done whose transcript's mean word confidence is under [output] low_confidence
     low_confidence: Recent[Path] = field(default_factory=Recent)
+    #: files done whose recording looks cut short (heard much less than its header says)
+    truncated: Recent[Path] = field(default_factory=Recent)
     #: files that failed for good in an earlier run, not retried (see --retry-failed)
     failed_before: int = 0
     #: files left for the next run because --max-files / --max-audio-hours was reached
@@ -135,6 +137,7 @@ def keep_last(summary: Summary, limit: int = WATCH_LISTED) -> None:
     summary.still_running = Recent(limit)
     summary.no_speech = Recent(limit)
     summary.low_confidence = Recent(limit)
+    summary.truncated = Recent(limit)
 
 
 def exit_code(summary: Summary) -> int:
@@ -155,13 +158,15 @@ def _trouble(summary: Summary) -> bool:
 
 def _notable(summary: Summary) -> bool:
     """Worth the summary line even with --quiet: trouble, or a transcript not to trust as is."""
-    return _trouble(summary) or bool(summary.low_confidence)
+    return _trouble(summary) or bool(summary.low_confidence or summary.truncated)
 
 
 def format_summary(summary: Summary) -> str:
     heard = [f"{len(summary.no_speech)} no speech"] if summary.no_speech else []
     if summary.low_confidence:
         heard.append(f"{len(summary.low_confidence)} low confidence")
+    if summary.truncated:
+        heard.append(f"{len(summary.truncated)} cut short")
     done = f"{summary.done} done" + (f" ({', '.join(heard)})" if heard else "")
     parts = [done, f"{summary.skipped} up to date"]
     if summary.failed:
@@ -253,6 +258,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "warnings": [{"path": str(p), "warning": w} for p, w in summary.warnings],
         "no_speech": [str(p) for p in summary.no_speech],
         "low_confidence": [str(p) for p in summary.low_confidence],
+        "truncated": [str(p) for p in summary.truncated],
         "failed_before": summary.failed_before,
         "left_over_budget": summary.over_budget,
         "audio_seconds": round(summary.audio_seconds, 3),
@@ -362,6 +368,7 @@ class Reporter:
         model: object = None,
         no_speech: bool = False,
         low_confidence: str | None = None,
+        truncated: str | None = None,
     ) -> None:
         """`done    talk.mp3 (changed) (no speech) (universal-3-pro)`: `reason` as given, `no
         speech` when the transcript has no words, then the model that ran when the engine says
@@ -379,6 +386,9 @@ class Reporter:
         if low_confidence is not None:
             self.summary.low_confidence.append(source)
             self._line(f"warning {source}: {low_confidence}", style="yellow")
+        if truncated is not None:  # the same, for a recording cut short
+            self.summary.truncated.append(source)
+            self._line(f"warning {source}: {truncated}", style="yellow")
 
     def failed(self, source: Path, message: str, *, started: bool = True) -> None:
         self.summary.failed.append((source, message))

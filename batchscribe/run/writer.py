@@ -19,6 +19,7 @@ from batchscribe.output.formats import render
 from batchscribe.output.subtitles import CueLimits
 from batchscribe.report import Reporter, low_confidence_note
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.truncation import flag_truncated, read_container, truncated_note
 from batchscribe.run.walk import Job
 from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
@@ -67,6 +68,9 @@ class Writer:
         """A fresh transcript: keep it in the store first, then write every file that wants it."""
         assert job.digest is not None
         store = self._state_dirs[job.state_root].store
+        container = await asyncio.to_thread(read_container, job.source)
+        flagged = flag_truncated(transcript.data, container)
+        transcript = transcript if flagged is transcript.data else Transcript(flagged)
         try:
             await asyncio.to_thread(store.save, job.digest, self._options, transcript)
         except OutputError as err:
@@ -121,6 +125,7 @@ class Writer:
             model=transcript.model_used,
             no_speech=not transcript.text.strip(),
             low_confidence=low_confidence_note(transcript.data),
+            truncated=truncated_note(transcript.data),
         )
         return True
 
