@@ -44,6 +44,7 @@ TOP_LEVEL = {
     "transcript": "shared",
     "fingerprint": "shared",
     "recording": "shared",
+    "lines": "shared",
 }
 #: What each layer may import (besides itself). Dependencies point down: the command line
 #: drives the run; the run drives state, engines and output; all share the types.

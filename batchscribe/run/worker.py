@@ -91,15 +91,18 @@ class Worker:
             self._reporter.over_budget(job.source)
             return
         self._writer.begin(job)
+        begun = False  # the journal knows this attempt (`_attempt` recorded it)
         try:
             digest, adopted = await asyncio.to_thread(
                 _checked_digest, job, self._stop.now, self._first_foreign
             )
             job = replace(job, digest=digest, reason="adopted" if adopted else job.reason)
+            begun = True
             result = await self._attempt(job)
         except FileError as err:
             record = job.record
-            if err.permanent and (record is None or record.fingerprint != job.fingerprint):
+            fresh = record is None or record.fingerprint != job.fingerprint
+            if not begun and err.permanent and fresh:
                 # Failed before the journal knew this attempt (a foreign output, a name the
                 # disk refuses): remembered, claiming no output, so it is reported once.
                 await self._state_dirs[job.state_root].journal.start(
