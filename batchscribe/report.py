@@ -19,17 +19,11 @@ from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.live import Live
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.lines import one_line
+from batchscribe.progress import LiveLine, Snapshot
 from batchscribe.transcript import OUR_KEY
 
 log = logging.getLogger("batchscribe.report")
@@ -183,20 +177,6 @@ def format_summary(summary: Summary) -> str:
     return f"batchscribe: {', '.join(parts)}{hours} in {summary.elapsed:.1f}s"
 
 
-def format_progress(summary: Summary, stages: list[str]) -> str:
-    """The live display's stage line: what the engine is doing, counts, audio and rate."""
-    if summary.engine == "local":  # nothing is uploaded: every file under way is transcribing
-        doing = f"{len(stages)} transcribing"
-    else:
-        doing = f"{stages.count('working')} uploading · {stages.count('transcribing')} transcribing"
-    hours = summary.audio_seconds / 3600
-    rate = summary.done / max(summary.elapsed, 1e-9) * 60
-    return (
-        f"{doing} · {summary.done} done · {len(summary.failed)} failed · {hours:.2f} h audio"
-        f" · {rate:.0f}/min"
-    )
-
-
 def format_stopping(
     summary: Summary, stages: list[str], grace: float, how: str = "Ctrl-C", *, idle: bool = False
 ) -> str:
@@ -282,8 +262,12 @@ class Reporter:
         #: stage per file in progress: "working" (reading, uploading) or "transcribing"
         self.stages: dict[Path, str] = {}
         self.found = 0
-        self._progress: Progress | None = None
-        self._task: Any = None
+        #: the live progress line (a terminal, not --quiet)
+        self._live: Live | None = None
+        #: audio seconds per file found and not yet ended, from its header (for the ETA)
+        self._lengths: dict[Path, float] = {}
+        #: audio seconds heard so far per file under way (the local engine's segments)
+        self._heard: dict[Path, float] = {}
         #: the summary was printed (`finish` or `interrupted`): nothing more to say
         self._ended = False
         #: --watch finished the walk (`watching`): a stop then may leave nothing to do
@@ -292,30 +276,55 @@ class Reporter:
     # -- lifecycle
     def __enter__(self) -> Reporter:
         if self.console.is_terminal and not self.quiet:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stages]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self.console,
-                transient=True,
+            # transient: cleared when it stops, so a stop leaves no frozen copy on screen
+            self._live = Live(
+                LiveLine(self.snapshot), console=self.console, transient=True, refresh_per_second=4
             )
-            self._task = self._progress.add_task("files", total=None, stages="")
-            self._progress.start()
+            self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    @property
+    def wants_lengths(self) -> bool:
+        """The live line is shown: its ETA wants each file's length (a header read each)."""
+        return self._live is not None
+
+    def snapshot(self) -> Snapshot:
+        """The counts as they stand, for the live line (read from its refresh thread)."""
+        s = self.summary
+        stages = list(self.stages.values())
+        heard = sum(list(self._heard.values()))
+        lengths = list(self._lengths.values())
+        return Snapshot(
+            found=self.found,
+            finished=s.done + len(s.failed) + len(s.still_running),
+            failed=len(s.failed),
+            uploading=stages.count("working"),
+            transcribing=len(stages) if s.engine == "local" else stages.count("transcribing"),
+            local=s.engine == "local",
+            audio_heard=s.audio_seconds + heard,
+            audio_left=sum(lengths) - heard if lengths else None,
+            elapsed=s.elapsed,
+        )
 
     # -- events
-    def discovered(self, count: int) -> None:
+    def discovered(self, count: int, lengths: dict[Path, float | None] | None = None) -> None:
+        """`count` more files need work; `lengths` their audio seconds where known (asked
+        only while `wants_lengths`)."""
         self.found += count
+        self._lengths.update({p: t for p, t in (lengths or {}).items() if t})
         self._refresh()
+
+    def heard(self, source: Path, seconds: float, of: float | None) -> None:
+        """The engine has transcribed `source` up to `seconds` of its `of` (local engine,
+        from its decoding thread): the ETA and the audio heard move within a long file."""
+        self._heard[source] = seconds
+        if of and source not in self._lengths:
+            self._lengths[source] = of
 
     def skipped(self, count: int) -> None:
         self.summary.skipped += count
@@ -444,6 +453,8 @@ class Reporter:
     def _end(self, source: Path) -> None:
         self.summary.in_progress -= 1
         self.stages.pop(source, None)
+        self._heard.pop(source, None)
+        self._lengths.pop(source, None)
         self._refresh()
 
     def _line(self, text: str, style: str | None = None, *, show: bool = True) -> None:
@@ -460,13 +471,5 @@ class Reporter:
             self.console.file.flush()
 
     def _refresh(self) -> None:
-        if self._progress is None:
-            return
-        s = self.summary
-        text = format_progress(s, list(self.stages.values()))
-        self._progress.update(
-            self._task,
-            total=max(self.found, 1),
-            completed=s.done + len(s.failed) + len(s.still_running),
-            stages=text,
-        )
+        if self._live is not None:
+            self._live.refresh()

@@ -45,6 +45,9 @@ class Checkpoints:
     def transcribing(self) -> None:
         self.events.append(("transcribing", ""))
 
+    def heard(self, seconds: float, of: float | None) -> None:
+        self.events.append(("heard", f"{seconds}/{of}"))
+
     async def uploaded(self, upload_url: str) -> None:
         self.events.append(("uploaded", upload_url))
 

@@ -45,6 +45,7 @@ TOP_LEVEL = {
     "fingerprint": "shared",
     "recording": "shared",
     "lines": "shared",
+    "progress": "report",
 }
 #: What each layer may import (besides itself). Dependencies point down: the command line
 #: drives the run; the run drives state, engines and output; all share the types.

@@ -306,7 +306,7 @@ class FakeWhisper:
             raise RuntimeError(self.fail)
         words = [SimpleNamespace(word=" Guten", start=0.0, end=0.4, probability=0.9),
                  SimpleNamespace(word=" Tag.", start=0.4, end=0.8, probability=0.7)]  # fmt: skip
-        yield SimpleNamespace(text=" Guten Tag.", words=words)
+        yield SimpleNamespace(text=" Guten Tag.", words=words, end=0.8)
 
 
 class Factory:
@@ -334,8 +334,15 @@ class Factory:
 
 
 class NoCheckpoint:
+    def __init__(self) -> None:
+        #: (seconds, of) as the engine said how far it had heard
+        self.heard_at: list[tuple[float, float | None]] = []
+
     def transcribing(self) -> None:
         pass
+
+    def heard(self, seconds: float, of: float | None) -> None:
+        self.heard_at.append((seconds, of))
 
     async def uploaded(self, upload_url: str) -> None:
         pass
@@ -527,3 +534,15 @@ def test_a_model_folder_that_does_not_exist_is_one_line_and_leaves_finished_file
     again = run_cli(str(folder))
     assert again.exit_code == EXIT_OK and "1 up to date" in again.output
     assert "unfinished" not in again.output
+
+
+async def test_the_engine_says_how_far_it_has_heard_after_each_segment(tmp_path: Path) -> None:
+    engine = LocalEngine(Settings(device="cpu"), load_model=Factory())
+    path = tmp_path / "a.wav"
+    path.write_bytes(b"audio")
+    checkpoint = NoCheckpoint()
+    try:
+        await engine.start(Recording(path, Fingerprint(5, 1)), checkpoint)
+    finally:
+        await engine.aclose()
+    assert checkpoint.heard_at == [(0.8, 1.5)]  # segment end, of the decoded duration

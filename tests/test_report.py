@@ -60,12 +60,12 @@ def test_terminal_gets_a_progress_display_with_stages() -> None:
             reporter.started(Path(name))
         reporter.transcribing(Path("b.mp3"))
         reporter.done(Path("a.mp3"), 1800.0)
-        assert reporter._progress is not None
-        reporter._progress.refresh()
+        assert reporter._live is not None
+        reporter._live.refresh()
         screen = ANSI.sub("", out.getvalue())
-    assert "━" in screen and "1/4" in screen
-    assert "1 uploading · 1 transcribing · 1 done · 0 failed · 0.50 h audio ·" in screen
-    assert re.search(r"0\.50 h audio · \d+/min", screen)
+    assert "━" in screen and "1/4 files" in screen
+    assert "1 uploading · 1 transcribing" in screen and "0.50 h audio" in screen
+    assert re.search(r"[\d.]+× real time", screen) and "ETA " in screen
     assert "done    a.mp3" in screen
 
 
@@ -339,10 +339,10 @@ def test_local_progress_says_transcribing_never_uploading() -> None:
         for name in ("a.mp3", "b.mp3"):
             reporter.started(Path(name))
         reporter.transcribing(Path("b.mp3"))
-        assert reporter._progress is not None
-        reporter._progress.refresh()
+        assert reporter._live is not None
+        reporter._live.refresh()
         screen = ANSI.sub("", out.getvalue())
-    assert "2 transcribing · 0 done" in screen and "uploading" not in screen
+    assert "2 transcribing" in screen and "uploading" not in screen
 
 
 def test_stopping_is_one_line_even_when_quiet_and_says_what_the_local_engine_finishes() -> None:
@@ -486,7 +486,7 @@ async def test_the_stop_line_is_told_which_signal_asked() -> None:
     import os
     import signal
 
-    from batchscribe.stopping import Stop, under_stop_signals
+    from batchscribe.run.stopping import Stop, under_stop_signals
 
     said: list[str] = []
 

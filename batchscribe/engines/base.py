@@ -44,6 +44,10 @@ class Checkpoint(Protocol):
     def transcribing(self) -> None:
         """Transcription began on this machine (a local engine): a stop lets it finish."""
 
+    def heard(self, seconds: float, of: float | None) -> None:
+        """Transcribed up to `seconds` of the recording's `of` (a local engine, called from
+        its decoding thread after each segment): progress within a long file."""
+
     async def uploaded(self, upload_url: str) -> None: ...
 
     async def submitted(self, transcript_id: str) -> None: ...

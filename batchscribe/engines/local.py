@@ -159,7 +159,7 @@ class LocalEngine:
         async with self._slots:
             checkpoint.transcribing()
             data = await loop.run_in_executor(
-                self._executor, self._transcribe, model, recording.path
+                self._executor, self._transcribe, model, recording.path, checkpoint.heard
             )
         return Finished(Transcript(data))
 
@@ -242,16 +242,17 @@ class LocalEngine:
             "with a faster-whisper model directory, or a model name when online."
         )
 
-    def _transcribe(self, model: Any, path: Path) -> dict[str, Any]:
+    def _transcribe(self, model: Any, path: Path, heard: Heard) -> dict[str, Any]:
         try:
-            return self._transcribe_on(model, path)
+            return self._transcribe_on(model, path, heard)
         except _DeviceFailed as failed:
-            return self._transcribe_on(self._fall_back(model, failed.__cause__), path)
+            return self._transcribe_on(self._fall_back(model, failed.__cause__), path, heard)
 
-    def _transcribe_on(self, model: Any, path: Path) -> dict[str, Any]:
+    def _transcribe_on(self, model: Any, path: Path, heard: Heard) -> dict[str, Any]:
         try:
             segments, info = model.transcribe(str(path), **self._options)
-            segments = self._decode(segments)
+            duration = getattr(info, "duration", None)
+            segments = self._decode(segments, lambda end: heard(end, duration))
         except Stopped:
             raise
         except Exception as err:  # PyAV raises one class per codec problem
@@ -276,15 +277,20 @@ class LocalEngine:
                 self._model = self._cpu_model()
             return self._model
 
-    def _decode(self, segments: Any) -> list[Any]:
+    def _decode(self, segments: Any, heard: Callable[[float], None]) -> list[Any]:
         """Decode segment by segment (faster-whisper decodes while it is iterated), checking
-        between two whether the run is stopping now."""
+        between two whether the run is stopping now, and saying how far it has heard."""
         decoded = []
         for segment in segments:
             if self._stopping.is_set():
                 raise Stopped()
             decoded.append(segment)
+            heard(float(segment.end))
         return decoded
+
+
+#: `Checkpoint.heard`: seconds transcribed, of the recording's length.
+Heard = Callable[[float, float | None], None]
 
 
 def _first_line(err: BaseException | None) -> str:

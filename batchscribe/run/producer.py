@@ -14,6 +14,7 @@ from pathlib import Path
 from batchscribe.errors import BatchscribeError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.report import Reporter
+from batchscribe.run.durations import audio_seconds
 from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.walk import Batch, Job, Root, Unreadable, WalkPlan, Wanted, key_of
 from batchscribe.state.journal import Record
@@ -63,7 +64,10 @@ class Producer:
             return
         self._reporter.skipped(batch.skipped)
         self._reporter.failed_before(batch.failed_before)
-        self._reporter.discovered(len(batch.jobs))
+        lengths = None
+        if self._reporter.wants_lengths:  # the live line's ETA: one header read per file
+            lengths = await asyncio.to_thread(_lengths, batch.jobs)
+        self._reporter.discovered(len(batch.jobs), lengths)
         for problem in batch.problems:
             if problem.link is not None:
                 await self._remember(problem, problem.link, root)
@@ -96,3 +100,8 @@ class Producer:
         for record in records.values():
             if record.digest and record.continues(self._wanted.engine, self._wanted.options):
                 self._identical.reserve(record.digest, state_root, record)
+
+
+def _lengths(jobs: list[Job]) -> dict[Path, float | None]:
+    """Each job's audio seconds from its header (blocking: run in a thread)."""
+    return {job.source: audio_seconds(job.source) for job in jobs}

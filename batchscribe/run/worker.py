@@ -41,11 +41,12 @@ class JournalCheckpoint:
         *,
         reached: bool = False,
         on_transcribing: Callable[[], None] = lambda: None,
+        on_heard: Callable[[float, float | None], None] = lambda seconds, of: None,
     ) -> None:
         self._journal, self._key = journal, key
         #: a step was reached (or is resumed): from here a stop lets the attempt finish
         self.reached = reached
-        self._on_transcribing = on_transcribing
+        self._on_transcribing, self.heard = on_transcribing, on_heard
 
     def transcribing(self) -> None:
         self.reached = True
@@ -157,6 +158,7 @@ class Worker:
             job.key,
             reached=resumed,
             on_transcribing=lambda: self._reporter.transcribing(job.source),
+            on_heard=lambda seconds, of: self._reporter.heard(job.source, seconds, of),
         )
         try:
             engine = self._engine()
