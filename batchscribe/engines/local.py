@@ -18,8 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
@@ -111,80 +110,61 @@ class _DeviceFailed(Exception):
     """The GPU failed while transcribing; the file goes again on the CPU."""
 
 
-class LocalEngine:
-    """The Engine for faster-whisper: `start` transcribes and returns the finished transcript.
+class Transcriber:
+    """The model and what it does with one recording, synchronously: `load`, then
+    `transcribe(audio)` -> the transcript's data. The in-process engine runs it in threads;
+    a Ray actor (engines/ray_cluster.py) holds one, so both transcribe with the very same code.
 
     `load_model` builds the model (`whisper_model`: faster-whisper's WhisperModel) and
     `cuda_devices` counts GPUs; tests pass fakes to see the CPU fallback without a GPU.
     """
 
-    name = "local"
-
     def __init__(
         self,
         settings: Settings,
+        plan: ThreadPlan,
         *,
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,
     ) -> None:
-        check_installed()
-        self._settings = settings
+        self._settings, self._plan = settings, plan
         self._model_ref = settings.model or bundled_model_path()
         self._model_name = model_label(settings)
         self._options = transcribe_options(settings)
         self._load_model_with, self._cuda_devices = load_model, cuda_devices
-        self._plan = plan_threads(
-            os.cpu_count() or 1, workers=settings.workers, threads=settings.threads
-        )
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._plan.workers, thread_name_prefix=DECODING_THREADS
-        )
         self._model: Any = None
         #: id() of the model loaded on the GPU, if one was: its failures are the GPU's
         self._gpu_model_id: int | None = None
-        self._loading = asyncio.Lock()
+        self._loading = threading.Lock()
         self._falling_back = threading.Lock()
-        self._slots = asyncio.Semaphore(self._plan.workers)
-        #: set when the run stops now: decoding threads end at their next segment, so the
-        #: process exits in seconds instead of tearing CTranslate2 down under a running thread
-        self._stopping = threading.Event()
+        #: set when the run stops now: decoding ends at the next segment (raises Stopped)
+        self.stopping = threading.Event()
 
-    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished:
-        if recording.fingerprint.size == 0:
-            raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
-        model = await self._load()
-        loop = asyncio.get_running_loop()
-        # One file per decoding thread: a file waiting for one has not begun, so a stop drops
-        # it, and the files said to be "transcribing" are the ones really being decoded.
-        async with self._slots:
-            checkpoint.transcribing()
-            data = await loop.run_in_executor(
-                self._executor, self._transcribe, model, recording.path, checkpoint.heard
-            )
-        return Finished(Transcript(data))
+    def load(self) -> None:
+        """Load the model once (later calls return at once). Raises ConfigError when no
+        model can be loaded, or when it cannot hear the language asked for."""
+        with self._loading:
+            if self.stopping.is_set():
+                raise Stopped()  # released: never load again for a file still queued
+            if self._model is None:
+                self._model = self._load_model()
 
-    async def poll(self, transcript_id: str) -> StillRunning:
-        raise AssertionError("the local engine finishes in start(); nothing is ever polled")
-
-    async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
-        return {}
-
-    async def delete(self, transcript_id: str) -> None:
-        return None  # nothing leaves this machine, so nothing to delete
-
-    async def aclose(self) -> None:
-        # Never block the event loop on a decode in progress (Ctrl-C must be prompt): the
-        # threads stop at their next segment, and the interpreter joins them on exit.
-        self._stopping.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def release(self) -> None:
+        self.stopping.set()
         self._model = None
 
-    async def _load(self) -> Any:
-        async with self._loading:
-            if self._model is None:
-                loop = asyncio.get_running_loop()
-                self._model = await loop.run_in_executor(self._executor, self._load_model)
-            return self._model
+    def transcribe(self, audio: str | BinaryIO, heard: Heard | None = None) -> dict[str, Any]:
+        """One recording (a path, or its bytes as a file) -> the transcript's data (see
+        `to_transcript_data`); `heard(seconds, of)` after each segment. Raises
+        TranscriptionFailed for what is not audio."""
+        self.load()
+        model, heard = self._model, heard or _heard_nothing
+        try:
+            return self._transcribe_on(model, audio, heard)
+        except _DeviceFailed as failed:
+            if not isinstance(audio, str):
+                audio.seek(0)
+            return self._transcribe_on(self._fall_back(model, failed.__cause__), audio, heard)
 
     def _load_model(self) -> Any:
         """On the GPU when asked (or `auto` and one is seen), else, or when that fails with
@@ -242,15 +222,9 @@ class LocalEngine:
             "with a faster-whisper model directory, or a model name when online."
         )
 
-    def _transcribe(self, model: Any, path: Path, heard: Heard) -> dict[str, Any]:
+    def _transcribe_on(self, model: Any, audio: str | BinaryIO, heard: Heard) -> dict[str, Any]:
         try:
-            return self._transcribe_on(model, path, heard)
-        except _DeviceFailed as failed:
-            return self._transcribe_on(self._fall_back(model, failed.__cause__), path, heard)
-
-    def _transcribe_on(self, model: Any, path: Path, heard: Heard) -> dict[str, Any]:
-        try:
-            segments, info = model.transcribe(str(path), **self._options)
+            segments, info = model.transcribe(audio, **self._options)
             duration = getattr(info, "duration", None)
             segments = self._decode(segments, lambda end: heard(end, duration))
         except Stopped:
@@ -282,15 +256,83 @@ class LocalEngine:
         between two whether the run is stopping now, and saying how far it has heard."""
         decoded = []
         for segment in segments:
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 raise Stopped()
             decoded.append(segment)
             heard(float(segment.end))
         return decoded
 
 
-#: `Checkpoint.heard`: seconds transcribed, of the recording's length.
+class LocalEngine:
+    """The Engine for faster-whisper on this machine: `start` transcribes (a `Transcriber`,
+    in a thread pool) and returns the finished transcript."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        load_model: Callable[..., Any] = whisper_model,
+        cuda_devices: Callable[[], int] = cuda_device_count,
+    ) -> None:
+        check_installed()
+        plan = plan_threads(os.cpu_count() or 1, workers=settings.workers, threads=settings.threads)
+        self._transcriber = Transcriber(
+            settings, plan, load_model=load_model, cuda_devices=cuda_devices
+        )
+        self._executor = ThreadPoolExecutor(
+            max_workers=plan.workers, thread_name_prefix=DECODING_THREADS
+        )
+        self._loaded = False
+        self._loading = asyncio.Lock()
+        self._slots = asyncio.Semaphore(plan.workers)
+
+    async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished:
+        if recording.fingerprint.size == 0:
+            raise InputError("empty file (0 bytes); nothing to transcribe", permanent=True)
+        await self._load()
+        loop = asyncio.get_running_loop()
+        # One file per decoding thread: a file waiting for one has not begun, so a stop drops
+        # it, and the files said to be "transcribing" are the ones really being decoded.
+        async with self._slots:
+            checkpoint.transcribing()
+            data = await loop.run_in_executor(
+                self._executor,
+                self._transcriber.transcribe,
+                str(recording.path),
+                checkpoint.heard,
+            )
+        return Finished(Transcript(data))
+
+    async def poll(self, transcript_id: str) -> StillRunning:
+        raise AssertionError("the local engine finishes in start(); nothing is ever polled")
+
+    async def finished(self, transcript_ids: set[str]) -> dict[str, bool]:
+        return {}
+
+    async def delete(self, transcript_id: str) -> None:
+        return None  # nothing leaves this machine, so nothing to delete
+
+    async def aclose(self) -> None:
+        # Never block the event loop on a decode in progress (Ctrl-C must be prompt): the
+        # threads stop at their next segment, and the interpreter joins them on exit.
+        self._transcriber.release()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _load(self) -> None:
+        async with self._loading:
+            if not self._loaded:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._transcriber.load)
+                self._loaded = True
+
+
 Heard = Callable[[float, float | None], None]
+
+
+def _heard_nothing(seconds: float, of: float | None) -> None:
+    return None
 
 
 def _first_line(err: BaseException | None) -> str:
