@@ -52,6 +52,9 @@ LIST_PRICES_DATE = "2026-03"
 LIST_PRICES = {"universal-3-pro": 0.21, "universal-2": 0.15, "keyterms": 0.04}
 #: "auto": CUDA when CTranslate2 reports a GPU, else (or when the GPU fails) the CPU.
 DEVICES = ("auto", "cpu", "cuda")
+#: Files under way with --ray and a pool the cluster sizes: workers waiting for an actor cost
+#: a coroutine each, and a pool larger than half of this wants --concurrency raised.
+RAY_CONCURRENCY = 256
 #: The local engine's settings that decide a transcript: its options fingerprint.
 LOCAL_OPTIONS = ("model", "compute_type", "beam_size", "language", "vad_filter")
 #: More of them, counted only when not at their default. The defaults are faster-whisper's,
@@ -173,6 +176,23 @@ class Settings:
     #: 0: chosen for the machine's cores (see engines/local.py).
     threads: int = 0
     workers: int = 0
+    # -- the local engine on a Ray cluster (--ray; engines/ray_cluster.py)
+    #: the head's host:port, `auto` (RAY_ADDRESS, else the cluster `ray start` began here) or
+    #: ray://host:10001 (Ray Client); None: transcribe in this process
+    ray_address: str | None = None
+    #: actors in the pool, each holding the model once; 0: one per GPU when the cluster has
+    #: GPUs, else one per `ray_num_cpus` CPU slots of the cluster
+    ray_actors: int = 0
+    #: CPU slots per actor: its decoding threads (one is what in-process decoding measured best)
+    ray_num_cpus: float = 1.0
+    #: GPUs per actor; None: 1 when the cluster has GPUs (and device is not "cpu"), else 0
+    ray_num_gpus: float | None = None
+    #: every node sees the recordings at the same path: actors read them there; else the
+    #: coordinator sends their bytes through Ray's object store
+    ray_shared_storage: bool = True
+    #: with ray_shared_storage false, a larger file fails (not sent): each file in flight is
+    #: held in the coordinator's memory and the object store, once per actor at work
+    ray_max_file_bytes: int = 1 << 30
 
     def engine_options(self) -> dict[str, Any]:
         """What, besides the audio, decides the transcript: a change means transcribe again.
@@ -258,6 +278,21 @@ def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def ray_address(given: str, env: Mapping[str, str]) -> str:
+    """`--ray auto` is RAY_ADDRESS when set, as `ray.init` reads it; an explicit address wins
+    over it (as in `ray.init`). RAY_ADDRESS alone never turns --ray on."""
+    if given.strip().lower() == "auto" and env.get("RAY_ADDRESS"):
+        return env["RAY_ADDRESS"]
+    return given.strip()
+
+
+def ray_concurrency(actors: int) -> int:
+    """Files under way with --ray when --concurrency is not given: twice the pool, so an actor
+    that finishes finds the next file hashed and waiting; RAY_CONCURRENCY when the cluster
+    chooses the pool's size."""
+    return 2 * actors if actors else RAY_CONCURRENCY
+
+
 def build_settings(
     *,
     flags: Mapping[str, Any],
@@ -285,6 +320,9 @@ def build_settings(
     if transcript_options:  # flags add to [assemblyai.transcript] rather than replace it
         from_file = values.get("transcript_options", {})
         values["transcript_options"] = request.merge(from_file, transcript_options)
+    if values.get("ray_address"):
+        values["ray_address"] = ray_address(values["ray_address"], env)
+        values.setdefault("concurrency", ray_concurrency(values.get("ray_actors", 0)))
     unknown = set(values) - settable
     if unknown:  # a programming error in the CLI, not a user error
         raise TypeError(f"unknown settings: {sorted(unknown)}")

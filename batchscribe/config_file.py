@@ -69,6 +69,12 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("local", "device"): ("device", str),
     ("local", "threads"): ("threads", int),
     ("local", "workers"): ("workers", int),
+    ("ray", "address"): ("ray_address", str),
+    ("ray", "actors"): ("ray_actors", int),
+    ("ray", "num_cpus"): ("ray_num_cpus", (int, float)),
+    ("ray", "num_gpus"): ("ray_num_gpus", (int, float)),
+    ("ray", "shared_storage"): ("ray_shared_storage", bool),
+    ("ray", "max_file_bytes"): ("ray_max_file_bytes", int),
 }
 _SECTIONS = {section for section, _ in _SCHEMA if section}
 
@@ -155,7 +161,7 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
     if name in {"output_dir", "metrics_file"}:
         return {name: Path(str(value)).expanduser() if value else None}
-    if name in {"api_key", "model", "language"} and value == "":
+    if name in {"api_key", "model", "language", "ray_address"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"
     if expected == (int, float):  # `-1` and `-1.0` are one value, and one options fingerprint
         return {name: float(cast(float, value))}

@@ -74,6 +74,9 @@ def parameters() -> list[click.Parameter]:
         _option("--model", metavar="DIR|NAME",
                 help="Local engine: a faster-whisper model directory or name.  "
                 "[default: bundled Whisper tiny.en]"),
+        _option("--ray", "ray_address", metavar="ADDRESS",
+                help="Local engine on a Ray cluster's actors: the head's host:port, or auto "
+                "(RAY_ADDRESS). Needs the ray extra; see [ray] in config.example.toml."),
         *_output_options(),
     ]  # fmt: skip
 

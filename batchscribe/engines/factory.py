@@ -15,18 +15,29 @@ def create_engine(settings: Settings) -> Engine:
         from batchscribe.engines.assemblyai import create_engine as create_assemblyai
 
         return ConfidenceCheck(create_assemblyai(settings), settings.low_confidence)
-    from batchscribe.engines.local import LocalEngine
     from batchscribe.engines.local_options import english_only
 
-    return ConfidenceCheck(
-        LocalEngine(settings), settings.low_confidence, english_only=english_only(settings.model)
-    )
+    local: Engine
+    if settings.ray_address is not None:  # the only import of Ray: --ray was given
+        from batchscribe.engines.ray_cluster import RayEngine
+
+        local = RayEngine(settings)
+    else:
+        from batchscribe.engines.local import LocalEngine
+
+        local = LocalEngine(settings)
+    return ConfidenceCheck(local, settings.low_confidence, english_only=english_only(settings.model))
 
 
 def check_engine_available(settings: Settings) -> None:
     """Fail before any work when the chosen engine cannot run: the `local` extra missing, or a
-    language its model cannot hear (`--language fr` with an English-only model)."""
-    if settings.chosen_engine() == "local":
+    language its model cannot hear (`--language fr` with an English-only model); with --ray,
+    Ray missing or [ray] values no pool can have (the model is the actors' to load)."""
+    if settings.ray_address is not None:
+        from batchscribe.engines.ray_options import check_ray
+
+        check_ray(settings)
+    if settings.chosen_engine() == "local" and settings.ray_address is None:
         from batchscribe.engines.local import check_installed
         from batchscribe.engines.local_options import check_language
 
