@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +82,8 @@ class Head:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             pids = self.processes()
             for pid in pids:
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
             deadline = time.monotonic() + 10
             while self.processes() and time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -45,6 +45,9 @@ class TranscriberActor:
     """
 
     def __init__(self, settings: Settings, plan: ThreadPlan, make: MakeTranscriber) -> None:
+        # Ray sets OMP_NUM_THREADS to the actor's num_cpus; CTranslate2's arithmetic (and so,
+        # on a borderline word, the text) follows it. The node's defaults, as in-process.
+        os.environ.pop("OMP_NUM_THREADS", None)
         self._node = socket.gethostname()
         self._load_error: str | None = None
         self._transcriber = make(settings, plan)
