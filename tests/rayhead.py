@@ -84,7 +84,7 @@ class Head:
             for pid in pids:
                 with suppress(ProcessLookupError):
                     os.kill(pid, sig)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + (3 if sig == signal.SIGTERM else 10)
             while self.processes() and time.monotonic() < deadline:
                 time.sleep(0.1)
             if not self.processes():

@@ -114,7 +114,7 @@ def test_an_actor_killed_mid_file_loses_no_file(head: Head, tmp_path: Path) -> N
 def test_a_killed_coordinator_leaves_only_the_rest_for_the_next_run(
     head: Head, tmp_path: Path
 ) -> None:
-    paths = distinct_wavs(tmp_path / "r", 10)
+    paths = distinct_wavs(tmp_path / "r", 6)
     proc = start_cli(tmp_path / "r", head, "--concurrency", "2")
     wait_for(lambda: any(p.with_suffix(".txt").exists() for p in paths))
     proc.kill()
@@ -160,7 +160,7 @@ def test_a_model_that_cannot_load_on_the_actors_stops_the_run(head: Head, tmp_pa
 
 
 def test_the_first_stop_finishes_the_files_on_the_actors(head: Head, tmp_path: Path) -> None:
-    paths = distinct_wavs(tmp_path / "r", 10)
+    paths = distinct_wavs(tmp_path / "r", 6)
     proc = start_cli(tmp_path / "r", head, "--concurrency", "2")
     wait_for(lambda: head.actor_pids(".transcribe"))
     proc.send_signal(signal.SIGINT)
@@ -172,6 +172,22 @@ def test_the_first_stop_finishes_the_files_on_the_actors(head: Head, tmp_path: P
     assert 1 <= len(written) < len(paths)
     again = run_ray(tmp_path / "r", head)
     assert f"{len(paths) - len(written)} done, {len(written)} up to date" in again.stderr
+
+
+def test_a_second_stop_ends_the_run_and_its_actors_at_once(head: Head, tmp_path: Path) -> None:
+    distinct_wavs(tmp_path / "r", 6)
+    proc = start_cli(tmp_path / "r", head)
+    wait_for(lambda: head.actor_pids(".transcribe"))
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    began = time.monotonic()
+
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert time.monotonic() - began < 5 and "Traceback" not in err
+    wait_for(lambda: not head.actor_pids(), timeout=30)  # its actors are killed, not left
 
 
 def test_an_unreachable_cluster_is_one_line_exit_1_and_nothing_failed(tmp_path: Path) -> None:

@@ -119,8 +119,8 @@ class Actor:
 
 class Pool:
     """The actors, and the free ones in a queue. A lost actor is replaced; a fatal trouble
-    (the model cannot load, no actor can start) is put in the queue as an error that every
-    taker raises."""
+    (the model cannot load, no actor can start) is put in the queue as an error, which the
+    next taker raises (it stops the run)."""
 
     def __init__(self, plan: PoolPlan, settings: Settings, make: MakeTranscriber, where: str):
         self.plan, self.where = plan, where
@@ -149,8 +149,7 @@ class Pool:
         """A free actor, when there is one. Raises the pool's fatal error, if any."""
         actor = await self._free.get()
         if isinstance(actor, BatchscribeError):
-            self._free.put_nowait(actor)  # for every other taker too
-            raise actor
+            raise actor  # to one taker: it stops the run, and every other taker with it
         return actor
 
     def give_back(self, actor: Actor) -> None:

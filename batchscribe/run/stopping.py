@@ -69,6 +69,8 @@ class Stop:
             stopped.cancel()
             if not task.done():
                 task.cancel()
+            elif not task.cancelled():
+                task.exception()  # seen: one worker's error while another's stops the run
 
 
 #: How a stop is named to the user, by the signal that asked for it: the line says to send the
