@@ -22,6 +22,7 @@ Ray binds to 127.0.0.1 only (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, see tests/rayh
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -104,10 +105,11 @@ def output_span(root: Path) -> tuple[int, float]:
     return len(stamps), stamps[-1] - stamps[0]
 
 
-def steady_rate(root: Path) -> tuple[float, float]:
+def steady_rate(root: Path) -> tuple[float, float, float]:
     """Files per second once every actor is at work: files finished between the moment the
     last actor began its first file and the moment the first actor ended its last; and the
-    median time an actor sat idle between two files (seconds)."""
+    median time an actor sat idle between two files, and the seconds from the first actor's
+    first file to the last actor's (the pool coming up)."""
     import json
 
     spans: dict[int, list[tuple[float, float]]] = {}
@@ -117,8 +119,12 @@ def steady_rate(root: Path) -> tuple[float, float]:
     start = max(min(s)[0] for s in spans.values())
     end = min(max(s)[1] for s in spans.values())
     done = sum(start < e <= end for s in spans.values() for _, e in s)
-    idle = [b[0] - a[1] for s in spans.values() for a, b in zip(sorted(s), sorted(s)[1:])]
-    return done / max(end - start, 1e-9), statistics.median(idle)
+    ordered = [sorted(s) for s in spans.values()]
+    idle = [b[0] - a[1] for s in ordered for a, b in itertools.pairwise(s)]
+    first = min(min(s)[0] for s in spans.values())
+    if end <= start:
+        raise SystemExit(f"the pool took {start - first:.0f} s to come up: raise --duration")
+    return done / (end - start), statistics.median(idle), start - first
 
 
 def ratio(files: int, runs: int) -> None:
@@ -149,22 +155,23 @@ def ratio(files: int, runs: int) -> None:
 def scale(actors_list: list[int], seconds: float, duration: float) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     env = ray_env(BENCH_STANDIN_SECONDS=str(seconds))
-    print("actors  files  files/s  ideal  of ideal  idle ms  CPU s/1k  RSS MB")
+    print("actors  files  files/s  ideal  of ideal  idle ms  CPU s/1k  RSS MB  ramp s")
     with ray_head(num_cpus=2) as head:
         for actors in actors_list:
             count = max(int(actors / seconds * duration), 2 * actors)
             folder = work / f"a{actors}"
             silent_wavs(folder, count)
             config = work / f"a{actors}.toml"
-            config.write_text(f'[ray]\nactors = {actors}\nnum_cpus = {2 / actors}\n')
+            config.write_text(f"[ray]\nactors = {actors}\nnum_cpus = {2 / actors}\n")
             cmd = [sys.executable, "-m", "bench.ray_scale", "coordinator", str(folder),
                    "--engine", "local", "--ray", head.address, "--config", str(config)]  # fmt: skip
             _, cpu, rss, _ = run_measured(cmd, env)
             written, _ = output_span(folder)
-            rate, idle = steady_rate(folder)
+            rate, idle, ramp = steady_rate(folder)
             ideal = actors / seconds
+            per_1k = cpu / written * 1000
             print(f"{actors:6d}  {written:5d}  {rate:7.1f}  {ideal:5.1f}  {rate / ideal:8.1%}  "
-                  f"{idle * 1000:7.1f}  {cpu / written * 1000:8.1f}  {rss:7.0f}")  # fmt: skip
+                  f"{idle * 1000:7.1f}  {per_1k:8.1f}  {rss:6.0f}  {ramp:6.0f}")  # fmt: skip
             shutil.rmtree(folder)
     shutil.rmtree(work)
 
