@@ -19,9 +19,8 @@ from batchscribe.engines import ray_options
 from batchscribe.engines.ray_options import gcs_endpoint, plan_pool
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
 from tests.conftest import EXAMPLES, copy_recordings, events, run_cli
+from tests.fakes import wait_for
 from tests.rayhead import Head, free_port, ray_env, ray_head
-
-pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +63,8 @@ def distinct_wavs(root: Path, count: int) -> list[Path]:
     return paths
 
 
-def wait_for(condition: object, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_folder_through_ray_has_the_same_text_as_without_it(head: Head, tmp_path: Path) -> None:
     here, there = copy_recordings(tmp_path / "here"), copy_recordings(tmp_path / "there")
     in_process = run_cli(str(here), "--engine", "local")
@@ -95,6 +89,8 @@ def test_a_folder_through_ray_has_the_same_text_as_without_it(head: Head, tmp_pa
     assert "0 done, 5 up to date" in again.output
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_an_actor_killed_mid_file_loses_no_file(head: Head, tmp_path: Path) -> None:
     paths = distinct_wavs(tmp_path / "r", 6)
     proc = start_cli(tmp_path / "r", head)
@@ -111,6 +107,8 @@ def test_an_actor_killed_mid_file_loses_no_file(head: Head, tmp_path: Path) -> N
     assert victim not in head.actor_pids()
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_killed_coordinator_leaves_only_the_rest_for_the_next_run(
     head: Head, tmp_path: Path
 ) -> None:
@@ -130,6 +128,8 @@ def test_a_killed_coordinator_leaves_only_the_rest_for_the_next_run(
     assert all(p.with_suffix(".txt").stat().st_mtime_ns == t for p, t in written.items())
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_bytes_go_through_the_object_store_and_a_file_over_the_limit_fails_alone(
     head: Head, tmp_path: Path
 ) -> None:
@@ -147,6 +147,8 @@ def test_bytes_go_through_the_object_store_and_a_file_over_the_limit_fails_alone
     assert (root / "lecture" / "part-1.txt").read_text().strip()
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_model_that_cannot_load_on_the_actors_stops_the_run(head: Head, tmp_path: Path) -> None:
     root = copy_recordings(tmp_path / "r")
 
@@ -159,6 +161,8 @@ def test_a_model_that_cannot_load_on_the_actors_stops_the_run(head: Head, tmp_pa
     assert not list(root.rglob("*.txt"))
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_the_first_stop_finishes_the_files_on_the_actors(head: Head, tmp_path: Path) -> None:
     paths = distinct_wavs(tmp_path / "r", 6)
     proc = start_cli(tmp_path / "r", head, "--concurrency", "2")
@@ -174,6 +178,8 @@ def test_the_first_stop_finishes_the_files_on_the_actors(head: Head, tmp_path: P
     assert f"{len(paths) - len(written)} done, {len(written)} up to date" in again.stderr
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_second_stop_ends_the_run_and_its_actors_at_once(head: Head, tmp_path: Path) -> None:
     distinct_wavs(tmp_path / "r", 6)
     proc = start_cli(tmp_path / "r", head)
@@ -190,6 +196,7 @@ def test_a_second_stop_ends_the_run_and_its_actors_at_once(head: Head, tmp_path:
     wait_for(lambda: not head.actor_pids(), timeout=30)  # its actors are killed, not left
 
 
+@pytest.mark.ray
 def test_an_unreachable_cluster_is_one_line_exit_1_and_nothing_failed(tmp_path: Path) -> None:
     root = copy_recordings(tmp_path / "r")
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
@@ -222,6 +229,8 @@ def test_ray_without_the_extra_exits_2_with_the_install_line(
     assert not list(root.rglob("*.txt"))
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_nothing_imports_ray_without_the_flag(tmp_path: Path) -> None:
     shutil.copyfile(EXAMPLES / "voicemail.ogg", tmp_path / "voicemail.ogg")
     check = (

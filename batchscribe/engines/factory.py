@@ -26,7 +26,9 @@ def create_engine(settings: Settings) -> Engine:
         from batchscribe.engines.local import LocalEngine
 
         local = LocalEngine(settings)
-    return ConfidenceCheck(local, settings.low_confidence, english_only=english_only(settings.model))
+    return ConfidenceCheck(
+        local, settings.low_confidence, english_only=english_only(settings.model)
+    )
 
 
 def check_engine_available(settings: Settings) -> None:

@@ -27,11 +27,12 @@ import ray
 import ray.exceptions
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Checkpoint, Finished, Recording, StillRunning
+from batchscribe.engines.base import Checkpoint, Finished, StillRunning
 from batchscribe.engines.local import ThreadPlan
 from batchscribe.engines.ray_actor import MakeTranscriber, TranscriberActor, default_transcriber
 from batchscribe.engines.ray_options import PoolPlan, actor_settings, gcs_endpoint, plan_pool
 from batchscribe.errors import BatchscribeError, ConfigError, FileError, InputError, Unreachable
+from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.ray")
