@@ -4,6 +4,7 @@ mock), with the CLI in a subprocess as a user runs it. One head serves the modul
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -282,3 +283,26 @@ def test_the_head_is_asked_at_its_host_and_port() -> None:
     assert gcs_endpoint("ray://head.lab:10001") == ("head.lab", 10001)
     assert gcs_endpoint("[::1]:6379") == ("::1", 6379)
     assert gcs_endpoint("auto") is None and gcs_endpoint("local") is None
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_head_lost_mid_run_is_one_line_exit_1_and_nothing_failed(tmp_path: Path) -> None:
+    paths = distinct_wavs(tmp_path / "r", 6)
+    with ray_head(num_cpus=2) as lost:  # its own: this one is killed
+        proc = start_cli(tmp_path / "r", lost, "--concurrency", "2")
+        wait_for(lambda: lost.actor_pids(".transcribe"), timeout=90)
+        for pid, cmd in lost.processes().items():
+            if "gcs_server" in cmd:
+                os.kill(pid, signal.SIGKILL)
+        began = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == EXIT_SOME_FAILED, err
+    assert time.monotonic() - began < 20
+    errors = [line for line in err.splitlines() if line.startswith("batchscribe: error:")]
+    assert len(errors) == 1 and f"cannot reach the Ray cluster at {lost.address}" in errors[0]
+    assert not events(err, "failed") and "Traceback" not in err
+    status = run_cli(str(tmp_path / "r"), "--status")
+    assert "failed" not in status.output.split("files:")[1].splitlines()[0]
+    assert len(paths) == 6

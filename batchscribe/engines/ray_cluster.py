@@ -15,6 +15,7 @@ fails for this run only (retried by the next). A cluster that does not answer is
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import socket
@@ -48,6 +49,8 @@ INIT_TIMEOUT = 120.0
 #: Seconds without a single actor ready (none has room on the cluster, or each dies while
 #: starting) before the run stops as unreachable; a big model downloading on a node counts.
 READY_TIMEOUT = 600.0
+#: Seconds given to `ray.shutdown` when the head is gone (it waits for it, a minute or more).
+SHUTDOWN_WAIT = 3.0
 #: Pause before an actor that died while starting is started again (seconds).
 RESTART_DELAY = 2.0
 
@@ -156,9 +159,10 @@ class Pool:
     def give_back(self, actor: Actor) -> None:
         self._free.put_nowait(actor)
 
-    def lost(self, actor: Actor) -> None:
-        """The actor died (or its node): forget it and start another in its place."""
-        self._forget(actor.handle)
+    async def lost(self, actor: Actor) -> None:
+        """The actor died (or its node): forget it and start another in its place. Killed in
+        a thread: with the head gone, a kill waits on it for a minute."""
+        await asyncio.to_thread(self._forget, actor.handle)
         self.ready -= 1
         if not self.ready:
             self._none_ready_since = time.monotonic()
@@ -268,8 +272,8 @@ class RayEngine:
                 log.warning(
                     "%s: the Ray actor on %s was lost (%s)", recording.path, actor.node, last
                 )
-                pool.lost(actor)
-                await self._still_reachable()
+                await self._still_reachable()  # the head first: with it gone, Ray blocks
+                await pool.lost(actor)
                 continue
             except BaseException:
                 pool.give_back(actor)  # cancelled: its actor finishes the file and is free
@@ -289,12 +293,20 @@ class RayEngine:
         return None
 
     async def aclose(self) -> None:
-        """Kill the pool's actors (a stop now cancels their work with them) and leave."""
-        if self._pool is not None:
-            await self._pool.aclose()
-            self._pool = None
-        if ray.is_initialized():
-            ray.shutdown()
+        """Kill the pool's actors (a stop now cancels their work with them) and leave. With
+        the head gone, leave at once: Ray's calls (kill, shutdown, even at exit) would wait a
+        minute on it, and its actors are gone with it."""
+        if self._pool is None or not ray.is_initialized():
+            return
+        if await asyncio.to_thread(head_answers, self._address, 2.0) is not None:
+            atexit.unregister(ray.shutdown)
+            leaving = threading.Thread(target=ray.shutdown, name="batchscribe-ray-bye", daemon=True)
+            leaving.start()  # as far as it gets: Ray's C++ side must not be torn down mid-call
+            await asyncio.to_thread(leaving.join, SHUTDOWN_WAIT)
+            return
+        await self._pool.aclose()
+        self._pool = None
+        ray.shutdown()
 
     async def _open(self) -> Pool:
         async with self._opening:
