@@ -33,17 +33,29 @@ SHARED = REPO.parent / "shared"
 RATE = 16000
 
 INTERVIEW = [
-    ("A", "en-us", "Welcome back to the show. Today I am talking to a gardener about "
-     "growing vegetables in a very small space."),
+    (
+        "A",
+        "en-us",
+        "Welcome back to the show. Today I am talking to a gardener about "
+        "growing vegetables in a very small space.",
+    ),
     ("B", "en-us+f4", "Thank you for having me. It is a topic I could talk about for hours."),
     ("A", "en-us", "So where should a beginner start, if all they have is a balcony?"),
-    ("B", "en-us+f4", "Start with containers and with plants that forgive mistakes. "
-     "Lettuce, radishes and herbs grow quickly, and they do not need much soil."),
+    (
+        "B",
+        "en-us+f4",
+        "Start with containers and with plants that forgive mistakes. "
+        "Lettuce, radishes and herbs grow quickly, and they do not need much soil.",
+    ),
     ("A", "en-us", "Really?"),
     ("B", "en-us+f4", "Yes. A radish is ready in about four weeks, so you learn fast."),
     ("A", "en-us", "What about tomatoes? Everybody wants tomatoes."),
-    ("B", "en-us+f4", "Tomatoes want sun, at least six hours a day, and a lot of water in "
-     "summer. Choose a small variety and a large pot."),
+    (
+        "B",
+        "en-us+f4",
+        "Tomatoes want sun, at least six hours a day, and a lot of water in "
+        "summer. Choose a small variety and a large pot.",
+    ),
     ("A", "en-us", "And the most common mistake?"),
     ("B", "en-us+f4", "Too much water in spring, and too little in August."),
     ("A", "en-us", "That is good advice. Thank you very much for coming in today."),
@@ -52,8 +64,11 @@ INTERVIEW = [
 
 TWO_MEN = [
     ("A", "en-us+m3", "Did you manage to fix the printer on the second floor this morning?"),
-    ("B", "en-gb-scotland+m7", "Not yet. The paper tray is broken, and we are waiting for "
-     "the new part to arrive."),
+    (
+        "B",
+        "en-gb-scotland+m7",
+        "Not yet. The paper tray is broken, and we are waiting for the new part to arrive.",
+    ),
     ("A", "en-us+m3", "When is it supposed to come?"),
     ("B", "en-gb-scotland+m7", "On Thursday, if the supplier keeps its promise this time."),
     ("A", "en-us+m3", "Then people can use the printer in the library until Thursday."),
@@ -93,9 +108,7 @@ def build(name: str, turns: list[tuple[str, str, str]], pauses: tuple[float, ...
     lines, at = [], 0.5
     for i, (who, voice, text) in enumerate(turns):
         said = speak(voice, text)
-        lines.append(
-            f"SPEAKER {name} 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>"
-        )
+        lines.append(f"SPEAKER {name} 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>")
         gap = np.zeros(int(pauses[i % len(pauses)] * RATE), dtype="<i2")
         parts.extend([said, gap])
         at += (len(said) + len(gap)) / RATE
@@ -123,10 +136,10 @@ def meeting_pair() -> list[str]:
     parts: list[np.ndarray] = [np.zeros(int(0.5 * RATE), dtype="<i2")]
     lines, at = [], 0.5
     for source, start, end, who in MEETING_PAIR:
-        raw = subprocess.run(  # 32-bit float WAV, 16 kHz mono: as 16-bit samples
-            ["sox", "-D", str(corpus / f"{source}.wav"), "-t", "raw", "-e", "signed", "-b", "16", "-"],
-            check=True, capture_output=True,
-        ).stdout  # fmt: skip
+        command = ["sox", "-D", str(corpus / f"{source}.wav"), "-t", "raw", "-e", "signed",
+                   "-b", "16", "-"]  # fmt: skip
+        # 32-bit float WAV, 16 kHz mono: read as 16-bit samples
+        raw = subprocess.run(command, check=True, capture_output=True).stdout
         said = np.frombuffer(raw, dtype="<i2")[int(start * RATE) : int(end * RATE)]
         lines.append(
             f"SPEAKER meeting-pair 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>"
@@ -144,9 +157,10 @@ def meeting_pair() -> list[str]:
 
 
 def monologue_real() -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(SHARED / "corpus-real" / "fsp-orm.mp3"),
-                    "-t", "60", "-ac", "1", "-ar", "16000", "-b:a", "48k",
-                    str(OUT / "monologue-real.mp3")], check=True)  # fmt: skip
+    source = SHARED / "corpus-real" / "fsp-orm.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", "60", "-ac", "1",
+                    "-ar", "16000", "-b:a", "48k", str(OUT / "monologue-real.mp3")],
+                   check=True)  # fmt: skip
 
 
 def main() -> None:

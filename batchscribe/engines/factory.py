@@ -24,11 +24,15 @@ def create_engine(settings: Settings) -> Engine:
 
 
 def check_engine_available(settings: Settings) -> None:
-    """Fail before any work when the chosen engine cannot run: the `local` extra missing, or a
-    language its model cannot hear (`--language fr` with an English-only model)."""
+    """Fail before any work when the chosen engine cannot run: the `local` extra missing (or
+    the `speakers` extra, with speaker labels), or a language its model cannot hear
+    (`--language fr` with an English-only model)."""
     if settings.chosen_engine() == "local":
+        from batchscribe.engines import speakers
         from batchscribe.engines.local import check_installed
         from batchscribe.engines.local_options import check_language
 
         check_installed()
+        if settings.speaker_labels:
+            speakers.check_installed()
         check_language(settings)

@@ -30,6 +30,7 @@ from batchscribe.engines.local_options import (
     transcribe_options,
     whisper_language,
 )
+from batchscribe.engines.local_speakers import SpeakerLabels
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
@@ -136,6 +137,7 @@ class LocalEngine:
         self._plan = plan_threads(
             os.cpu_count() or 1, workers=settings.workers, threads=settings.threads
         )
+        self._speakers = SpeakerLabels.wanted(settings, threads=self._plan.threads)
         self._executor = ThreadPoolExecutor(
             max_workers=self._plan.workers, thread_name_prefix=DECODING_THREADS
         )
@@ -264,7 +266,8 @@ class LocalEngine:
         detected = self._options["language"] is None and bool(
             getattr(info, "all_language_probs", None)
         )
-        return to_transcript_data(segments, info, model=self._model_name, detected=detected)
+        data = to_transcript_data(segments, info, model=self._model_name, detected=detected)
+        return self._speakers.label(path, data) if self._speakers else data
 
     def _fall_back(self, gpu_model: Any, err: BaseException | None) -> Any:
         """The GPU failed at a file (a CUDA library missing shows only then): with `auto`, load

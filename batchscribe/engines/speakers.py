@@ -57,7 +57,7 @@ JOIN_GAP_MS = 300
 #: Two speakers whose mean voices (embeddings) are more alike than this (cosine similarity)
 #: are one: measured, two real or synthetic people 0.75-0.81, one voice split in two 0.89-0.91
 #: (BENCHMARKS.md).
-SAME_VOICE_SIMILARITY = 0.86
+SAME_VOICE_SIMILARITY = 0.82
 #: The most speakers a recording is cut into without `speakers_expected`.
 MAX_SPEAKERS = 10
 #: A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its own:
@@ -81,26 +81,7 @@ def check_installed() -> None:
         raise ConfigError(INSTALL_HINT)
 
 
-@dataclass(frozen=True, slots=True)
-class Track:
-    """The speech of a recording as one track: `regions` (start, end) in samples of the
-    recording, their audio back to back in `audio`."""
-
-    audio: Floats
-    regions: tuple[tuple[int, int], ...]
-
-    def to_recording(self, at: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Track sample positions -> the recording's."""
-        lengths = np.array([end - start for start, end in self.regions], dtype=np.float64)
-        track_starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
-        starts = np.array([start for start, _ in self.regions], dtype=np.float64)
-        which = np.clip(np.searchsorted(track_starts, at, side="right") - 1, 0, None)
-        return starts[which] + (at - track_starts[which])
-
-
-def speech_regions(
-    words: Sequence[tuple[int, int]], length: int
-) -> tuple[tuple[int, int], ...]:
+def speech_regions(words: Sequence[tuple[int, int]], length: int) -> tuple[tuple[int, int], ...]:
     """The words' (start ms, end ms) as sample regions of a recording of `length` samples,
     each padded by WORD_PAD_MS, those closer than JOIN_GAP_MS joined, in order."""
     per_ms = SAMPLE_RATE // 1000
@@ -117,27 +98,58 @@ def speech_regions(
     return tuple((lo, hi) for lo, hi in regions)
 
 
-def speech_track(audio: Floats, regions: tuple[tuple[int, int], ...]) -> Track:
-    parts = [audio[start:end] for start, end in regions]
-    joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return Track(audio=joined.astype(np.float32), regions=regions)
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Voice embeddings of windows of speech: `embeddings` (n, 256); `region`, the speech
+    region each lies in (n,); `spans`, each one's start and end in the recording, seconds
+    (n, 2). A window never spans a pause: a turn that follows a pause is heard alone."""
+
+    embeddings: Floats
+    region: npt.NDArray[np.int64]
+    spans: npt.NDArray[np.float64]
+    #: whether the window is a full WINDOW_FRAMES of speech (not a short region repeated)
+    full: npt.NDArray[np.bool_]
 
 
-def window_embeddings(track: Track, encoder: Encoder) -> tuple[Floats, npt.NDArray[np.float64]]:
-    """The track's embeddings every HOP_FRAMES (n, 256), and each window's first and last
-    frame's time in the recording, seconds (n, 2)."""
-    mel = mel_spectrogram(normalize_volume(track.audio))
-    frames = len(mel)
-    starts = list(range(0, max(frames - WINDOW_FRAMES, 0) + 1, HOP_FRAMES))
-    if starts and starts[-1] + WINDOW_FRAMES < frames:  # the end of the track gets a window too
-        starts.append(frames - WINDOW_FRAMES)
-    padded = np.pad(mel, ((0, max(0, WINDOW_FRAMES - frames)), (0, 0)))
-    partials = np.stack([padded[s : s + WINDOW_FRAMES] for s in starts])
-    embeddings = encoder.embed(partials)
-    first = np.array(starts, dtype=np.float64) * HOP_SAMPLES
-    last = np.minimum(first + WINDOW_FRAMES * HOP_SAMPLES, max(len(track.audio) - 1, 0))
-    span = np.stack([track.to_recording(first), track.to_recording(last)], axis=1)
-    return embeddings, span / SAMPLE_RATE
+def window_embeddings(
+    audio: Floats, regions: tuple[tuple[int, int], ...], encoder: Encoder
+) -> Windows:
+    """Embeddings of WINDOW_FRAMES windows every HOP_FRAMES inside each region (the last one
+    ending with the region); a region shorter than a window is repeated to fill one. The mel
+    spectrogram is taken once, over the regions back to back, loudness raised as Resemblyzer
+    does."""
+    track = [audio[start:end] for start, end in regions]
+    mel = mel_spectrogram(normalize_volume(np.concatenate(track).astype(np.float32)))
+    partials, owner, spans, full = [], [], [], []
+    at = 0  # the region's first sample in the track
+    for index, ((start, end), part) in enumerate(zip(regions, track, strict=True)):
+        first, last = at // HOP_SAMPLES, min((at + len(part)) // HOP_SAMPLES, len(mel))
+        at += len(part)
+        if last <= first:
+            continue
+        frames = mel[first:last]
+        if len(frames) < WINDOW_FRAMES:
+            partials.append(np.resize(frames, (WINDOW_FRAMES, frames.shape[1])))
+            full.append(False)
+            owner.append(index)
+            spans.append((start / SAMPLE_RATE, end / SAMPLE_RATE))
+            continue
+        offsets = list(range(0, len(frames) - WINDOW_FRAMES + 1, HOP_FRAMES))
+        if offsets[-1] + WINDOW_FRAMES < len(frames):
+            offsets.append(len(frames) - WINDOW_FRAMES)
+        for offset in offsets:
+            partials.append(frames[offset : offset + WINDOW_FRAMES])
+            full.append(True)
+            owner.append(index)
+            begin = start / SAMPLE_RATE + offset * HOP_SAMPLES / SAMPLE_RATE
+            spans.append((begin, begin + WINDOW_FRAMES * HOP_SAMPLES / SAMPLE_RATE))
+    embeddings = encoder.embed(np.stack(partials)) if partials else np.zeros((0, 256), np.float32)
+    return Windows(
+        embeddings=embeddings.astype(np.float32),
+        region=np.array(owner, dtype=np.int64),
+        spans=np.array(spans, dtype=np.float64).reshape(-1, 2),
+        full=np.array(full, dtype=bool),
+    )
 
 
 def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
@@ -166,6 +178,22 @@ def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
         if found > len(np.unique(best)) and _most_alike(embeddings, labels) < SAME_VOICE_SIMILARITY:
             best = labels
     return _renumber(best)
+
+
+def window_speakers(windows: Windows, expected: int | None) -> Labels:
+    """A speaker per window: the full windows clustered (`cluster`), and each window of a
+    short region (a word or two alone: too little voice to found a speaker on) given the
+    nearest of their speakers. With fewer than two full windows, all are clustered."""
+    full = windows.full if int(windows.full.sum()) >= 2 else np.ones_like(windows.full)
+    labels = np.zeros(len(full), dtype=np.int64)
+    labels[full] = cluster(windows.embeddings[full], expected)
+    speakers = int(labels[full].max()) + 1
+    if speakers > 1 and not full.all():
+        chosen = windows.embeddings[full]
+        centroids = _normed(np.stack([chosen[labels[full] == s].mean(axis=0)
+                                      for s in range(speakers)]))  # fmt: skip
+        labels[~full] = np.argmax(windows.embeddings[~full] @ centroids.T, axis=1)
+    return labels
 
 
 def _most_alike(embeddings: Floats, labels: Labels) -> float:
@@ -203,42 +231,51 @@ def _normed(vectors: Floats) -> Floats:
 
 def word_speakers(
     midpoints: npt.NDArray[np.float64],
-    embeddings: Floats,
-    spans: npt.NDArray[np.float64],
+    regions: npt.NDArray[np.int64],
+    windows: Windows,
     labels: Labels,
 ) -> Labels:
-    """A speaker per word midpoint (seconds): the mean embedding of the windows over it, each
-    weighted by how near its centre the word is (the nearest window when none is over it),
-    against each speaker's mean embedding."""
+    """A speaker per word, from its midpoint (seconds) and its speech region: the mean
+    embedding of its region's windows, each weighted by how near its centre the word is (the
+    nearest when none is over it), against each speaker's mean embedding."""
     speakers = int(labels.max()) + 1 if len(labels) else 0
     if speakers <= 1:
         return np.zeros(len(midpoints), dtype=np.int64)
+    embeddings = windows.embeddings
     centroids = _normed(np.stack([embeddings[labels == s].mean(axis=0) for s in range(speakers)]))
-    centres = spans.mean(axis=1)
-    half = np.maximum((spans[:, 1] - spans[:, 0]) / 2, 1e-3)
+    centres = windows.spans.mean(axis=1)
+    half = np.maximum((windows.spans[:, 1] - windows.spans[:, 0]) / 2, 1e-3)
     result = np.zeros(len(midpoints), dtype=np.int64)
-    for i, mid in enumerate(midpoints):
-        weights = np.clip(1 - np.abs(centres - mid) / half, 0, None)
+    for i, (mid, region) in enumerate(zip(midpoints, regions, strict=True)):
+        own = windows.region == region
+        if not own.any():
+            own = np.ones(len(centres), dtype=bool)
+        weights = np.where(own, np.clip(1 - np.abs(centres - mid) / half, 0, None), 0.0)
         if not weights.any():
-            weights[int(np.argmin(np.abs(centres - mid)))] = 1.0
+            weights[int(np.argmin(np.where(own, np.abs(centres - mid), np.inf)))] = 1.0
         voice = _normed((weights[:, None] * embeddings).sum(axis=0))
         result[i] = int(np.argmax(centroids @ voice))
     return result
 
 
-def smooth(speakers: Sequence[int], times: Sequence[tuple[int, int]]) -> list[int]:
+def smooth(
+    speakers: Sequence[int], times: Sequence[tuple[int, int]], regions: Sequence[int]
+) -> list[int]:
     """Short runs (at most SHORT_TURN_WORDS words and under SHORT_TURN_MS) between two runs of
-    one speaker become that speaker's; times are each word's (start, end) in ms."""
+    one speaker in the same speech region become that speaker's: one word does not flip the
+    speaker inside a turn, but a word said alone between two pauses ("Really?") keeps its own.
+    `times` are each word's (start, end) in ms, `regions` its speech region."""
     result = list(speakers)
     runs = _runs(result)
     for k in range(1, len(runs) - 1):
         first, last = runs[k]
-        before, after = result[runs[k - 1][0]], result[runs[k + 1][0]]
+        before, after = runs[k - 1][1], runs[k + 1][0]
+        inside = regions[before] == regions[first] and regions[last] == regions[after]
         short = last - first + 1 <= SHORT_TURN_WORDS and (
             times[last][1] - times[first][0] < SHORT_TURN_MS
         )
-        if short and before == after:
-            result[first : last + 1] = [before] * (last - first + 1)
+        if inside and short and result[before] == result[after]:
+            result[first : last + 1] = [result[before]] * (last - first + 1)
     return result
 
 
@@ -262,18 +299,21 @@ def speaker_name(number: int) -> str:
 def label_words(
     audio: Floats, times: Sequence[tuple[int, int]], encoder: Encoder, expected: int | None
 ) -> list[str]:
-    """A speaker name per word (A, B, ... in order of first appearance), from the audio and the
-    words' (start ms, end ms). One word or one region of speech is one speaker."""
+    """A speaker name per word (A, B, ... in order of first appearance), from the audio
+    (16 kHz mono) and the words' (start ms, end ms)."""
     if not times:
         return []
-    track = speech_track(audio, speech_regions(times, len(audio)))
-    if len(track.audio) == 0:
+    regions = speech_regions(times, len(audio))
+    windows = window_embeddings(audio, regions, encoder) if regions else None
+    if windows is None or len(windows.embeddings) == 0:
         return ["A"] * len(times)
-    embeddings, spans = window_embeddings(track, encoder)
-    labels = cluster(embeddings, expected)
+    labels = window_speakers(windows, expected)
     midpoints = np.array([(start + end) / 2000 for start, end in times], dtype=np.float64)
-    per_word = smooth(word_speakers(midpoints, embeddings, spans, labels).tolist(), times)
-    return [speaker_name(n) for n in _renumber(np.array(per_word, dtype=np.int64)).tolist()]
+    starts = np.array([start for start, _ in regions], dtype=np.float64) / SAMPLE_RATE
+    in_region = np.clip(np.searchsorted(starts, midpoints, side="right") - 1, 0, None)
+    per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
+    smoothed = smooth(per_word, times, in_region.tolist())
+    return [speaker_name(n) for n in _renumber(np.array(smoothed, dtype=np.int64)).tolist()]
 
 
 def utterances(words: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -303,14 +343,11 @@ def utterances(words: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def with_speakers(
-    data: dict[str, Any], audio: Floats, encoder: Encoder, expected: int | None
+    data: dict[str, Any], names: Sequence[str], expected: int | None = None
 ) -> dict[str, Any]:
-    """The local transcript `data` with a speaker on each word and its `utterances`, as
-    AssemblyAI writes them with `speaker_labels` (and `speakers_expected` when given)."""
-    words = [dict(w) for w in data.get("words") or []]
-    names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, expected)
-    for word, name in zip(words, names, strict=True):
-        word["speaker"] = name
+    """The local transcript `data` with `names[i]` as the speaker of its i-th word, and its
+    `utterances`, as AssemblyAI writes them with `speaker_labels` (and `speakers_expected`)."""
+    words = [{**w, "speaker": name} for w, name in zip(data.get("words") or [], names, strict=True)]
     labelled = {**data, "words": words, "utterances": utterances(words), "speaker_labels": True}
     if expected:
         labelled["speakers_expected"] = expected
