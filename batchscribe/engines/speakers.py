@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from batchscribe.engines.voice_encoder import (
+    EMBEDDING_SIZE,
     HOP_SAMPLES,
     PARTIAL_FRAMES,
     SAMPLE_RATE,
@@ -51,6 +52,8 @@ REQUIRED_MODULES = ("onnxruntime", "scipy")
 #: each moment is heard by two windows. Halving the hop doubles the cost for no measured gain.
 WINDOW_FRAMES = PARTIAL_FRAMES
 HOP_FRAMES = 80
+#: Windows embedded at once: big enough for onnxruntime's matrix products, small in memory.
+BATCH_WINDOWS = 64
 #: Speech kept around each word (ms), and gaps under which two words' speech is one region.
 WORD_PAD_MS = 100
 JOIN_GAP_MS = 300
@@ -143,7 +146,10 @@ def window_embeddings(
             owner.append(index)
             begin = start / SAMPLE_RATE + offset * HOP_SAMPLES / SAMPLE_RATE
             spans.append((begin, begin + WINDOW_FRAMES * HOP_SAMPLES / SAMPLE_RATE))
-    embeddings = encoder.embed(np.stack(partials)) if partials else np.zeros((0, 256), np.float32)
+    # the windows are views of `mel`: stacked a batch at a time, an hour is not copied whole
+    batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
+               for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
+    embeddings = np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)
     return Windows(
         embeddings=embeddings.astype(np.float32),
         region=np.array(owner, dtype=np.int64),
