@@ -36,8 +36,8 @@ from batchscribe.engines.voice_encoder import (
     PARTIAL_FRAMES,
     SAMPLE_RATE,
     Floats,
+    loudness_gain,
     mel_spectrogram,
-    normalize_volume,
 )
 from batchscribe.errors import ConfigError
 
@@ -52,8 +52,8 @@ REQUIRED_MODULES = ("onnxruntime", "scipy")
 #: each moment is heard by two windows. Halving the hop doubles the cost for no measured gain.
 WINDOW_FRAMES = PARTIAL_FRAMES
 HOP_FRAMES = 80
-#: Windows embedded at once: big enough for onnxruntime's matrix products, small in memory.
-BATCH_WINDOWS = 64
+#: Windows embedded at once: measured, 16 is as fast as 64 and holds 26 MB against 84.
+BATCH_WINDOWS = 16
 #: Speech kept around each word (ms), and gaps under which two words' speech is one region.
 WORD_PAD_MS = 100
 JOIN_GAP_MS = 300
@@ -118,19 +118,14 @@ def window_embeddings(
     audio: Floats, regions: tuple[tuple[int, int], ...], encoder: Encoder
 ) -> Windows:
     """Embeddings of WINDOW_FRAMES windows every HOP_FRAMES inside each region (the last one
-    ending with the region); a region shorter than a window is repeated to fill one. The mel
-    spectrogram is taken once, over the regions back to back, loudness raised as Resemblyzer
-    does."""
-    track = [audio[start:end] for start, end in regions]
-    mel = mel_spectrogram(normalize_volume(np.concatenate(track).astype(np.float32)))
+    ending with the region); a region shorter than a window is repeated to fill one. The
+    speech is raised to Resemblyzer's loudness, all regions by one gain."""
+    gain = loudness_gain([audio[start:end] for start, end in regions])
     partials, owner, spans, full = [], [], [], []
-    at = 0  # the region's first sample in the track
-    for index, ((start, end), part) in enumerate(zip(regions, track, strict=True)):
-        first, last = at // HOP_SAMPLES, min((at + len(part)) // HOP_SAMPLES, len(mel))
-        at += len(part)
-        if last <= first:
+    for index, (start, end) in enumerate(regions):
+        frames = mel_spectrogram(audio[start:end] * np.float32(gain))
+        if len(frames) == 0:
             continue
-        frames = mel[first:last]
         if len(frames) < WINDOW_FRAMES:
             partials.append(np.resize(frames, (WINDOW_FRAMES, frames.shape[1])))
             full.append(False)
@@ -146,7 +141,7 @@ def window_embeddings(
             owner.append(index)
             begin = start / SAMPLE_RATE + offset * HOP_SAMPLES / SAMPLE_RATE
             spans.append((begin, begin + WINDOW_FRAMES * HOP_SAMPLES / SAMPLE_RATE))
-    # the windows are views of `mel`: stacked a batch at a time, an hour is not copied whole
+    # the windows are views of their region's spectrogram: stacked a batch at a time
     batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
                for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
     embeddings = np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)

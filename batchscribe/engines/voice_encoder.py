@@ -11,6 +11,7 @@ embeddings Resemblyzer's own code gave.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,8 @@ PARTIAL_FRAMES = 160  # 1.6 s: the length of audio one embedding describes
 TARGET_DBFS = -30.0
 EMBEDDING_SIZE = 256
 MODEL_FILE = "voice_encoder.onnx"
+#: Frames of the spectrum computed at once: about 3 MB of float64 spectrum.
+MEL_BLOCK_FRAMES = 2048
 
 
 def _hz_to_mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -68,7 +71,8 @@ def mel_filterbank() -> Floats:
 
 def mel_spectrogram(wav: Floats) -> Floats:
     """Frames x 40 mel power spectrogram, as `resemblyzer.audio.wav_to_mel_spectrogram`:
-    librosa's centred STFT (zero padding), periodic Hann window, power 2."""
+    librosa's centred STFT (zero padding), periodic Hann window, power 2. Computed
+    MEL_BLOCK_FRAMES at a time: an hour of speech never holds its whole spectrum in memory."""
     padded = np.pad(wav.astype(np.float32), WINDOW_SAMPLES // 2)
     count = 1 + (len(padded) - WINDOW_SAMPLES) // HOP_SAMPLES
     if count <= 0:
@@ -77,17 +81,28 @@ def mel_spectrogram(wav: Floats) -> Floats:
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW_SAMPLES) / WINDOW_SAMPLES)).astype(
         np.float32
     )
-    power = np.abs(np.fft.rfft(frames[:count] * window, axis=1)) ** 2
-    return (power.astype(np.float32) @ mel_filterbank().T).astype(np.float32)
+    mel = np.empty((count, MEL_BANDS), dtype=np.float32)
+    for first in range(0, count, MEL_BLOCK_FRAMES):
+        block = frames[first : min(first + MEL_BLOCK_FRAMES, count)] * window
+        power = np.abs(np.fft.rfft(block, axis=1)) ** 2
+        mel[first : first + len(block)] = power.astype(np.float32) @ mel_filterbank().T
+    return mel
+
+
+def loudness_gain(parts: Sequence[Floats]) -> float:
+    """The gain that raises quiet audio (all `parts` together) to TARGET_DBFS, as Resemblyzer
+    does before embedding; 1 for audio at or above it (never lowered), or silent."""
+    samples = sum(len(part) for part in parts)
+    energy = sum(float(np.sum(np.square(part, dtype=np.float64))) for part in parts)
+    if samples == 0 or energy <= 0:
+        return 1.0
+    change = TARGET_DBFS - 10 * np.log10(energy / samples)
+    return float(10 ** (change / 20)) if change > 0 else 1.0
 
 
 def normalize_volume(wav: Floats) -> Floats:
-    """Raise quiet audio to TARGET_DBFS, as Resemblyzer does before embedding (never lower)."""
-    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
-    if rms <= 0:
-        return wav
-    change = TARGET_DBFS - 20 * np.log10(rms)
-    return wav if change <= 0 else (wav * 10 ** (change / 20)).astype(np.float32)
+    """`resemblyzer.audio.normalize_volume(wav, -30, increase_only=True)`."""
+    return (wav * loudness_gain([wav])).astype(np.float32)
 
 
 def model_path() -> Path:
@@ -113,7 +128,7 @@ class VoiceEncoder:
             str(path or model_path()), options, providers=["CPUExecutionProvider"]
         )
 
-    def embed(self, partials: Floats, *, batch: int = 64) -> Floats:
+    def embed(self, partials: Floats, *, batch: int = 16) -> Floats:
         """One embedding per (160, 40) mel slice of `partials` (n, 160, 40): shape (n, 256)."""
         if len(partials) == 0:
             return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
