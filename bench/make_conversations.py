@@ -6,11 +6,11 @@ in `reference.rttm` (`SPEAKER <file> 1 <start s> <duration s> <NA> <NA> <speaker
 - `interview.wav`: two voices (a man's and a woman's variant) taking turns, some one-word.
 - `two-men.wav`: two male voices of different accents: closer voices, harder.
 - `monologue.wav`: one voice, its turns separated by pauses of 1-2.5 s: one speaker.
-- `meeting-pair.wav`: two real people of ../shared/corpus-speakers (AMI meetings): no excerpt
+- `meeting-pair.wav`: two real people of the shared corpus-speakers set (AMI meetings): no excerpt
   there is two-person, so this takes the stretches where only FEE083 (trn09) or only MEE075
   (trn04) speaks, by its reference.rttm, and alternates them. Two meetings, two rooms: easier
   than one meeting's two people, but real far-field speech.
-- `monologue-real.mp3`: the first 60 s of ../shared/corpus-real/fsp-orm.mp3, one real person.
+- `monologue-real.mp3`: the first 60 s of fsp-orm.mp3 of the shared corpus-real set: one real person.
 
     apt-get install -y espeak-ng sox ffmpeg && python bench/make_conversations.py
 

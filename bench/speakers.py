@@ -3,8 +3,8 @@
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
 
-(1) Per recording of ../shared/corpus-speakers, tests/data/speakers and the 3-minute
-../shared/corpus-real/fsp-orm.mp3: Whisper (the bundled tiny.en, as the engine runs it, one
+(1) Per recording of the shared corpus-speakers set, tests/data/speakers and the 3-minute
+fsp-orm.mp3 of the shared corpus-real set: Whisper (the bundled tiny.en, as the engine runs it, one
 thread) then the diarization (decoding the audio again, embedding, clustering; one thread),
 timed apart, and the share of words given to the wrong speaker (tests/speaker_error.py).
 (2) With --cli: `batchscribe FOLDER --engine local [--speaker-labels]` as fresh processes on a

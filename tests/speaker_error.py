@@ -1,5 +1,5 @@
 """The share of words given to the wrong speaker (word diarization error), as the README of
-tests/data/speakers (and ../shared/corpus-speakers) defines it; used by tests and the bench."""
+tests/data/speakers (and the shared corpus-speakers set) defines it; used by tests and the bench."""
 
 from __future__ import annotations
 
