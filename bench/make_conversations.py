@@ -10,7 +10,8 @@ in `reference.rttm` (`SPEAKER <file> 1 <start s> <duration s> <NA> <NA> <speaker
   there is two-person, so this takes the stretches where only FEE083 (trn09) or only MEE075
   (trn04) speaks, by its reference.rttm, and alternates them. Two meetings, two rooms: easier
   than one meeting's two people, but real far-field speech.
-- `monologue-real.mp3`: the first 60 s of fsp-orm.mp3 of the shared corpus-real set: one real person.
+- `monologue-real.mp3`: the first 60 s of fsp-orm.mp3 (the shared corpus-real set): one
+  real person.
 
     apt-get install -y espeak-ng sox ffmpeg && python bench/make_conversations.py
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from faster_whisper import decode_audio
 
 from batchscribe.config import Settings
 from batchscribe.engines import speakers
+from batchscribe.engines.local_speakers import SpeakerLabels
 from batchscribe.engines.speakers import (
     cluster,
     label_words,
@@ -33,7 +35,7 @@ from batchscribe.engines.voice_encoder import (
     mel_spectrogram,
     normalize_volume,
 )
-from batchscribe.errors import EXIT_OK, EXIT_USAGE
+from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
 from tests.conftest import events, run_cli
 from tests.speaker_error import Score, read_rttm, score
 
@@ -122,6 +124,21 @@ def test_the_count_hint_gives_that_many_speakers(encoder: VoiceEncoder) -> None:
     assert set(label_words(audio, times, encoder, None)) == {"A", "B"}
     assert set(label_words(audio, times, encoder, 3)) == {"A", "B", "C"}
     assert set(label_words(audio, times, encoder, 1)) == {"A"}
+
+
+def test_the_engines_labeller_labels_the_stored_words_and_stops_when_the_run_stops() -> None:
+    times = json.loads((DATA / "interview.word-times.json").read_text())
+    data = {"text": "...", "words": [{"text": "w", "start": s, "end": e, "confidence": 0.9,
+                                      "speaker": None} for s, e in times]}  # fmt: skip
+    stopping = threading.Event()
+    labeller = SpeakerLabels(expected=None, threads=1, stopping=stopping)
+    labelled = labeller.label(DATA / "interview.wav", data)
+    assert {w["speaker"] for w in labelled["words"]} == {"A", "B"}
+    assert labelled["speaker_labels"] is True and len(labelled["utterances"]) >= 8
+    stopping.set()
+    with pytest.raises(Stopped):
+        labeller.label(DATA / "interview.wav", data)
+    assert labeller.label(DATA / "interview.wav", {**data, "words": []})["utterances"] == []
 
 
 def test_speaker_labels_count_in_the_options_only_when_on() -> None:
@@ -229,18 +246,9 @@ def test_one_voice_gives_one_speaker(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_the_count_hint_on_the_command_line(tmp_path: Path) -> None:
-    folder = _copy(tmp_path, "two-men.wav")
-    data, found = _labelled(folder, "two-men.wav")
-    assert found.found == 2 and found.error <= 0.15, found
-    data, found = _labelled(folder, "two-men.wav", "--speakers-expected", "1")
-    assert found.found == 1 and data["speakers_expected"] == 1
-
-
-@pytest.mark.model
-def test_turning_speakers_on_redoes_each_file_once(tmp_path: Path) -> None:
+def test_turning_speakers_on_redoes_each_file_once_and_the_hint_counts(tmp_path: Path) -> None:
     """A folder done without speakers is transcribed again once with them (the stored words
-    are not reused: Whisper runs again), then is up to date."""
+    are not reused: Whisper runs again), then is up to date; a count hint is an option too."""
     folder = _copy(tmp_path, "two-men.wav")
     assert run_cli(str(folder), "--engine", "local").exit_code == EXIT_OK
     plain = json.loads((folder / "two-men.json").read_text())
@@ -251,7 +259,11 @@ def test_turning_speakers_on_redoes_each_file_once(tmp_path: Path) -> None:
     done = events(on.output, "done")
     assert len(done) == 1 and done[0].endswith("two-men.wav (options changed)")
     labelled = json.loads((folder / "two-men.json").read_text())
-    assert {w["speaker"] for w in labelled["words"]} == {"A", "B"}
+    found = score(labelled["words"], REFERENCE["two-men"])
+    assert found.found == 2 and found.error <= 0.15, found
 
     again = run_cli(str(folder), "--engine", "local", "--speaker-labels")
     assert again.exit_code == EXIT_OK and "0 done, 1 up to date" in again.output
+
+    data, found = _labelled(folder, "two-men.wav", "--speakers-expected", "1")
+    assert found.found == 1 and data["speakers_expected"] == 1

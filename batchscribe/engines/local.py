@@ -137,7 +137,6 @@ class LocalEngine:
         self._plan = plan_threads(
             os.cpu_count() or 1, workers=settings.workers, threads=settings.threads
         )
-        self._speakers = SpeakerLabels.wanted(settings, threads=self._plan.threads)
         self._executor = ThreadPoolExecutor(
             max_workers=self._plan.workers, thread_name_prefix=DECODING_THREADS
         )
@@ -150,6 +149,9 @@ class LocalEngine:
         #: set when the run stops now: decoding threads end at their next segment, so the
         #: process exits in seconds instead of tearing CTranslate2 down under a running thread
         self._stopping = threading.Event()
+        self._speakers = SpeakerLabels.wanted(
+            settings, threads=self._plan.threads, stopping=self._stopping
+        )
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished:
         if recording.fingerprint.size == 0:

@@ -9,27 +9,41 @@ from typing import Any
 
 from batchscribe.config import Settings
 from batchscribe.engines.speakers import label_words, with_speakers
-from batchscribe.engines.voice_encoder import SAMPLE_RATE, VoiceEncoder
+from batchscribe.engines.voice_encoder import SAMPLE_RATE, Floats, VoiceEncoder
+from batchscribe.errors import Stopped
 
 
 class SpeakerLabels:
     """Labels the speakers of finished local transcripts; the voice encoder loads once, on
     first use, and is shared by the decoding threads (onnxruntime sessions are thread-safe).
 
-    Blocking: call `label` in the engine's decoding thread, after Whisper.
+    Blocking: call `label` in the engine's decoding thread, after Whisper. When `stopping` is
+    set (the run stops now), it raises Stopped before its next batch of windows: an hour of
+    speech does not hold up the exit.
     """
 
-    def __init__(self, *, expected: int | None, threads: int) -> None:
+    def __init__(
+        self, *, expected: int | None, threads: int, stopping: threading.Event | None = None
+    ) -> None:
         self._expected, self._threads = expected, threads
+        self._stopping = stopping or threading.Event()
         self._encoder: VoiceEncoder | None = None
         self._loading = threading.Lock()
 
     @classmethod
-    def wanted(cls, settings: Settings, *, threads: int) -> SpeakerLabels | None:
+    def wanted(
+        cls, settings: Settings, *, threads: int, stopping: threading.Event | None = None
+    ) -> SpeakerLabels | None:
         """The labeller `settings` ask for; None without `speaker_labels`."""
         if not settings.speaker_labels:
             return None
-        return cls(expected=settings.speakers_expected, threads=threads)
+        return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping)
+
+    def embed(self, partials: Floats) -> Floats:
+        """The encoder's embeddings (an `Encoder` for label_words), unless the run stops."""
+        if self._stopping.is_set():
+            raise Stopped()
+        return self._load().embed(partials)
 
     def label(self, path: Path, data: dict[str, Any]) -> dict[str, Any]:
         """`data` (to_transcript_data's) with speakers. The audio is decoded again, at 16 kHz
@@ -41,7 +55,7 @@ class SpeakerLabels:
 
             audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
             times = [(int(w["start"]), int(w["end"])) for w in words]
-            names = label_words(audio, times, self._load(), self._expected)
+            names = label_words(audio, times, self, self._expected)
         return with_speakers(data, names, self._expected)
 
     def _load(self) -> VoiceEncoder:
