@@ -44,6 +44,7 @@ ENGINES = ("auto", "assemblyai", "local")
 #: Flags that set a `POST /v2/transcript` field: flag name -> request field. `language` is also
 #: a Settings field (the local engine's); the others exist only as request fields.
 REQUEST_FLAGS = {"language": "language_code", "speaker_labels": "speaker_labels",
+                 "speakers_expected": "speakers_expected",
                  "speech_model": "speech_models"}  # fmt: skip
 #: AssemblyAI's list prices in USD per audio hour, for --dry-run's estimate, as published in
 #: 2026 (LIST_PRICES_DATE); accounts' default model changes in December 2026. `keyterms` is
@@ -171,6 +172,10 @@ class Settings:
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
     hallucination_silence_threshold: float = 0.0
+    #: Who spoke each word (the `speakers` extra; engines/speakers.py), and how many speakers
+    #: there are when known (None: estimated). Counted in the options only when on.
+    speaker_labels: bool = False
+    speakers_expected: int | None = None
     #: "auto": CUDA when CTranslate2 sees a GPU, with the CPU as fallback; "cpu"; "cuda"
     device: str = "auto"
     #: 0: chosen for the machine's cores (see engines/local.py).
@@ -209,6 +214,10 @@ class Settings:
         options.update(
             {n: getattr(self, n) for n in LOCAL_TUNING if getattr(self, n) != defaults[n]}
         )
+        if self.speaker_labels:  # a folder done without them keeps its fingerprint
+            options["speaker_labels"] = True
+            if self.speakers_expected:
+                options["speakers_expected"] = self.speakers_expected
         return options
 
     def request_options(self) -> dict[str, Any]:
@@ -375,6 +384,10 @@ def _validate_local(settings: Settings) -> None:
     """The [local] values faster-whisper would reject, or misread, mid-run."""
     if settings.beam_size < 1 or settings.threads < 0 or settings.workers < 0:
         raise ConfigError("local beam_size must be >= 1, threads and workers >= 0.")
+    if settings.speakers_expected is not None and settings.speakers_expected < 1:
+        raise ConfigError(
+            f"speakers_expected must be at least 1, not {settings.speakers_expected}."
+        )
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."

@@ -66,6 +66,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
         "hallucination_silence_threshold",
         (int, float),
     ),
+    ("local", "speaker_labels"): ("speaker_labels", bool),
+    ("local", "speakers_expected"): ("speakers_expected", int),
     ("local", "device"): ("device", str),
     ("local", "threads"): ("threads", int),
     ("local", "workers"): ("workers", int),

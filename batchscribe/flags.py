@@ -93,7 +93,10 @@ def _output_options() -> list[click.Parameter]:
                 help="Language of the recordings, e.g. en, fr (AssemblyAI language_code; "
                 "local language)."),
         _switch("--speaker-labels",
-                help="AssemblyAI: label speakers; .txt gets one 'Speaker A:' paragraph per turn."),
+                help="Label speakers; .txt gets one 'Speaker A:' paragraph per turn (local: "
+                "the speakers extra)."),
+        _option("--speakers-expected", type=click.IntRange(min=1), metavar="N",
+                help="With --speaker-labels: how many speakers there are, when you know."),
         _option("--speech-model", metavar="NAME[,NAME...]", help="AssemblyAI speech models, "
                 "a comma list in priority order (the service falls back to the next).  "
                 "[default: universal-3-pro,universal-2]"),

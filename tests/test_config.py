@@ -125,7 +125,7 @@ def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
     assert s == Settings()
 
 
-def test_request_flags_become_request_fields_and_only_language_a_setting(tmp_path: Path) -> None:
+def test_request_flags_become_request_fields_and_local_settings(tmp_path: Path) -> None:
     flags = {"language": "fr", "speaker_labels": True, "speech_model": None}
     assert request_options(flags) == {"language_code": "fr", "speaker_labels": True}
 
@@ -133,6 +133,7 @@ def test_request_flags_become_request_fields_and_only_language_a_setting(tmp_pat
 
     assert s.transcript_options == {"language_code": "fr", "speaker_labels": True}
     assert s.language == "fr"  # the local engine's language too
+    assert s.speaker_labels is True  # and its speaker labels
 
 
 def test_request_flags_add_to_the_config_files_transcript_options(tmp_path: Path) -> None:

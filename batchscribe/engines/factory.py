@@ -32,13 +32,18 @@ def create_engine(settings: Settings) -> Engine:
 
 
 def check_engine_available(settings: Settings) -> None:
-    """Fail before any work when the chosen engine cannot run: the `local` extra missing, or a
-    language its model cannot hear (`--language fr` with an English-only model); with --ray,
-    Ray missing or [ray] values no pool can have (the model is the actors' to load)."""
+    """Fail before any work when the chosen engine cannot run: the `local` extra missing (or
+    the `speakers` extra, with speaker labels), or a language its model cannot hear
+    (`--language fr` with an English-only model); with --ray, Ray missing or [ray] values no
+    pool can have (the model is the actors' to load)."""
     if settings.ray_address is not None:
         from batchscribe.engines.ray_options import check_ray
 
         check_ray(settings)
+    if settings.chosen_engine() == "local" and settings.speaker_labels:
+        from batchscribe.engines import speakers
+
+        speakers.check_installed()
     if settings.chosen_engine() == "local" and settings.ray_address is None:
         from batchscribe.engines.local import check_installed
         from batchscribe.engines.local_options import check_language

@@ -29,6 +29,7 @@ from batchscribe.engines.local_options import (
     transcribe_options,
     whisper_language,
 )
+from batchscribe.engines.local_speakers import SpeakerLabels
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
@@ -139,6 +140,10 @@ class Transcriber:
         self._falling_back = threading.Lock()
         #: set when the run stops now: decoding ends at the next segment (raises Stopped)
         self.stopping = threading.Event()
+        #: --speaker-labels: who spoke each word, after Whisper, on the same host (an actor too)
+        self._speakers = SpeakerLabels.wanted(
+            settings, threads=plan.threads, stopping=self.stopping
+        )
 
     def load(self) -> None:
         """Load the model once (later calls return at once). Raises ConfigError when no
@@ -238,7 +243,12 @@ class Transcriber:
         detected = self._options["language"] is None and bool(
             getattr(info, "all_language_probs", None)
         )
-        return to_transcript_data(segments, info, model=self._model_name, detected=detected)
+        data = to_transcript_data(segments, info, model=self._model_name, detected=detected)
+        if self._speakers is None:
+            return data
+        if not isinstance(audio, str):
+            audio.seek(0)  # the bytes of a file sent through Ray's object store, read again
+        return self._speakers.label(audio, data)
 
     def _fall_back(self, gpu_model: Any, err: BaseException | None) -> Any:
         """The GPU failed at a file (a CUDA library missing shows only then): with `auto`, load

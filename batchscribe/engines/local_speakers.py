@@ -1,0 +1,67 @@
+"""The local engine's `--speaker-labels`: its transcript's words given speakers, after
+Whisper, from the same recording (see engines/speakers.py for how)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from batchscribe.config import Settings
+from batchscribe.engines.speakers import label_words, with_speakers
+from batchscribe.engines.voice_encoder import SAMPLE_RATE, Floats, VoiceEncoder
+from batchscribe.errors import Stopped
+
+
+class SpeakerLabels:
+    """Labels the speakers of finished local transcripts; the voice encoder loads once, on
+    first use, and is shared by the decoding threads (onnxruntime sessions are thread-safe).
+
+    Blocking: call `label` in the engine's decoding thread, after Whisper. When `stopping` is
+    set (the run stops now), it raises Stopped before its next batch of windows: an hour of
+    speech does not hold up the exit.
+    """
+
+    def __init__(
+        self, *, expected: int | None, threads: int, stopping: threading.Event | None = None
+    ) -> None:
+        self._expected, self._threads = expected, threads
+        self._stopping = stopping or threading.Event()
+        self._encoder: VoiceEncoder | None = None
+        self._loading = threading.Lock()
+
+    @classmethod
+    def wanted(
+        cls, settings: Settings, *, threads: int, stopping: threading.Event | None = None
+    ) -> SpeakerLabels | None:
+        """The labeller `settings` ask for; None without `speaker_labels`."""
+        if not settings.speaker_labels:
+            return None
+        return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping)
+
+    def embed(self, partials: Floats) -> Floats:
+        """The encoder's embeddings (an `Encoder` for label_words), unless the run stops."""
+        if self._stopping.is_set():
+            raise Stopped()
+        return self._load().embed(partials)
+
+    def label(self, audio: str | Path | BinaryIO, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (to_transcript_data's) with speakers. The audio is decoded again, at 16 kHz
+        (a fraction of a percent of Whisper's time); with no words, not at all."""
+        words = data.get("words") or []
+        names: list[str] = []
+        if words:
+            from faster_whisper import decode_audio
+
+            samples = decode_audio(
+                audio if not isinstance(audio, Path) else str(audio), sampling_rate=SAMPLE_RATE
+            )
+            times = [(int(w["start"]), int(w["end"])) for w in words]
+            names = label_words(samples, times, self, self._expected)
+        return with_speakers(data, names, self._expected)
+
+    def _load(self) -> VoiceEncoder:
+        with self._loading:
+            if self._encoder is None:
+                self._encoder = VoiceEncoder(threads=self._threads)
+            return self._encoder

@@ -1,0 +1,355 @@
+"""Who spoke each word, offline: voice embeddings over the speech, clustered into speakers.
+
+The local engine's `--speaker-labels`. Pure but for the encoder it is given: audio (16 kHz
+mono float32) and the transcript's word timings in, a speaker per word out, and the transcript
+in AssemblyAI's shape (`speaker` on each word, `utterances`). Any language works the same: only
+the voice is looked at.
+
+1. Speech is where the words are (Whisper's timings after Silero VAD), padded a little and
+   joined into one track without the silences between.
+2. The voice encoder embeds 1.6 s windows of that track every 0.8 s (`WINDOW_FRAMES`,
+   `HOP_FRAMES`).
+3. The embeddings are clustered (`cluster`: agglomerative, average linkage on cosine distance,
+   scipy): into `speakers_expected` speakers when given, else as many as many as sound different
+   (`SAME_VOICE_SIMILARITY`), which leaves one voice one speaker.
+4. Each word takes the speaker nearest its voice there: the mean embedding of the windows over
+   its midpoint (weighted by how central it is in them) against each speaker's mean.
+5. `smooth`: a turn of one or two words (under `SHORT_TURN_MS`) between two turns of one
+   speaker goes to that speaker: one word does not flip the speaker inside a turn.
+6. Speakers are named A, B, ... in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from batchscribe.engines.voice_encoder import (
+    EMBEDDING_SIZE,
+    HOP_SAMPLES,
+    PARTIAL_FRAMES,
+    SAMPLE_RATE,
+    Floats,
+    loudness_gain,
+    mel_spectrogram,
+)
+from batchscribe.errors import ConfigError
+
+INSTALL_HINT = (
+    "--speaker-labels with the local engine needs the speakers extra: "
+    "pip install 'batchscribe[speakers]' (or use AssemblyAI: set ASSEMBLYAI_API_KEY)."
+)
+#: What the extra brings: onnxruntime runs the voice encoder, scipy clusters.
+REQUIRED_MODULES = ("onnxruntime", "scipy")
+
+#: One embedding describes 1.6 s of speech (the encoder's training length), one every 0.8 s:
+#: each moment is heard by two windows. Halving the hop doubles the cost for no measured gain.
+WINDOW_FRAMES = PARTIAL_FRAMES
+HOP_FRAMES = 80
+#: Windows embedded at once: measured, 16 is as fast as 64 and holds 26 MB against 84.
+BATCH_WINDOWS = 16
+#: Speech kept around each word (ms), and gaps under which two words' speech is one region.
+WORD_PAD_MS = 100
+JOIN_GAP_MS = 300
+#: Two speakers whose mean voices (embeddings) are more alike than this (cosine similarity)
+#: are one: measured, two real or synthetic people 0.75-0.81, one voice split in two 0.89-0.91
+#: (BENCHMARKS.md).
+SAME_VOICE_SIMILARITY = 0.82
+#: The most speakers a recording is cut into without `speakers_expected`.
+MAX_SPEAKERS = 10
+#: A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its own:
+#: its windows join the nearest one (a cough, a laugh, a window across two voices).
+MIN_SPEAKER_WINDOWS = 3
+#: A run of at most this many words, shorter than SHORT_TURN_MS, between two runs of one
+#: speaker is that speaker's.
+SHORT_TURN_WORDS = 2
+SHORT_TURN_MS = 1000
+
+Labels = npt.NDArray[np.int64]
+
+
+class Encoder(Protocol):
+    def embed(self, partials: Floats) -> Floats: ...
+
+
+def check_installed() -> None:
+    """Raise ConfigError with the install line when the `speakers` extra is missing."""
+    if any(importlib.util.find_spec(name) is None for name in REQUIRED_MODULES):
+        raise ConfigError(INSTALL_HINT)
+
+
+def speech_regions(words: Sequence[tuple[int, int]], length: int) -> tuple[tuple[int, int], ...]:
+    """The words' (start ms, end ms) as sample regions of a recording of `length` samples,
+    each padded by WORD_PAD_MS, those closer than JOIN_GAP_MS joined, in order."""
+    per_ms = SAMPLE_RATE // 1000
+    regions: list[list[int]] = []
+    for start, end in sorted(words):
+        lo = max(0, (start - WORD_PAD_MS) * per_ms)
+        hi = min(length, (end + WORD_PAD_MS) * per_ms)
+        if hi <= lo:
+            continue
+        if regions and lo - regions[-1][1] < JOIN_GAP_MS * per_ms:
+            regions[-1][1] = max(regions[-1][1], hi)
+        else:
+            regions.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in regions)
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Voice embeddings of windows of speech: `embeddings` (n, 256); `region`, the speech
+    region each lies in (n,); `spans`, each one's start and end in the recording, seconds
+    (n, 2). A window never spans a pause: a turn that follows a pause is heard alone."""
+
+    embeddings: Floats
+    region: npt.NDArray[np.int64]
+    spans: npt.NDArray[np.float64]
+    #: whether the window is a full WINDOW_FRAMES of speech (not a short region repeated)
+    full: npt.NDArray[np.bool_]
+
+
+def window_embeddings(
+    audio: Floats, regions: tuple[tuple[int, int], ...], encoder: Encoder
+) -> Windows:
+    """Embeddings of WINDOW_FRAMES windows every HOP_FRAMES inside each region (the last one
+    ending with the region); a region shorter than a window is repeated to fill one. The
+    speech is raised to Resemblyzer's loudness, all regions by one gain."""
+    gain = loudness_gain([audio[start:end] for start, end in regions])
+    partials, owner, spans, full = [], [], [], []
+    for index, (start, end) in enumerate(regions):
+        frames = mel_spectrogram(audio[start:end] * np.float32(gain))
+        if len(frames) == 0:
+            continue
+        if len(frames) < WINDOW_FRAMES:
+            partials.append(np.resize(frames, (WINDOW_FRAMES, frames.shape[1])))
+            full.append(False)
+            owner.append(index)
+            spans.append((start / SAMPLE_RATE, end / SAMPLE_RATE))
+            continue
+        offsets = list(range(0, len(frames) - WINDOW_FRAMES + 1, HOP_FRAMES))
+        if offsets[-1] + WINDOW_FRAMES < len(frames):
+            offsets.append(len(frames) - WINDOW_FRAMES)
+        for offset in offsets:
+            partials.append(frames[offset : offset + WINDOW_FRAMES])
+            full.append(True)
+            owner.append(index)
+            begin = start / SAMPLE_RATE + offset * HOP_SAMPLES / SAMPLE_RATE
+            spans.append((begin, begin + WINDOW_FRAMES * HOP_SAMPLES / SAMPLE_RATE))
+    # the windows are views of their region's spectrogram: stacked a batch at a time
+    batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
+               for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
+    embeddings = np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return Windows(
+        embeddings=embeddings.astype(np.float32),
+        region=np.array(owner, dtype=np.int64),
+        spans=np.array(spans, dtype=np.float64).reshape(-1, 2),
+        full=np.array(full, dtype=bool),
+    )
+
+
+def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
+    """A speaker number (0, 1, ...) per embedding, by agglomerative clustering (average
+    linkage on cosine distance).
+
+    With `expected`, the tree is cut into that many speakers (fewer when there are fewer
+    windows). Else the count is the most speakers the tree can be cut into such that no two
+    of them sound alike: clusters of fewer than MIN_SPEAKER_WINDOWS windows join the nearest,
+    and every two speakers' mean voices stay under SAME_VOICE_SIMILARITY; one voice gives one.
+    """
+    count = len(embeddings)
+    if count < 2 or expected == 1:
+        return np.zeros(count, dtype=np.int64)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
+    if expected:
+        labels = fcluster(tree, t=min(expected, count), criterion="maxclust")
+        return _renumber(np.asarray(labels, dtype=np.int64))
+    best = np.zeros(count, dtype=np.int64)
+    for k in range(2, min(MAX_SPEAKERS, count // MIN_SPEAKER_WINDOWS) + 1):
+        cut = fcluster(tree, t=k, criterion="maxclust")
+        labels = _absorb_small(embeddings, np.asarray(cut, dtype=np.int64))
+        found = len(np.unique(labels))
+        if found > len(np.unique(best)) and _most_alike(embeddings, labels) < SAME_VOICE_SIMILARITY:
+            best = labels
+    return _renumber(best)
+
+
+def window_speakers(windows: Windows, expected: int | None) -> Labels:
+    """A speaker per window: the full windows clustered (`cluster`), and each window of a
+    short region (a word or two alone: too little voice to found a speaker on) given the
+    nearest of their speakers. With fewer than two full windows, all are clustered."""
+    full = windows.full if int(windows.full.sum()) >= 2 else np.ones_like(windows.full)
+    labels = np.zeros(len(full), dtype=np.int64)
+    labels[full] = cluster(windows.embeddings[full], expected)
+    speakers = int(labels[full].max()) + 1
+    if speakers > 1 and not full.all():
+        chosen = windows.embeddings[full]
+        centroids = _normed(np.stack([chosen[labels[full] == s].mean(axis=0)
+                                      for s in range(speakers)]))  # fmt: skip
+        labels[~full] = np.argmax(windows.embeddings[~full] @ centroids.T, axis=1)
+    return labels
+
+
+def _most_alike(embeddings: Floats, labels: Labels) -> float:
+    """The highest cosine similarity between two clusters' mean embeddings."""
+    centroids = _normed(np.stack([embeddings[labels == label].mean(axis=0)
+                                  for label in np.unique(labels)]))  # fmt: skip
+    similarity = centroids @ centroids.T
+    np.fill_diagonal(similarity, -1.0)
+    return float(similarity.max())
+
+
+def _absorb_small(embeddings: Floats, labels: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    sizes = {label: int(np.sum(labels == label)) for label in np.unique(labels)}
+    big = [label for label, size in sizes.items() if size >= MIN_SPEAKER_WINDOWS]
+    if not big:
+        return np.zeros_like(labels)
+    centroids = _normed(np.stack([embeddings[labels == label].mean(axis=0) for label in big]))
+    result = labels.copy()
+    for i, label in enumerate(labels):
+        if sizes[label] < MIN_SPEAKER_WINDOWS:
+            result[i] = big[int(np.argmax(centroids @ embeddings[i]))]
+    return result
+
+
+def _renumber(labels: Labels) -> Labels:
+    """0, 1, ... in order of first appearance."""
+    order = {int(label): i for i, label in enumerate(dict.fromkeys(labels.tolist()))}
+    return np.array([order[int(label)] for label in labels], dtype=np.int64)
+
+
+def _normed(vectors: Floats) -> Floats:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def word_speakers(
+    midpoints: npt.NDArray[np.float64],
+    regions: npt.NDArray[np.int64],
+    windows: Windows,
+    labels: Labels,
+) -> Labels:
+    """A speaker per word, from its midpoint (seconds) and its speech region: the mean
+    embedding of its region's windows, each weighted by how near its centre the word is (the
+    nearest when none is over it), against each speaker's mean embedding."""
+    speakers = int(labels.max()) + 1 if len(labels) else 0
+    if speakers <= 1:
+        return np.zeros(len(midpoints), dtype=np.int64)
+    embeddings = windows.embeddings
+    centroids = _normed(np.stack([embeddings[labels == s].mean(axis=0) for s in range(speakers)]))
+    centres = windows.spans.mean(axis=1)
+    half = np.maximum((windows.spans[:, 1] - windows.spans[:, 0]) / 2, 1e-3)
+    result = np.zeros(len(midpoints), dtype=np.int64)
+    for i, (mid, region) in enumerate(zip(midpoints, regions, strict=True)):
+        own = windows.region == region
+        if not own.any():
+            own = np.ones(len(centres), dtype=bool)
+        weights = np.where(own, np.clip(1 - np.abs(centres - mid) / half, 0, None), 0.0)
+        if not weights.any():
+            weights[int(np.argmin(np.where(own, np.abs(centres - mid), np.inf)))] = 1.0
+        voice = _normed((weights[:, None] * embeddings).sum(axis=0))
+        result[i] = int(np.argmax(centroids @ voice))
+    return result
+
+
+def smooth(
+    speakers: Sequence[int], times: Sequence[tuple[int, int]], regions: Sequence[int]
+) -> list[int]:
+    """Short runs (at most SHORT_TURN_WORDS words and under SHORT_TURN_MS) between two runs of
+    one speaker in the same speech region become that speaker's: one word does not flip the
+    speaker inside a turn, but a word said alone between two pauses ("Really?") keeps its own.
+    `times` are each word's (start, end) in ms, `regions` its speech region."""
+    result = list(speakers)
+    runs = _runs(result)
+    for k in range(1, len(runs) - 1):
+        first, last = runs[k]
+        before, after = runs[k - 1][1], runs[k + 1][0]
+        inside = regions[before] == regions[first] and regions[last] == regions[after]
+        short = last - first + 1 <= SHORT_TURN_WORDS and (
+            times[last][1] - times[first][0] < SHORT_TURN_MS
+        )
+        if inside and short and result[before] == result[after]:
+            result[first : last + 1] = [result[before]] * (last - first + 1)
+    return result
+
+
+def _runs(values: Sequence[int]) -> list[tuple[int, int]]:
+    """(first, last) index of each run of equal values."""
+    runs: list[tuple[int, int]] = []
+    for i, value in enumerate(values):
+        if runs and values[runs[-1][0]] == value:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def speaker_name(number: int) -> str:
+    """0 -> "A", 25 -> "Z", 26 -> "AA": AssemblyAI's letters."""
+    letters = string.ascii_uppercase
+    return letters[number] if number < 26 else speaker_name(number // 26 - 1) + letters[number % 26]
+
+
+def label_words(
+    audio: Floats, times: Sequence[tuple[int, int]], encoder: Encoder, expected: int | None
+) -> list[str]:
+    """A speaker name per word (A, B, ... in order of first appearance), from the audio
+    (16 kHz mono) and the words' (start ms, end ms)."""
+    if not times:
+        return []
+    regions = speech_regions(times, len(audio))
+    windows = window_embeddings(audio, regions, encoder) if regions else None
+    if windows is None or len(windows.embeddings) == 0:
+        return ["A"] * len(times)
+    labels = window_speakers(windows, expected)
+    midpoints = np.array([(start + end) / 2000 for start, end in times], dtype=np.float64)
+    starts = np.array([start for start, _ in regions], dtype=np.float64) / SAMPLE_RATE
+    in_region = np.clip(np.searchsorted(starts, midpoints, side="right") - 1, 0, None)
+    per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
+    smoothed = smooth(per_word, times, in_region.tolist())
+    return [speaker_name(n) for n in _renumber(np.array(smoothed, dtype=np.int64)).tolist()]
+
+
+def utterances(words: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """AssemblyAI's `utterances`: one per run of words of one speaker, with its speaker,
+    start, end (ms), text, mean confidence and words."""
+    turns: list[dict[str, Any]] = []
+    for word in words:
+        if turns and turns[-1]["speaker"] == word["speaker"]:
+            turns[-1]["words"].append(word)
+        else:
+            turns.append({"speaker": word["speaker"], "words": [word]})
+    result = []
+    for turn in turns:
+        said = turn["words"]
+        scores = [w["confidence"] for w in said if isinstance(w.get("confidence"), int | float)]
+        result.append(
+            {
+                "speaker": turn["speaker"],
+                "start": said[0]["start"],
+                "end": said[-1]["end"],
+                "text": " ".join(w["text"] for w in said),
+                "confidence": round(sum(scores) / len(scores), 4) if scores else None,
+                "words": said,
+            }
+        )
+    return result
+
+
+def with_speakers(
+    data: dict[str, Any], names: Sequence[str], expected: int | None = None
+) -> dict[str, Any]:
+    """The local transcript `data` with `names[i]` as the speaker of its i-th word, and its
+    `utterances`, as AssemblyAI writes them with `speaker_labels` (and `speakers_expected`)."""
+    words = [{**w, "speaker": name} for w, name in zip(data.get("words") or [], names, strict=True)]
+    labelled = {**data, "words": words, "utterances": utterances(words), "speaker_labels": True}
+    if expected:
+        labelled["speakers_expected"] = expected
+    return labelled

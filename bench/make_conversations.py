@@ -1,0 +1,180 @@
+"""Make the synthetic conversations of tests/data/speakers/ (espeak-ng and sox, Debian's).
+
+Each is a 16 kHz mono 16-bit WAV of turns spoken by espeak-ng voices, with its reference turns
+in `reference.rttm` (`SPEAKER <file> 1 <start s> <duration s> <NA> <NA> <speaker> <NA> <NA>`):
+
+- `interview.wav`: two voices (a man's and a woman's variant) taking turns, some one-word.
+- `two-men.wav`: two male voices of different accents: closer voices, harder.
+- `monologue.wav`: one voice, its turns separated by pauses of 1-2.5 s: one speaker.
+- `meeting-pair.wav`: two real people of the shared corpus-speakers set (AMI meetings): no excerpt
+  there is two-person, so this takes the stretches where only FEE083 (trn09) or only MEE075
+  (trn04) speaks, by its reference.rttm, and alternates them. Two meetings, two rooms: easier
+  than one meeting's two people, but real far-field speech.
+- `monologue-real.mp3`: the first 60 s of fsp-orm.mp3 (the shared corpus-real set): one
+  real person.
+
+    apt-get install -y espeak-ng sox ffmpeg && python bench/make_conversations.py
+
+The text is written for this project (public domain); the voices are espeak-ng's (GPL-3.0,
+the program's output is not covered by it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "tests" / "data" / "speakers"
+SHARED = REPO.parent / "shared"
+RATE = 16000
+
+INTERVIEW = [
+    (
+        "A",
+        "en-us",
+        "Welcome back to the show. Today I am talking to a gardener about "
+        "growing vegetables in a very small space.",
+    ),
+    ("B", "en-us+f4", "Thank you for having me. It is a topic I could talk about for hours."),
+    ("A", "en-us", "So where should a beginner start, if all they have is a balcony?"),
+    (
+        "B",
+        "en-us+f4",
+        "Start with containers and with plants that forgive mistakes. "
+        "Lettuce, radishes and herbs grow quickly, and they do not need much soil.",
+    ),
+    ("A", "en-us", "Really?"),
+    ("B", "en-us+f4", "Yes. A radish is ready in about four weeks, so you learn fast."),
+    ("A", "en-us", "What about tomatoes? Everybody wants tomatoes."),
+    (
+        "B",
+        "en-us+f4",
+        "Tomatoes want sun, at least six hours a day, and a lot of water in "
+        "summer. Choose a small variety and a large pot.",
+    ),
+    ("A", "en-us", "And the most common mistake?"),
+    ("B", "en-us+f4", "Too much water in spring, and too little in August."),
+    ("A", "en-us", "That is good advice. Thank you very much for coming in today."),
+    ("B", "en-us+f4", "It was a pleasure."),
+]
+
+TWO_MEN = [
+    ("A", "en-us+m3", "Did you manage to fix the printer on the second floor this morning?"),
+    (
+        "B",
+        "en-gb-scotland+m7",
+        "Not yet. The paper tray is broken, and we are waiting for the new part to arrive.",
+    ),
+    ("A", "en-us+m3", "When is it supposed to come?"),
+    ("B", "en-gb-scotland+m7", "On Thursday, if the supplier keeps its promise this time."),
+    ("A", "en-us+m3", "Then people can use the printer in the library until Thursday."),
+    ("B", "en-gb-scotland+m7", "Good idea. I will send a message to everyone after lunch."),
+    ("A", "en-us+m3", "Thanks. And please ask them to stop printing entire manuals."),
+    ("B", "en-gb-scotland+m7", "I will try, but I cannot promise anything."),
+]
+
+MONOLOGUE = [
+    ("A", "en-us+m1", "Good morning everyone, and thank you for joining this short update."),
+    ("A", "en-us+m1", "First, the new office opens next Monday, on the third floor."),
+    ("A", "en-us+m1", "Second, please return your old badges to the front desk by Friday."),
+    ("A", "en-us+m1", "Third, the kitchen will be closed on Wednesday for cleaning."),
+    ("A", "en-us+m1", "That is all for today. Have a good week."),
+]
+
+#: Pauses between turns, in seconds, cycled: short as in a lively talk, some longer.
+PAUSES = (0.4, 0.7, 0.3, 1.0, 0.5)
+MONOLOGUE_PAUSES = (1.2, 2.5, 1.5, 2.0)
+
+
+def speak(voice: str, text: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(raw), text], check=True)
+        subprocess.run(["sox", "-D", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)],
+                       check=True)  # fmt: skip
+        with wave.open(str(out)) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    # espeak pads each utterance with silence: trim it, so the reference turns are tight
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
+
+
+def build(name: str, turns: list[tuple[str, str, str]], pauses: tuple[float, ...]) -> list[str]:
+    parts: list[np.ndarray] = [np.zeros(int(0.5 * RATE), dtype="<i2")]
+    lines, at = [], 0.5
+    for i, (who, voice, text) in enumerate(turns):
+        said = speak(voice, text)
+        lines.append(f"SPEAKER {name} 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>")
+        gap = np.zeros(int(pauses[i % len(pauses)] * RATE), dtype="<i2")
+        parts.extend([said, gap])
+        at += (len(said) + len(gap)) / RATE
+    with wave.open(str(OUT / f"{name}.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(np.concatenate(parts).tobytes())
+    print(f"{name}.wav: {at:.1f} s, {len(turns)} turns")
+    return lines
+
+
+#: (source excerpt, start s, end s, speaker): only that speaker talks there (reference.rttm).
+MEETING_PAIR = [
+    ("trn09", 6.045, 12.857, "FEE083"),
+    ("trn04", 16.816, 21.158, "MEE075"),
+    ("trn09", 18.224, 24.992, "FEE083"),
+    ("trn04", 21.765, 23.952, "MEE075"),
+    ("trn09", 27.350, 29.687, "FEE083"),
+]
+
+
+def meeting_pair() -> list[str]:
+    corpus = SHARED / "corpus-speakers"
+    parts: list[np.ndarray] = [np.zeros(int(0.5 * RATE), dtype="<i2")]
+    lines, at = [], 0.5
+    for source, start, end, who in MEETING_PAIR:
+        command = ["sox", "-D", str(corpus / f"{source}.wav"), "-t", "raw", "-e", "signed",
+                   "-b", "16", "-"]  # fmt: skip
+        # 32-bit float WAV, 16 kHz mono: read as 16-bit samples
+        raw = subprocess.run(command, check=True, capture_output=True).stdout
+        said = np.frombuffer(raw, dtype="<i2")[int(start * RATE) : int(end * RATE)]
+        lines.append(
+            f"SPEAKER meeting-pair 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>"
+        )
+        gap = np.zeros(int(0.6 * RATE), dtype="<i2")
+        parts.extend([said, gap])
+        at += (len(said) + len(gap)) / RATE
+    with wave.open(str(OUT / "meeting-pair.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(np.concatenate(parts).tobytes())
+    print(f"meeting-pair.wav: {at:.1f} s, {len(MEETING_PAIR)} turns")
+    return lines
+
+
+def monologue_real() -> None:
+    source = SHARED / "corpus-real" / "fsp-orm.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", "60", "-ac", "1",
+                    "-ar", "16000", "-b:a", "48k", str(OUT / "monologue-real.mp3")],
+                   check=True)  # fmt: skip
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    lines = [
+        *build("interview", INTERVIEW, PAUSES),
+        *build("two-men", TWO_MEN, PAUSES),
+        *build("monologue", MONOLOGUE, MONOLOGUE_PAUSES),
+        *meeting_pair(),
+    ]
+    monologue_real()
+    (OUT / "reference.rttm").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

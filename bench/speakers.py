@@ -1,0 +1,115 @@
+"""--speaker-labels with the local engine: how good, and what it costs (BENCHMARKS.md).
+
+    python bench/speakers.py            # every recording: score, Whisper vs diarization time
+    python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
+
+(1) Per recording of the shared corpus-speakers set, tests/data/speakers and the 3-minute
+fsp-orm.mp3 of the shared corpus-real set: Whisper (the bundled tiny.en, as the engine runs it, one
+thread) then the diarization (decoding the audio again, embedding, clustering; one thread),
+timed apart, and the share of words given to the wrong speaker (tests/speaker_error.py).
+(2) With --cli: `batchscribe FOLDER --engine local [--speaker-labels]` as fresh processes on a
+copy of all of them (2 files at once, one thread each: the default on 2 cores), wall time and
+peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from batchscribe.config import Settings  # noqa: E402
+from batchscribe.engines.local import bundled_model_path, whisper_model  # noqa: E402
+from batchscribe.engines.local_options import to_transcript_data, transcribe_options  # noqa: E402
+from batchscribe.engines.speakers import label_words  # noqa: E402
+from batchscribe.engines.voice_encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
+from tests.speaker_error import read_rttm, score  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+OWN = REPO / "tests" / "data" / "speakers"
+CORPUS = SHARED / "corpus-speakers"
+LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
+
+
+def recordings() -> list[Path]:
+    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + [OWN / "monologue-real.mp3"]
+    return [*found, LONG] if LONG.exists() else found
+
+
+def per_recording() -> None:
+    from faster_whisper import decode_audio
+
+    reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
+    model = whisper_model(bundled_model_path(), device="cpu", compute_type="int8", cpu_threads=1)
+    options = transcribe_options(Settings())
+    encoder = VoiceEncoder(threads=1)
+    print("| recording | s | words | speakers found (reference) | wrong | Whisper s | "
+          "diarization s | share |")  # fmt: skip
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    for path in recordings():
+        began = time.perf_counter()
+        segments, info = model.transcribe(str(path), **options)
+        data = to_transcript_data(list(segments), info, model="tiny.en")
+        whisper = time.perf_counter() - began
+        began = time.perf_counter()
+        words = data["words"]
+        names: list[str] = []
+        if words:
+            audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+            names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None)
+        diarization = time.perf_counter() - began
+        labelled = [{**w, "speaker": n} for w, n in zip(words, names, strict=True)]
+        turns = reference.get(path.stem)
+        truth = len({t.speaker for t in turns}) if turns else 1
+        result = score(labelled, turns) if turns else None
+        wrong = f"{result.error:.1%} ({result.wrong}/{result.scored})" if result else "n/a"
+        found = result.found if result else len(set(names))
+        share = diarization / whisper
+        print(f"| {path.name} | {data['audio_duration']:.0f} | {len(words)} | {found} ({truth}) "
+              f"| {wrong} | {whisper:.2f} | {diarization:.2f} | {share:.0%} |")  # fmt: skip
+
+
+_PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def cli_runs(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for labels in [False, True] * runs:
+            folder = Path(tmp) / "recordings"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            for path in recordings():
+                shutil.copyfile(path, folder / path.name)
+            command = [sys.executable, "-m", "batchscribe", str(folder), "--engine", "local", "-q"]
+            command += ["--speaker-labels"] if labels else []
+            began = time.perf_counter()
+            # a parent of its own per run, so that each run's peak RSS is its own
+            out = subprocess.run([sys.executable, "-c", _PEAK, *command], check=True,
+                                 capture_output=True, text=True).stdout  # fmt: skip
+            wall = time.perf_counter() - began
+            rss = int(out.split()[-1]) / 1024
+            print(f"speaker labels {'on ' if labels else 'off'}: {wall:.1f} s, "
+                  f"peak RSS {rss:.0f} MB")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cli", type=int, default=0, help="whole runs with and without, N each")
+    args = parser.parse_args()
+    per_recording()
+    if args.cli:
+        cli_runs(args.cli)
+
+
+if __name__ == "__main__":
+    main()

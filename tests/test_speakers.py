@@ -1,0 +1,269 @@
+"""`--speaker-labels` with the local engine: the real voice encoder (ONNX, against
+Resemblyzer's own embeddings), the clustering, and the whole run on recordings with known
+turns (tests/data/speakers/README.md) in every format."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import srt
+import webvtt
+from faster_whisper import decode_audio
+
+from batchscribe.config import Settings
+from batchscribe.engines import speakers
+from batchscribe.engines.local_speakers import SpeakerLabels
+from batchscribe.engines.speakers import (
+    cluster,
+    label_words,
+    smooth,
+    speaker_name,
+    speech_regions,
+    utterances,
+    with_speakers,
+)
+from batchscribe.engines.voice_encoder import (
+    SAMPLE_RATE,
+    VoiceEncoder,
+    mel_spectrogram,
+    normalize_volume,
+)
+from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
+from tests.conftest import events, run_cli
+from tests.speaker_error import Score, read_rttm, score
+
+DATA = Path(__file__).resolve().parent / "data" / "speakers"
+REFERENCE = read_rttm(DATA / "reference.rttm")
+
+
+@pytest.fixture(scope="module")
+def encoder() -> VoiceEncoder:
+    return VoiceEncoder()
+
+
+def test_features_and_embeddings_equal_resemblyzers_own(encoder: VoiceEncoder) -> None:
+    """numpy's mel spectrogram = librosa's, and the ONNX model = Resemblyzer's torch model, on
+    a clip whose reference bench/export_voice_encoder.py saved from Resemblyzer itself."""
+    ref = np.load(DATA / "voice_encoder_reference.npz")
+    mel = mel_spectrogram(normalize_volume(ref["clip"]))
+    np.testing.assert_allclose(mel, ref["mel"], rtol=1e-3, atol=1e-4)
+    padded = np.pad(mel, ((0, 400), (0, 0)))
+    partials = np.stack([padded[i : i + 160] for i in ref["partial_starts"]])
+    embeddings = encoder.embed(partials)
+    np.testing.assert_allclose(embeddings, ref["partial_embeddings"], atol=2e-3)
+    cosines = np.sum(embeddings * ref["partial_embeddings"], axis=1)
+    assert cosines.min() > 0.9999
+
+
+def _voices(rng: np.random.Generator, centres: list[Any], each: int) -> Any:
+    points = [c + rng.normal(0, 0.04, size=(each, len(c))) for c in centres]
+    stacked = np.concatenate(points).astype(np.float32)
+    return stacked / np.linalg.norm(stacked, axis=1, keepdims=True)
+
+
+def test_cluster_counts_voices_and_takes_the_hint() -> None:
+    rng = np.random.default_rng(7)
+    a, b, c = (np.abs(rng.normal(size=256)) for _ in range(3))
+    two = _voices(rng, [a, b], 12)
+    assert cluster(two).tolist() == [0] * 12 + [1] * 12
+    assert cluster(_voices(rng, [a], 20)).tolist() == [0] * 20  # one voice: one speaker
+    three = _voices(rng, [a, b, c], 8)
+    assert len(set(cluster(three).tolist())) == 3
+    assert cluster(three, expected=2).max() == 1  # the hint wins over the estimate
+    assert set(cluster(two, expected=1).tolist()) == {0}
+    assert cluster(two[:1]).tolist() == [0]
+
+
+def test_a_word_does_not_flip_the_speaker_inside_a_turn_but_alone_keeps_its_own() -> None:
+    times = [(i * 300, i * 300 + 250) for i in range(7)]
+    one_region = [0] * 7
+    assert smooth([0, 0, 0, 1, 0, 0, 0], times, one_region) == [0] * 7
+    assert smooth([0, 0, 1, 1, 1, 0, 0], times, one_region) == [0, 0, 1, 1, 1, 0, 0]
+    said_alone = [0, 0, 0, 1, 2, 2, 2]  # "Really?" between two pauses
+    assert smooth([0, 0, 0, 1, 0, 0, 0], times, said_alone) == [0, 0, 0, 1, 0, 0, 0]
+
+
+def test_speech_regions_pad_words_and_join_close_ones() -> None:
+    per_ms = SAMPLE_RATE // 1000
+    regions = speech_regions([(1000, 1500), (1600, 2000), (5000, 5200)], 10 * SAMPLE_RATE)
+    assert regions == ((900 * per_ms, 2100 * per_ms), (4900 * per_ms, 5300 * per_ms))
+    assert speech_regions([(0, 300)], 2 * SAMPLE_RATE) == ((0, 400 * per_ms),)
+
+
+def test_speakers_are_named_as_assemblyai_names_them_with_its_utterances() -> None:
+    assert [speaker_name(n) for n in (0, 1, 25, 26)] == ["A", "B", "Z", "AA"]
+    words = [
+        {"text": "Hi.", "start": 0, "end": 400, "confidence": 0.9, "speaker": None},
+        {"text": "Hello", "start": 900, "end": 1200, "confidence": 0.7, "speaker": None},
+        {"text": "there.", "start": 1200, "end": 1500, "confidence": 0.8, "speaker": None},
+    ]
+    data = with_speakers({"text": "Hi. Hello there.", "words": words}, ["A", "B", "B"], 2)
+    assert [w["speaker"] for w in data["words"]] == ["A", "B", "B"]
+    assert data["speaker_labels"] is True and data["speakers_expected"] == 2
+    assert [{k: u[k] for k in ("speaker", "start", "end", "text")} for u in data["utterances"]] == [
+        {"speaker": "A", "start": 0, "end": 400, "text": "Hi."},
+        {"speaker": "B", "start": 900, "end": 1500, "text": "Hello there."},
+    ]
+    assert data["utterances"][1]["confidence"] == 0.75
+    assert data["utterances"][1]["words"] == data["words"][1:]
+    assert utterances([]) == []
+
+
+def test_the_count_hint_gives_that_many_speakers(encoder: VoiceEncoder) -> None:
+    """The interview's words (as Whisper timed them) with the real encoder: two voices are
+    found alone, three or one when told."""
+    times = [tuple(t) for t in json.loads((DATA / "interview.word-times.json").read_text())]
+    audio = decode_audio(str(DATA / "interview.wav"), sampling_rate=SAMPLE_RATE)
+    assert set(label_words(audio, times, encoder, None)) == {"A", "B"}
+    assert set(label_words(audio, times, encoder, 3)) == {"A", "B", "C"}
+    assert set(label_words(audio, times, encoder, 1)) == {"A"}
+
+
+def test_the_engines_labeller_labels_the_stored_words_and_stops_when_the_run_stops() -> None:
+    times = json.loads((DATA / "interview.word-times.json").read_text())
+    data = {"text": "...", "words": [{"text": "w", "start": s, "end": e, "confidence": 0.9,
+                                      "speaker": None} for s, e in times]}  # fmt: skip
+    stopping = threading.Event()
+    labeller = SpeakerLabels(expected=None, threads=1, stopping=stopping)
+    labelled = labeller.label(DATA / "interview.wav", data)
+    assert {w["speaker"] for w in labelled["words"]} == {"A", "B"}
+    assert labelled["speaker_labels"] is True and len(labelled["utterances"]) >= 8
+    stopping.set()
+    with pytest.raises(Stopped):
+        labeller.label(DATA / "interview.wav", data)
+    assert labeller.label(DATA / "interview.wav", {**data, "words": []})["utterances"] == []
+
+
+def test_speaker_labels_count_in_the_options_only_when_on() -> None:
+    base = Settings().engine_options()
+    assert "speaker_labels" not in base  # a folder done before keeps its fingerprint
+    assert Settings(speakers_expected=3).engine_options() == base  # a hint alone changes nothing
+    assert Settings(speaker_labels=True).engine_options() == {**base, "speaker_labels": True}
+    assert Settings(speaker_labels=True, speakers_expected=2).engine_options() == {
+        **base,
+        "speaker_labels": True,
+        "speakers_expected": 2,
+    }
+
+
+def test_config_file_turns_them_on(tmp_path: Path) -> None:
+    from batchscribe.config import build_settings
+
+    config = tmp_path / "c.toml"
+    config.write_text("[local]\nspeaker_labels = true\nspeakers_expected = 2\n")
+    s = build_settings(flags={}, env={}, cwd=tmp_path, config_path=config)
+    assert s.speaker_labels is True and s.speakers_expected == 2
+    config.write_text("[local]\nspeaker_labels = true\nspeakers_expected = 0\n")
+    result = run_cli(str(tmp_path), "--config", str(config), "--engine", "local")
+    assert result.exit_code == EXIT_USAGE
+    assert "speakers_expected must be at least 1" in result.output
+
+
+def test_missing_extra_exits_2_with_the_install_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shutil.copyfile(DATA / "two-men.wav", tmp_path / "two-men.wav")
+    real_find_spec = speakers.importlib.util.find_spec
+    monkeypatch.setattr(
+        speakers.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "scipy" else real_find_spec(name, *a),
+    )
+    result = run_cli(str(tmp_path), "--engine", "local", "--speaker-labels")
+    assert result.exit_code == EXIT_USAGE
+    assert "pip install 'batchscribe[speakers]'" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.txt"))
+
+
+def _labelled(folder: Path, name: str, *flags: str) -> tuple[dict[str, Any], Score]:
+    result = run_cli(str(folder), "--engine", "local", "--speaker-labels", *flags)
+    assert result.exit_code == EXIT_OK, result.output
+    data = json.loads((folder / f"{Path(name).stem}.json").read_text())
+    return data, score(data["words"], REFERENCE.get(Path(name).stem, []))
+
+
+def _copy(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in names:
+        shutil.copyfile(DATA / name, folder / name)
+    return folder
+
+
+@pytest.mark.model
+def test_clean_two_person_conversation_in_every_format(tmp_path: Path) -> None:
+    folder = _copy(tmp_path, "interview.wav")
+    data, found = _labelled(folder, "interview.wav", "--formats", "txt,json,srt,vtt")
+
+    assert found.found == 2 and found.scored >= 100
+    assert found.error <= 0.15, found
+    assert found.labelled >= 0.9 * found.words
+    assert [w["speaker"] for w in data["words"][:3]] == ["A"] * 3  # named in order of appearance
+    turns = data["utterances"]
+    assert [u["speaker"] for u in turns[:2]] == ["A", "B"] and len(turns) >= 8
+    assert [w for u in turns for w in u["words"]] == data["words"]
+    assert {"speaker", "start", "end", "text", "confidence", "words"} <= set(turns[0])
+
+    txt = (folder / "interview.txt").read_text()
+    paragraphs = txt.rstrip("\n").split("\n\n")
+    assert paragraphs[0].startswith("Speaker A: Welcome") and paragraphs[1].startswith(
+        "Speaker B: "
+    )
+    assert sum(p.startswith("Speaker ") for p in paragraphs) >= 8
+    subs = list(srt.parse((folder / "interview.srt").read_text()))
+    assert {s.content.split(":")[0] for s in subs} == {"Speaker A", "Speaker B"}
+    cues = list(webvtt.from_buffer(io.StringIO((folder / "interview.vtt").read_text())))
+    assert {c.voice for c in cues} == {"Speaker A", "Speaker B"}
+
+
+@pytest.mark.model
+def test_two_person_excerpt_of_real_meetings(tmp_path: Path) -> None:
+    folder = _copy(tmp_path, "meeting-pair.wav")
+    _, found = _labelled(folder, "meeting-pair.wav")
+    assert found.scored >= 50 and found.labelled >= 0.9 * found.words
+    assert found.error <= 0.25, found
+    assert found.found == 2
+
+
+@pytest.mark.model
+def test_one_voice_gives_one_speaker(tmp_path: Path) -> None:
+    """A synthetic voice with pauses between its turns, and a real person for a minute."""
+    folder = _copy(tmp_path, "monologue.wav", "monologue-real.mp3")
+    for name in ("monologue.wav", "monologue-real.mp3"):
+        data, found = _labelled(folder, name)
+        assert found.found == 1 and len(data["utterances"]) == 1, name
+        assert all(w["speaker"] == "A" for w in data["words"])
+        txt = (folder / f"{Path(name).stem}.txt").read_text()
+        assert txt.startswith("Speaker A: ") and txt.count("Speaker ") == 1
+
+
+@pytest.mark.model
+def test_turning_speakers_on_redoes_each_file_once_and_the_hint_counts(tmp_path: Path) -> None:
+    """A folder done without speakers is transcribed again once with them (the stored words
+    are not reused: Whisper runs again), then is up to date; a count hint is an option too."""
+    folder = _copy(tmp_path, "two-men.wav")
+    assert run_cli(str(folder), "--engine", "local").exit_code == EXIT_OK
+    plain = json.loads((folder / "two-men.json").read_text())
+    assert "utterances" not in plain and all(w["speaker"] is None for w in plain["words"])
+
+    on = run_cli(str(folder), "--engine", "local", "--speaker-labels")
+    assert on.exit_code == EXIT_OK
+    done = events(on.output, "done")
+    assert len(done) == 1 and done[0].endswith("two-men.wav (options changed)")
+    labelled = json.loads((folder / "two-men.json").read_text())
+    found = score(labelled["words"], REFERENCE["two-men"])
+    assert found.found == 2 and found.error <= 0.15, found
+
+    again = run_cli(str(folder), "--engine", "local", "--speaker-labels")
+    assert again.exit_code == EXIT_OK and "0 done, 1 up to date" in again.output
+
+    data, found = _labelled(folder, "two-men.wav", "--speakers-expected", "1")
+    assert found.found == 1 and data["speakers_expected"] == 1
