@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
@@ -29,10 +29,12 @@ from batchscribe.engines.local_options import (
     transcribe_options,
     whisper_language,
 )
-from batchscribe.engines.local_speakers import SpeakerLabels
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
+
+if TYPE_CHECKING:
+    from batchscribe.engines.local_speakers import SpeakerLabels
 
 log = logging.getLogger("batchscribe.local")
 
@@ -141,9 +143,13 @@ class Transcriber:
         #: set when the run stops now: decoding ends at the next segment (raises Stopped)
         self.stopping = threading.Event()
         #: --speaker-labels: who spoke each word, after Whisper, on the same host (an actor too)
-        self._speakers = SpeakerLabels.wanted(
-            settings, threads=plan.threads, stopping=self.stopping
-        )
+        self._speakers: SpeakerLabels | None = None
+        if settings.speaker_labels:  # numpy and the encoder only when asked
+            from batchscribe.engines.local_speakers import SpeakerLabels
+
+            self._speakers = SpeakerLabels.wanted(
+                settings, threads=plan.threads, stopping=self.stopping
+            )
 
     def load(self) -> None:
         """Load the model once (later calls return at once). Raises ConfigError when no
