@@ -5,6 +5,7 @@
     python -m bench.run scale --files 500 --processing 2
     python -m bench.run big --gib 2
     python -m bench.run budget --pending 1000 --minutes 10
+    python -m bench.run scale --tree /tmp/older-checkout   # batchscribe from another tree
 
 Every contender is a subprocess against the same fake AssemblyAI API (tests/fakeapi.py) on
 127.0.0.1, with a fixed server-side processing time; the fake counts requests and concurrent
@@ -28,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import measured  # noqa: E402
+from bench.common import measure, measured  # noqa: E402
 from tests.fakeapi import API_KEY, FakeServer  # noqa: E402
 
 SDK = """
@@ -88,18 +89,30 @@ def contender_cmd(name: str, folder: Path, url: str, concurrency: int) -> list[s
 
 
 def run_one(
-    server: FakeServer, name: str, source: Path, tmp: Path, env: dict[str, str], concurrency: int
+    server: FakeServer,
+    name: str,
+    source: Path,
+    tmp: Path,
+    env: dict[str, str],
+    concurrency: int,
+    tree: Path = REPO,
 ) -> dict[str, float]:
+    """One run of a contender; batchscribe's is imported from `tree` (its cwd and PYTHONPATH)."""
     work = tmp / f"work-{name}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(source, work)
     server.api.reset_counters()
-    seconds, rss = measured(contender_cmd(name, work, server.url, concurrency), env)
+    cmd = contender_cmd(name, work, server.url, concurrency)
+    if name == "batchscribe":
+        run = measure(cmd, {**env, "PYTHONPATH": str(tree)}, cwd=tree)
+    else:
+        run = measure(cmd, env)
     files = len(list(work.glob("*.wav")))
     assert len(list(work.glob("*.txt"))) == files, f"{name} left files without a transcript"
     return {
-        "seconds": seconds,
-        "rss_mb": rss,
+        "seconds": run.seconds,
+        "cpu_s": run.cpu_s,
+        "rss_mb": run.rss_mb,
         "requests_per_file": server.api.request_count / files,
         "peak_uploads": server.api.peak_uploads_in_flight,
     }
@@ -118,13 +131,13 @@ def median_row(name: str, runs: list[dict[str, float]]) -> dict[str, float | str
 def print_rows(rows: list[dict[str, float | str]]) -> None:
     print(
         f"{'contender':14} {'runs':>4} {'median s':>9} {'min':>7} {'max':>7} "
-        f"{'req/file':>8} {'peak up':>7} {'RSS MB':>7}"
+        f"{'req/file':>8} {'peak up':>7} {'RSS MB':>7} {'CPU s':>6}"
     )
     for r in rows:
         print(
             f"{r['contender']:14} {r['runs']:>4} {r['seconds']:9.2f} {r['min_s']:7.2f} "
             f"{r['max_s']:7.2f} {r['requests_per_file']:8.2f} {r['peak_uploads']:7.0f} "
-            f"{r['rss_mb']:7.0f}"
+            f"{r['rss_mb']:7.0f} {r['cpu_s']:6.2f}"
         )
 
 
@@ -152,13 +165,13 @@ def folder_benchmark(args: argparse.Namespace) -> None:
         ):
             if runs:
                 results = [
-                    run_one(server, name, tmp / "source", tmp, env, args.concurrency)
+                    run_one(server, name, tmp / "source", tmp, env, args.concurrency, args.tree)
                     for _ in range(runs)
                 ]
                 rows.append(median_row(name, results))
         print(
             f"{args.files} files of {args.size} bytes, {args.processing}s processing each, "
-            f"batchscribe --concurrency {args.concurrency}"
+            f"batchscribe --concurrency {args.concurrency}, from {args.tree.resolve()}"
         )
         print_rows(rows)
         by = {r["contender"]: float(r["seconds"]) for r in rows}
@@ -176,13 +189,14 @@ def scale_benchmark(args: argparse.Namespace) -> None:
         total = make_folder(tmp / "source", args.files, args.size)
         env = environment(tmp, server.url)
         results = [
-            run_one(server, "batchscribe", tmp / "source", tmp, env, args.concurrency)
+            run_one(server, "batchscribe", tmp / "source", tmp, env, args.concurrency, args.tree)
             for _ in range(args.runs)
         ]
         ideal = args.processing + total / args.bandwidth
         print(
             f"{args.files} files x {args.size} bytes through {args.bandwidth / 1e6:.0f} MB/s, "
-            f"{args.processing}s processing: ideal {ideal:.2f}s"
+            f"{args.processing}s processing: ideal {ideal:.2f}s; batchscribe from "
+            f"{args.tree.resolve()}"
         )
         print_rows([median_row("batchscribe", results)])
         median = statistics.median(r["seconds"] for r in results)
@@ -263,6 +277,7 @@ def main() -> None:
     folder.add_argument("--concurrency", type=int, default=8)
     folder.add_argument("--runs", type=int, default=3)
     folder.add_argument("--tutorial-runs", type=int, default=1)
+    folder.add_argument("--tree", type=Path, default=REPO, help="batchscribe from this checkout")
     scale = sub.add_parser("scale", help="many files against the ideal wall time")
     scale.add_argument("--files", type=int, default=500)
     scale.add_argument("--size", type=int, default=256 * 1024)
@@ -270,6 +285,7 @@ def main() -> None:
     scale.add_argument("--bandwidth", type=float, default=25e6, help="bytes per second")
     scale.add_argument("--concurrency", type=int, default=8)
     scale.add_argument("--runs", type=int, default=3)
+    scale.add_argument("--tree", type=Path, default=REPO, help="batchscribe from this checkout")
     big = sub.add_parser("big", help="peak RSS while uploading one huge (sparse) file")
     big.add_argument("--gib", type=float, default=2.0)
     budget = sub.add_parser("budget", help="request rate with many transcripts pending")
