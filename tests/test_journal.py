@@ -3,9 +3,13 @@ from __future__ import annotations
 import functools
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -17,11 +21,14 @@ from batchscribe.state.journal import (
     InvalidTransition,
     Journal,
     Record,
+    Start,
     State,
     next_state,
     resume_point,
 )
 from tests.fakes import connect_journal, journal_path
+
+REPO = Path(__file__).resolve().parent.parent
 
 FP = Fingerprint(100, 123456789)
 
@@ -310,3 +317,162 @@ def test_resume_point_starts_afresh_for_anything_else() -> None:
     assert resume(record(S, transcript_id="t", engine="local")) is None
     for state in (P, D, F):
         assert resume(record(state, transcript_id="t", upload_url="u", uploaded_at=999.0)) is None
+
+
+# -- writes batched: one commit for the writes of a file that no billable step separates
+
+
+class Recording(sqlite3.Connection):
+    """A connection that remembers every statement but the reads (its first two words), and
+    can fail the next one that starts so, as a full disk would."""
+
+    fail_on: str | None = None
+    statements: ClassVar[list[str]] = []
+
+    def execute(self, sql: str, params: Any = (), /) -> sqlite3.Cursor:
+        if not sql.startswith("SELECT"):
+            Recording.statements.append(" ".join(sql.split()[:2]))
+        if Recording.fail_on is not None and sql.startswith(Recording.fail_on):
+            Recording.fail_on = None
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, params)
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Iterator[Journal]:
+    Recording.statements, Recording.fail_on = [], None
+    journal = Journal(tmp_path, connect=functools.partial(sqlite3.connect, factory=Recording))
+    Recording.statements.clear()
+    yield journal
+    journal.close()
+
+
+START = Start("a.mp3", FP, "assemblyai", ("a.txt",), options="o1", digest="d1")
+
+
+def test_a_held_back_start_is_recorded_as_start_records_it(tmp_path: Path) -> None:
+    (tmp_path / "held").mkdir(), (tmp_path / "direct").mkdir()
+    held, direct = Journal(tmp_path / "held"), Journal(tmp_path / "direct")
+    held.begin(START)
+    direct.start("a.mp3", FP, "assemblyai", ["a.txt"], options="o1", digest="d1")
+    assert held.records() == direct.records()
+    assert held.records()["a.mp3"].outputs == ("a.txt",) and held.get("a.mp3") is not None
+
+
+def test_a_batched_start_and_upload_are_one_commit_synced_to_disk(recorded: Journal) -> None:
+    with recorded.batch(synced=True):
+        recorded.begin(START)
+        recorded.uploaded("a.mp3", "u1", at=5.0)
+
+    assert Recording.statements == [
+        "PRAGMA synchronous=FULL",
+        "BEGIN IMMEDIATE",
+        "INSERT INTO",
+        "UPDATE files",
+        "COMMIT",
+        "PRAGMA synchronous=NORMAL",
+    ]
+    record = recorded.get("a.mp3")
+    assert record is not None and record.state is State.UPLOADED
+    assert (record.upload_url, record.uploaded_at, record.digest) == ("u1", 5.0, "d1")
+
+
+def test_an_upload_alone_is_its_own_synced_commit(recorded: Journal) -> None:
+    recorded.begin(START)
+    Recording.statements.clear()
+
+    recorded.uploaded("a.mp3", "u1")
+
+    assert Recording.statements[:2] == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE"]
+    assert Recording.statements[-2:] == ["COMMIT", "PRAGMA synchronous=NORMAL"]
+    recorded.done("a.mp3")  # later writes are not synced
+    assert Recording.statements[-1] == "UPDATE files"
+
+
+def test_an_upload_in_a_batch_that_is_not_synced_is_refused(recorded: Journal) -> None:
+    with pytest.raises(RuntimeError, match="synced=True"), recorded.batch():
+        recorded.begin(START)
+        recorded.uploaded("a.mp3", "u1")
+    assert recorded.get("a.mp3") is None  # rolled back, start and all
+
+
+def test_a_batch_whose_second_write_fails_records_neither(recorded: Journal) -> None:
+    Recording.fail_on = "UPDATE"
+    with pytest.raises(JournalError), recorded.batch(synced=True):
+        recorded.begin(START)
+        recorded.uploaded("a.mp3", "u1")
+
+    assert recorded.get("a.mp3") is None
+    assert Recording.statements[-2:] == ["ROLLBACK", "PRAGMA synchronous=NORMAL"]
+    recorded.begin(START)  # the journal is usable again, with no transaction left open
+    assert recorded.get("a.mp3") is not None
+
+
+def test_a_batch_whose_commit_fails_records_nothing_and_leaves_no_transaction(
+    recorded: Journal,
+) -> None:
+    Recording.fail_on = "COMMIT"
+    with pytest.raises(JournalError, match="cannot write the journal"), recorded.batch():
+        recorded.begin(START)
+        recorded.done("a.mp3")
+
+    assert recorded.get("a.mp3") is None
+    with recorded.batch():  # a fresh transaction, not the remains of the failed one
+        recorded.begin(START)
+    assert Recording.statements[-2:] == ["INSERT INTO", "COMMIT"]
+    assert recorded.get("a.mp3") is not None
+
+
+def test_a_batch_inside_a_batch_commits_with_the_outer_one(recorded: Journal) -> None:
+    with pytest.raises(KeyError), recorded.batch(synced=True):
+        with recorded.batch():
+            recorded.begin(START)
+        recorded.uploaded("a.mp3", "u1")  # a synced write in a synced batch: allowed
+        raise KeyError("after both writes")
+    assert recorded.get("a.mp3") is None
+    assert Recording.statements.count("BEGIN IMMEDIATE") == 1
+
+
+KILLED_IN_A_BATCH = """
+import os, sys
+from batchscribe.fingerprint import Fingerprint
+from batchscribe.state.journal import Journal, Start
+journal = Journal(__import__("pathlib").Path(sys.argv[1]))
+start = Start("a.mp3", Fingerprint(100, 123456789), "assemblyai", ("a.txt",))
+with journal.batch(synced=True):
+    journal.begin(start)
+    journal.uploaded("a.mp3", "u1")
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), 9)  # kill -9 between the two writes and the commit
+os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.parametrize("when", ["kill", "after"])
+def test_a_process_killed_inside_a_batch_leaves_none_of_its_writes(
+    tmp_path: Path, when: str
+) -> None:
+    cmd = [sys.executable, "-c", KILLED_IN_A_BATCH, str(tmp_path), when]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+
+    record = Journal(tmp_path).get("a.mp3")
+    if when == "kill":
+        assert record is None
+    else:
+        assert record is not None and record.state is State.UPLOADED
+        assert (record.upload_url, record.outputs) == ("u1", ("a.txt",))
+
+
+def test_a_start_claiming_only_owned_outputs_may_wait_for_done() -> None:
+    owned = Record("a.mp3", FP, State.DONE, outputs_json='["a.json", "a.txt"]')
+    assert not START.claims_beyond(owned)  # a.txt is owned already
+    assert not replace(START, outputs=()).claims_beyond(None)
+    assert not replace(START, outputs=("a.json", "a.txt")).claims_beyond(owned)
+
+
+def test_a_start_claiming_an_output_not_yet_owned_must_be_written_first() -> None:
+    owned = Record("a.mp3", FP, State.DONE, outputs_json='["a.txt"]')
+    assert START.claims_beyond(None)
+    assert START.claims_beyond(Record("a.mp3", FP, State.DONE))
+    assert replace(START, outputs=("a.txt", "a.srt")).claims_beyond(owned)

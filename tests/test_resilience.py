@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from aiohttp import web
 
 from batchscribe.errors import EXIT_OK
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.state.journal import Journal
+from batchscribe.state.journal import Journal, State
+from batchscribe.state.journal_view import peek
 from batchscribe.state.store import options_id
 from tests.conftest import api_env, make_tree, run_cli, speech
-from tests.fakeapi import FakeServer
+from tests.fakeapi import FakeAssemblyAI, FakeServer
 from tests.fakes import connect_journal, journal_states
 
 
@@ -273,3 +278,58 @@ def test_touched_original_of_a_reservation_does_not_wait_on_itself(
 
     assert result.exit_code == EXIT_OK, result.output
     assert (tmp_path / "a.txt").read_text() == "touched\n"
+
+
+@dataclass
+class JournalReadingAPI(FakeAssemblyAI):
+    """The fake API reading the client's journal, as a run started after a crash would, at
+    every create and every poll: what it finds is what a crash at that moment leaves."""
+
+    root: Path = Path()
+    wrong: list[str] = field(default_factory=list)
+    creates: int = 0
+    polls: int = 0
+
+    async def _create(self, request: web.Request) -> web.Response:
+        audio_url = (await request.json())["audio_url"]  # the body is kept for the handler
+        rows = [r for r in peek(self.root)[0].values() if r.upload_url == audio_url]
+        self.creates += 1
+        if [(r.state, r.outputs, r.digest) for r in rows] != [
+            (State.UPLOADED, (f"{Path(r.key).stem}.json", f"{Path(r.key).stem}.txt"),
+             digest_of(self.root / r.key))
+            for r in rows[:1]
+        ]:  # fmt: skip
+            self.wrong.append(f"create of {audio_url}: the journal has {rows}")
+        return await super()._create(request)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        transcript_id = request.match_info["id"]
+        rows = [r for r in peek(self.root)[0].values() if r.transcript_id == transcript_id]
+        self.polls += 1
+        if [r.state for r in rows] != [State.SUBMITTED]:
+            self.wrong.append(f"poll of {transcript_id}: the journal has {rows}")
+        return await super()._get(request)
+
+
+def digest_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_billable_step_is_journaled_before_the_next_request_whatever_is_batched(
+    tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(6):
+        (root / f"{i}.mp3").write_bytes(speech(f"in order {i}"))
+    # Polled one by one (no list), each a while, so every transcript is looked at by id.
+    api = JournalReadingAPI(root=root, list_status=404, processing_seconds=0.3)
+
+    with FakeServer(api) as fake:
+        result = run_cli(str(root), "-c", "3", "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert api.wrong == []
+    # The start held back went with the upload: found at the create, with its claim and digest.
+    assert api.creates == 6 and api.polls >= 6
+    assert {r.state for r in peek(root)[0].values()} == {State.DONE}

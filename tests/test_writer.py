@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from batchscribe.errors import OutputError, RetryableApiError, TranscriptionFailed
+from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.output.subtitles import DEFAULT_LIMITS
 from batchscribe.report import Reporter
 from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.walk import Job
 from batchscribe.run.writer import Writer
-from batchscribe.state.journal import State
-from batchscribe.state.state_dirs import StateDirs
+from batchscribe.state.journal import Start, State
+from batchscribe.state.journal_view import peek
+from batchscribe.state.state_dirs import JournalThread, StateDirs
 from batchscribe.transcript import Transcript
 from tests.conftest import events
 from tests.fakes import FakeEngine, disk_full, job
@@ -200,3 +202,88 @@ async def test_a_transcript_rendered_from_the_store_is_not_deleted_remotely(
     await writer.settle(replace(first), TRANSCRIPT, remote=False)
 
     assert (tmp_path / "a.txt").exists() and engine.deleted == []
+
+
+# -- a fresh attempt's start, held back by the worker, reaches the journal in time
+
+
+def start_of(each: Job) -> Start:
+    names = tuple(p.name for p in each.outputs.values())
+    return Start(each.key, each.fingerprint, "local", names, "o", each.digest)
+
+
+def claims_when_written(root: Path, key: str) -> tuple[FileOps, list[tuple[str, ...]]]:
+    """FileOps that read the journal (as a next run would) the moment an output lands."""
+    seen: list[tuple[str, ...]] = []
+
+    def replace_and_look(tmp: str, path: Path) -> None:
+        os.replace(tmp, path)
+        record = peek(root)[0].get(key)
+        seen.append(record.outputs if record else ())
+
+    return FileOps(replace=replace_and_look), seen
+
+
+async def test_a_held_back_start_claiming_new_outputs_is_journaled_before_they_are_written(
+    state_dirs: StateDirs, tmp_path: Path
+) -> None:
+    first, copy = job(tmp_path, "a.mp3"), job(tmp_path, "b.mp3")
+    await started(state_dirs, copy)  # a copy's start is written when it begins to wait
+    identical = IdenticalRecordings()
+    identical.claim(first)
+    identical.claim(copy)
+    files, seen = claims_when_written(tmp_path, "a.mp3")
+    writer, _ = writer_for(state_dirs, identical, FakeEngine(), files=files)
+
+    await writer.finish(first, TRANSCRIPT, start=start_of(first))
+
+    assert seen[0] == ("a.txt",)  # a crash right after the rename leaves our own file
+    assert await state(state_dirs, tmp_path, "a.mp3") is State.DONE
+    assert await state(state_dirs, tmp_path, "b.mp3") is State.DONE
+
+
+async def test_a_held_back_start_whose_outputs_are_owned_is_one_commit_with_done(
+    state_dirs: StateDirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = state_dirs[tmp_path].journal
+    earlier = job(tmp_path, "a.mp3")
+    await started(state_dirs, earlier)
+    await journal.done("a.mp3")
+    # The file changed since; its row still owns a.txt.
+    changed = replace(earlier, fingerprint=Fingerprint(7, 8), record=await journal.get("a.mp3"))
+    files, seen = claims_when_written(tmp_path, "a.mp3")
+    writer, _ = writer_for(state_dirs, IdenticalRecordings(), FakeEngine(), files=files)
+    trips: list[object] = []
+    real_write = JournalThread.write
+
+    async def write(self: JournalThread, call: Callable[[], object]) -> object:
+        trips.append(call)
+        return await real_write(self, call)
+
+    monkeypatch.setattr(JournalThread, "write", write)
+
+    await writer.settle(changed, TRANSCRIPT, remote=False, start=start_of(changed))
+
+    assert seen == [("a.txt",)]  # owned by the old row while it was written
+    assert len(trips) == 1  # start and done: one trip, one commit
+    record = await journal.get("a.mp3")
+    assert record is not None and (record.state, record.fingerprint) == (
+        State.DONE,
+        Fingerprint(7, 8),
+    )
+
+
+async def test_a_held_back_start_of_a_file_that_cannot_be_written_is_kept_with_the_failure(
+    state_dirs: StateDirs, tmp_path: Path
+) -> None:
+    first = job(tmp_path, "a.mp3")
+    writer, out = writer_for(
+        state_dirs, IdenticalRecordings(), FakeEngine(), files=FileOps(fsync=disk_full)
+    )
+
+    await writer.finish(first, TRANSCRIPT, start=start_of(first))
+
+    record = await state_dirs[tmp_path].journal.get("a.mp3")
+    assert record is not None and record.state is State.FAILED
+    assert record.outputs == ("a.txt",) and "No space left" in (record.error or "")
+    assert len(events(out.getvalue(), "failed")) == 1

@@ -102,7 +102,7 @@ class AssemblyAIClient:
                 # Streamed all the same, in UPLOAD_CHUNK pieces; `size` is the fingerprinted one.
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
                 return await self._once(
-                    "POST", "/v2/upload", data=_chunks(fh), headers=headers, timeout=timeout
+                    "POST", "/v2/upload", data=_chunks(fh, size), headers=headers, timeout=timeout
                 )
 
         body = await self._retrying(send)
@@ -265,8 +265,12 @@ def _seconds(value: str | None) -> float | None:
         return None  # an HTTP date: rare here; fall back to our own backoff
 
 
-async def _chunks(fh: AsyncBufferedReader) -> AsyncIterator[bytes]:
-    while chunk := await fh.read(UPLOAD_CHUNK):
+async def _chunks(fh: AsyncBufferedReader, size: int) -> AsyncIterator[bytes]:
+    """The first `size` bytes (the Content-Length sent), a thread trip per chunk: none is
+    spent reading the end of the file when its length is known."""
+    left = size
+    while left > 0 and (chunk := await fh.read(min(UPLOAD_CHUNK, left))):
+        left -= len(chunk)
         yield chunk
 
 

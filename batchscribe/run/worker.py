@@ -19,7 +19,7 @@ from batchscribe.engines.base import Engine, Finished, Submitted
 from batchscribe.errors import FileError, ForeignOutput, InputError, Stopped, read_advice
 from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.output.names import name_too_long
-from batchscribe.recording import Recording
+from batchscribe.recording import Recording, Resume
 from batchscribe.report import Reporter
 from batchscribe.run.adopt import first_foreign
 from batchscribe.run.budget import RunBudget
@@ -27,26 +27,34 @@ from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.stopping import Stop
 from batchscribe.run.walk import Job, Wanted
 from batchscribe.run.writer import Writer
-from batchscribe.state.journal import resume_point
+from batchscribe.state.journal import Start, resume_point
 from batchscribe.state.state_dirs import RunJournal, StateDirs
 
 
 class JournalCheckpoint:
-    """Records an engine's billable steps in the journal the moment they happen."""
+    """Records an engine's billable steps in the journal the moment they happen; the attempt's
+    `start`, when held back, is written in the same commit as the first of them."""
 
     def __init__(
         self,
         journal: RunJournal,
         key: str,
         *,
+        start: Start | None = None,
         reached: bool = False,
         on_transcribing: Callable[[], None] = lambda: None,
         on_heard: Callable[[float, float | None], None] = lambda seconds, of: None,
     ) -> None:
         self._journal, self._key = journal, key
+        self._start = start
         #: a step was reached (or is resumed): from here a stop lets the attempt finish
         self.reached = reached
         self._on_transcribing, self.heard = on_transcribing, on_heard
+
+    def unwritten_start(self) -> Start | None:
+        """The attempt's start if no step has written it yet; whoever takes it writes it."""
+        start, self._start = self._start, None
+        return start
 
     def transcribing(self) -> None:
         self.reached = True
@@ -54,11 +62,11 @@ class JournalCheckpoint:
 
     async def uploaded(self, upload_url: str) -> None:
         self.reached = True
-        await self._journal.uploaded(self._key, upload_url)
+        await self._journal.uploaded(self._key, upload_url, start=self.unwritten_start())
 
     async def submitted(self, transcript_id: str) -> None:
         self.reached = True
-        await self._journal.submitted(self._key, transcript_id)
+        await self._journal.submitted(self._key, transcript_id, start=self.unwritten_start())
 
 
 class Worker:
@@ -114,14 +122,13 @@ class Worker:
         except Stopped:
             self._writer.left_for_next_run(job)
             return
-        if isinstance(result, Finished):
-            await self._writer.finish(job, result.transcript)
-        elif isinstance(result, Submitted):
+        if result is not None:
             self._reporter.transcribing(job.source)
             self._submitted(job, result.transcript_id)
 
-    async def _attempt(self, job: Job) -> Finished | Submitted | None:
-        """Carry on or start afresh; None when the file was settled without the engine."""
+    async def _attempt(self, job: Job) -> Submitted | None:
+        """Carry on or start afresh; None when the file was settled here (or waits for the
+        file with the same content): only a submitted transcript goes on, to the poller."""
         assert job.digest is not None
         owner = self._identical.take_over(job)
         wanted, state_dir = self._wanted, self._state_dirs[job.state_root]
@@ -137,41 +144,63 @@ class Worker:
             # A copy collecting its never-reached original's transcript: journaled before
             # anything else, so a crash from here on polls it again instead of paying.
             await state_dir.journal.submitted(job.key, adopted)
+        # A fresh attempt is held back, not yet written: it goes to the journal in one commit
+        # with the attempt's next record (its upload, or its end). Nothing billable and no
+        # output it claims comes before that record.
+        start = None
         if resume is None:
-            names = [path.name for path in job.outputs.values()]
-            await state_dir.journal.start(
+            names = tuple(path.name for path in job.outputs.values())
+            start = Start(
                 job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest
             )
         # Another file is making these very bytes' transcript (a copy, or a second row of one
-        # interrupted transcript): wait for it rather than pay or watch it twice.
+        # interrupted transcript): wait for it rather than pay or watch it twice. Its writer
+        # writes this file's outputs, so they are claimed now.
         if self._identical.claim(job, owner=owner):
+            await state_dir.journal.begin(start)
             return None
         # Kept already (collected before a crash kept it from being written, or made for a
         # copy): render it, unpaid. Only this attempt's own transcript is deleted remotely.
-        if await self._from_store(job, remote=resume is not None):
+        if await self._from_store(job, remote=resume is not None, start=start):
             return None
         if self._stop.requested:
+            await state_dir.journal.begin(start)  # the next run does it, as after any stop
             raise Stopped()  # not begun: nothing to finish
+        return await self._transcribe(job, resume, start)
+
+    async def _transcribe(
+        self, job: Job, resume: Resume | None, start: Start | None
+    ) -> Submitted | None:
+        """The engine's part: a local transcript goes straight to the writer."""
+        journal = self._state_dirs[job.state_root].journal
         resumed = resume is not None and bool(resume.upload_url or resume.transcript_id)
         checkpoint = JournalCheckpoint(
-            state_dir.journal,
+            journal,
             job.key,
+            start=start,
             reached=resumed,
             on_transcribing=lambda: self._reporter.transcribing(job.source),
             on_heard=lambda seconds, of: self._reporter.heard(job.source, seconds, of),
         )
+        # Anything else ends the run before the attempt began (the model cannot load, and the
+        # workers it cancels): its start, still held back, is never written, so a finished
+        # file stays done and is not called unfinished by the next run.
         try:
             engine = self._engine()
             work = engine.start(Recording(job.source, job.fingerprint, resume), checkpoint)
-            return await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
-        except (FileError, Stopped):
-            raise  # the file's own failure (the writer records it), or left for the next run
-        except BaseException:
-            # The run ends before the attempt began (the model cannot load, and the workers
-            # it cancels): the journal forgets the attempt, so a finished file stays done.
-            if resume is None and not checkpoint.reached:
-                await state_dir.journal.put_back(job.key, job.record)
+            result = await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
+        except FileError as err:
+            await self._writer.fail_together(job, err, start=checkpoint.unwritten_start())
+            return None
+        except Stopped:
+            await journal.begin(checkpoint.unwritten_start())  # the next run does it
             raise
+        if isinstance(result, Finished):
+            await self._writer.finish(job, result.transcript, start=checkpoint.unwritten_start())
+            return None
+        # Submitted without a step recorded (an engine that reports none): before polling.
+        await journal.begin(checkpoint.unwritten_start())
+        return result
 
     def _first_foreign(self, job: Job, digest: str, existing: dict[str, Path]) -> Path | None:
         """Of outputs the journal does not know, the first batchscribe did not write (blocking):
@@ -179,14 +208,14 @@ class Worker:
         kept = self._state_dirs[job.state_root].store.load(digest, self._wanted.options)
         return first_foreign(existing, kept, self._writer.limits)
 
-    async def _from_store(self, job: Job, *, remote: bool) -> bool:
+    async def _from_store(self, job: Job, *, remote: bool, start: Start | None) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""
         assert job.digest is not None
         store = self._state_dirs[job.state_root].store
         kept = await asyncio.to_thread(store.load, job.digest, self._wanted.options)
         if kept is None:
             return False
-        await self._writer.settle(job, kept, remote=remote)
+        await self._writer.settle(job, kept, remote=remote, start=start)
         return True
 
 

@@ -21,6 +21,7 @@ from batchscribe.report import Reporter, low_confidence_note
 from batchscribe.run.identical import IdenticalRecordings
 from batchscribe.run.truncation import flag_truncated, read_container, truncated_note
 from batchscribe.run.walk import Job
+from batchscribe.state.journal import Start
 from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
 
@@ -64,42 +65,56 @@ class Writer:
         """The subtitle limits outputs are rendered with (to recognise outputs as ours)."""
         return self._limits
 
-    async def finish(self, job: Job, transcript: Transcript) -> None:
-        """A fresh transcript: keep it in the store first, then write every file that wants it."""
+    async def finish(self, job: Job, transcript: Transcript, *, start: Start | None = None) -> None:
+        """A fresh transcript: keep it in the store first, then write every file that wants it.
+        `start`: the attempt's start, if still held back (a local transcript)."""
         assert job.digest is not None
-        store = self._state_dirs[job.state_root].store
-        container = await asyncio.to_thread(read_container, job.source)
-        flagged = flag_truncated(transcript.data, container)
-        transcript = transcript if flagged is transcript.data else Transcript(flagged)
-        try:
-            await asyncio.to_thread(store.save, job.digest, self._options, transcript)
-        except OutputError as err:
-            await self.fail(job, err)  # still `submitted`: the next run fetches it, unpaid
-            return
-        await self.settle(job, transcript)
+        digest, store = job.digest, self._state_dirs[job.state_root].store
+        start = await self._claimed(job, start)
 
-    async def settle(self, job: Job, transcript: Transcript, *, remote: bool = True) -> None:
+        def keep_and_write() -> tuple[Transcript, OutputError | None]:
+            """One trip to a thread: a recording cut short is flagged (its container read),
+            the transcript kept in the store (first: nothing is written without), then this
+            file's outputs written."""
+            flagged = flag_truncated(transcript.data, read_container(job.source))
+            kept = transcript if flagged is transcript.data else Transcript(flagged)
+            store.save(digest, self._options, kept)
+            return kept, self._written(job, kept)
+
+        try:
+            kept, error = await asyncio.to_thread(keep_and_write)
+        except OutputError as err:
+            await self.fail(job, err, start=start)  # still `submitted`: the next run fetches it
+            return
+        await self._settled(job, error, kept, remote=True, start=start)
+
+    async def settle(
+        self, job: Job, transcript: Transcript, *, remote: bool = True, start: Start | None = None
+    ) -> None:
         """Write the outputs of `job` and of the copies waiting for it; then, if asked and only
         if every one was written, delete the transcript from the service (`remote`: it came
-        from the service in this job's attempt, not from an earlier file's)."""
-        written = [await self._write(each, transcript)
-                   for each in self._identical.with_copies(job)]  # fmt: skip
-        if remote and all(written):
-            await self._delete_remote(job, transcript)
+        from the service in this job's attempt, not from an earlier file's). `start`: the
+        attempt's start, if still held back."""
+        start = await self._claimed(job, start)
+        error = await asyncio.to_thread(self._written, job, transcript)
+        await self._settled(job, error, transcript, remote=remote, start=start)
 
-    async def fail(self, job: Job, err: FileError) -> None:
+    async def fail(self, job: Job, err: FileError, *, start: Start | None = None) -> None:
         """One file failed. Transient trouble after a billable step keeps that step: an upload
-        is submitted, a transcript polled, on the next run; never paid for again."""
+        is submitted, a transcript polled, on the next run; never paid for again. `start`: the
+        attempt's start, if still held back: recorded in the same commit."""
         transient = isinstance(err, OutputError | RetryableApiError)
         journal = self._state_dirs[job.state_root].journal
-        await journal.failed(job.key, err.message, permanent=err.permanent, transient=transient)
+        await journal.failed(
+            job.key, err.message, permanent=err.permanent, transient=transient, start=start
+        )
         self.underway.discard(job.source)
         self._reporter.failed(job.source, err.message)
 
-    async def fail_together(self, job: Job, err: FileError) -> None:
+    async def fail_together(self, job: Job, err: FileError, *, start: Start | None = None) -> None:
         """The transcription itself failed: its copies fail alike (a later copy tries anew)."""
         for each in self._identical.with_copies(job):
-            await self.fail(each, err)
+            await self.fail(each, err, start=start if each is job else None)
 
     def give_up(self, job: Job) -> None:
         """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
@@ -107,27 +122,65 @@ class Writer:
             self.underway.discard(each.source)
             self._reporter.still_running(each.source)
 
-    async def _write(self, job: Job, transcript: Transcript) -> bool:
+    async def _claimed(self, job: Job, start: Start | None) -> Start | None:
+        """A held-back start that claims outputs not yet owned is written now, before any of
+        them; else it is handed back, to be written in one commit with `done`."""
+        if start is not None and start.claims_beyond(job.record):
+            await self._state_dirs[job.state_root].journal.begin(start)
+            return None
+        return start
+
+    def _written(self, job: Job, transcript: Transcript) -> OutputError | None:
+        """Write `job`'s outputs (blocking); the error, if one could not be written."""
         try:
-            await asyncio.to_thread(
-                write_outputs, job.outputs, transcript, self._limits, self._files
-            )
+            write_outputs(job.outputs, transcript, self._limits, self._files)
         except OutputError as err:
-            await self.fail(job, err)
-            return False
-        await self._state_dirs[job.state_root].journal.done(job.key)
-        self.underway.discard(job.source)
-        reason = "" if job.reason == "new" else f" ({job.reason})"
-        self._reporter.done(
-            job.source,
-            transcript.audio_duration,
-            reason,
-            model=transcript.model_used,
-            no_speech=not transcript.text.strip(),
-            low_confidence=low_confidence_note(transcript.data),
-            truncated=truncated_note(transcript.data),
-        )
-        return True
+            return err
+        return None
+
+    def _written_all(self, jobs: list[Job], transcript: Transcript) -> list[OutputError | None]:
+        return [self._written(each, transcript) for each in jobs]
+
+    async def _settled(
+        self,
+        job: Job,
+        error: OutputError | None,
+        transcript: Transcript,
+        *,
+        remote: bool,
+        start: Start | None,
+    ) -> None:
+        """`job`'s outputs are written (or `error`): write its copies' in one more trip, record
+        every file written in one commit per journal, report each, then delete if asked."""
+        copies = self._identical.release(job.digest)
+        jobs = [job, *copies]
+        errors = [error]
+        if copies:
+            errors += await asyncio.to_thread(self._written_all, copies, transcript)
+        done: dict[Path, list[str]] = {}
+        for each, err in zip(jobs, errors, strict=True):
+            if err is None:
+                done.setdefault(each.state_root, []).append(each.key)
+        for root, keys in done.items():
+            mine = root == job.state_root and error is None
+            await self._state_dirs[root].journal.done(*keys, start=start if mine else None)
+        for each, err in zip(jobs, errors, strict=True):
+            if err is not None:
+                await self.fail(each, err, start=start if each is job else None)
+                continue
+            self.underway.discard(each.source)
+            reason = "" if each.reason == "new" else f" ({each.reason})"
+            self._reporter.done(
+                each.source,
+                transcript.audio_duration,
+                reason,
+                model=transcript.model_used,
+                no_speech=not transcript.text.strip(),
+                low_confidence=low_confidence_note(transcript.data),
+                truncated=truncated_note(transcript.data),
+            )
+        if remote and not any(errors):
+            await self._delete_remote(job, transcript)
 
     async def _delete_remote(self, job: Job, transcript: Transcript) -> None:
         """--delete-after: remove the transcript from the service once its outputs are safe."""

@@ -3,6 +3,10 @@
 Every billable step is recorded here before the next one starts, so a run killed at any moment
 resumes without uploading or transcribing anything twice. Rows are keyed by the source's path
 relative to the root (POSIX separators), so a moved root keeps its history.
+
+Writes of one file that no billable step separates are one transaction (`Journal.batch`): a
+fresh attempt's `start` is held back (`Start`) and committed with the attempt's next record
+(the upload, or its end), so a file costs fewer commits and trips to the journal thread.
 """
 
 from __future__ import annotations
@@ -197,6 +201,28 @@ def resume_point(
     return Resume(upload_url=record.upload_url if fresh else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A fresh attempt, as `Journal.start` records it, held back until it is written together
+    with the attempt's next record (one commit). Nothing billable may happen before it is
+    written, and no output it claims may be written before it is."""
+
+    key: str
+    fingerprint: Fingerprint
+    engine: str
+    outputs: tuple[str, ...]
+    options: str | None = None
+    digest: str | None = None
+
+    def claims_beyond(self, record: Record | None) -> bool:
+        """It claims an output that `record`, the row it replaces, does not own: then it must
+        be committed before that output is written, or a crash in between would leave a file
+        the next run takes for the user's. (Claims are never dropped, so a row owns at least
+        what it owned when it was read.)"""
+        owned = record.outputs if record else ()
+        return not set(self.outputs).issubset(owned)
+
+
 COLUMNS = ("path", "size", "mtime_ns", "state", "engine", "upload_url", "uploaded_at",
             "transcript_id", "error", "outputs", "options", "permanent", "digest")  # fmt: skip
 _SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM files"
@@ -216,6 +242,8 @@ class Journal:
         self.root = root
         #: (where the damaged journal went, SQLite's words for the damage), or None
         self.moved_aside: tuple[Path, str] | None = None
+        #: the open batch's commit is synced to disk (it holds an upload record)
+        self._synced = False
         state_dir = root / STATE_DIR
         db_path = state_dir / JOURNAL_NAME
         try:
@@ -321,46 +349,26 @@ class Journal:
             ),
         )
 
-    def put_back(self, key: str, record: Record | None) -> None:
-        """Undo a `start` whose attempt never began (the model could not load, the run
-        stopped first): the row is as it was (none, or `record`), so a finished file stays
-        done and is not called "unfinished" by the next run. Only for an attempt that reached
-        no billable step and wrote no output."""
-        if record is None:
-            self._sql("DELETE FROM files WHERE path = ?", (key,))
-            return
-        self._sql(
-            f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}, updated_at)"
-            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-            (
-                key,
-                record.fingerprint.size,
-                record.fingerprint.mtime_ns,
-                record.state.value,
-                record.engine,
-                record.upload_url,
-                record.uploaded_at,
-                record.transcript_id,
-                record.error,
-                record.outputs_json,
-                record.options,
-                int(record.permanent),
-                record.digest,
-                time.time(),
-            ),
+    def begin(self, start: Start) -> None:
+        """A fresh attempt held back until now (`Start`): recorded as `start` records it."""
+        self.start(
+            start.key,
+            start.fingerprint,
+            start.engine,
+            list(start.outputs),
+            start.options,
+            start.digest,
         )
 
     def uploaded(self, key: str, upload_url: str, *, at: float | None = None) -> None:
         """Synced to disk before the billable create starts, so even after a power cut the
-        next run knows this upload and can find a transcript created from it. (Losing any
-        later record costs nothing: that transcript is found again in the API's list, and a
-        lost "done" only re-writes outputs from the kept transcript.)"""
-        self._sql("PRAGMA synchronous=FULL")
-        try:
+        next run knows this upload and can find a transcript created from it (in a batch, one
+        opened with `synced=True`). (Losing any later record costs nothing: that transcript
+        is found again in the API's list, and a lost "done" only re-writes outputs from the
+        kept transcript.)"""
+        with self.batch(synced=True):
             uploaded_at = time.time() if at is None else at
             self.advance(key, Event.UPLOAD, upload_url=upload_url, uploaded_at=uploaded_at)
-        finally:
-            self._sql("PRAGMA synchronous=NORMAL")
 
     def submitted(self, key: str, transcript_id: str) -> None:
         self.advance(key, Event.SUBMIT, transcript_id=transcript_id)
@@ -387,15 +395,34 @@ class Journal:
         self._set(key, state=state, **columns)
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Many writes in one transaction (filling a journal for a benchmark or a test)."""
-        self._sql("BEGIN")
-        try:
+    def batch(self, *, synced: bool = False) -> Iterator[None]:
+        """The writes inside as one transaction: every one of them is recorded, or none (an
+        error inside rolls them all back; a crash before the commit leaves none). `synced`:
+        the commit is synced to disk, surviving a power cut. A batch inside a batch is part
+        of the outer one, which must be synced if the inner one is (SQLite refuses to change
+        that once a transaction has begun)."""
+        if self._db.in_transaction:
+            if synced and not self._synced:
+                raise RuntimeError("a synced write in a batch that is not: pass synced=True")
             yield
+            return
+        try:
+            if synced:
+                self._synced = True
+                self._sql("PRAGMA synchronous=FULL")
+            self._sql("BEGIN IMMEDIATE")
+            yield
+            self._sql("COMMIT")
         except BaseException:
-            self._sql("ROLLBACK")
+            # Also after a failed COMMIT, which may leave the transaction open; the first
+            # error is the one to tell (a ROLLBACK of nothing fails too).
+            with contextlib.suppress(JournalError):
+                self._sql("ROLLBACK")
             raise
-        self._sql("COMMIT")
+        finally:
+            if self._synced:
+                self._synced = False
+                self._sql("PRAGMA synchronous=NORMAL")
 
     def begin_run(self) -> int:
         cursor = self._sql("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))

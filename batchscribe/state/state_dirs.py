@@ -2,7 +2,9 @@
 
 Every journal call of a run goes through one thread (`JournalThread`): SQLite commits, the
 fsync of an upload record and the read of a 50,000-row journal never block the event loop,
-and calls stay in the order they were made.
+and calls stay in the order they were made. A trip to that thread costs CPU whatever it
+carries, so the writes of one file that may share a commit share the trip too: an attempt's
+`Start` held back rides with its next record, and the copies written together are done together.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TypeVar
 
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
-from batchscribe.state.journal import Journal, Record
+from batchscribe.state.journal import Journal, Record, Start
 from batchscribe.state.lock import STATE_DIR, RunLock
 from batchscribe.state.store import TranscriptStore
 
@@ -69,23 +71,56 @@ class RunJournal:
         )
         await self._thread.write(start)
 
-    async def put_back(self, key: str, record: Record | None) -> None:
-        await self._thread.write(functools.partial(self.sync.put_back, key, record))
+    async def begin(self, start: Start | None) -> None:
+        """An attempt's start held back until now, written on its own (None: nothing to do)."""
+        if start is not None:
+            await self._write(start)
 
-    async def uploaded(self, key: str, upload_url: str) -> None:
-        await self._thread.write(functools.partial(self.sync.uploaded, key, upload_url))
+    async def uploaded(self, key: str, upload_url: str, *, start: Start | None = None) -> None:
+        """The upload, synced to disk, after the attempt's `start` if held back: one commit."""
+        uploaded = functools.partial(self.sync.uploaded, key, upload_url)
+        await self._write(start, uploaded, synced=True)
 
-    async def submitted(self, key: str, transcript_id: str) -> None:
-        await self._thread.write(functools.partial(self.sync.submitted, key, transcript_id))
+    async def submitted(self, key: str, transcript_id: str, *, start: Start | None = None) -> None:
+        await self._write(start, functools.partial(self.sync.submitted, key, transcript_id))
 
-    async def done(self, key: str) -> None:
-        await self._thread.write(functools.partial(self.sync.done, key))
+    async def done(self, *keys: str, start: Start | None = None) -> None:
+        """`keys` done (a file and the copies written with it), after the first one's `start`
+        if held back: one commit, so either every one of them is recorded or none."""
+        await self._write(start, *(functools.partial(self.sync.done, key) for key in keys))
 
-    async def failed(self, key: str, error: str, *, permanent: bool, transient: bool) -> None:
+    async def failed(
+        self,
+        key: str,
+        error: str,
+        *,
+        permanent: bool,
+        transient: bool,
+        start: Start | None = None,
+    ) -> None:
         failed = functools.partial(
             self.sync.failed, key, error, permanent=permanent, transient=transient
         )
-        await self._thread.write(failed)
+        await self._write(start, failed)
+
+    async def _write(
+        self, start: Start | None, *writes: Callable[[], object], synced: bool = False
+    ) -> None:
+        """`start` (if any), then `writes`: one transaction, one trip to the journal thread;
+        `synced` when one of them must survive a power cut (`Journal.batch`)."""
+        if start is None and len(writes) <= 1:
+            for write in writes:
+                await self._thread.write(write)
+            return
+
+        def together() -> None:
+            with self.sync.batch(synced=synced):
+                if start is not None:
+                    self.sync.begin(start)
+                for write in writes:
+                    write()
+
+        await self._thread.write(together)
 
 
 @dataclass(frozen=True, slots=True)
