@@ -385,8 +385,9 @@ def test_an_upload_alone_is_its_own_synced_commit(recorded: Journal) -> None:
 
     assert Recording.statements[:2] == ["PRAGMA synchronous=FULL", "BEGIN IMMEDIATE"]
     assert Recording.statements[-2:] == ["COMMIT", "PRAGMA synchronous=NORMAL"]
-    recorded.done("a.mp3")  # later writes are not synced
-    assert Recording.statements[-1] == "UPDATE files"
+    with recorded.batch():  # later writes are not synced
+        recorded.done("a.mp3")
+    assert Recording.statements[-3:] == ["BEGIN IMMEDIATE", "UPDATE files", "COMMIT"]
 
 
 def test_an_upload_in_a_batch_that_is_not_synced_is_refused(recorded: Journal) -> None:
