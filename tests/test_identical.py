@@ -29,6 +29,18 @@ def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
     assert identical.release("d1") == []  # released once
 
 
+def test_whether_a_file_would_wait_is_told_without_claiming() -> None:
+    identical = IdenticalRecordings()
+    first, copy = job("a.mp3"), job("b.mp3")
+    assert identical.waits(first) is False  # nobody makes d1 yet
+    identical.claim(first)
+
+    assert identical.waits(copy) is True
+    assert identical.waits(copy, owner=True) is False  # an owner never waits
+    assert identical.waits(job("c.mp3", digest="d2")) is False
+    assert identical.release("d1") == []  # asking made nobody wait
+
+
 def test_a_copy_reached_after_the_transcript_was_settled_makes_its_own_claim() -> None:
     identical = IdenticalRecordings()
     identical.claim(job(HOME, "a.mp3"))

@@ -76,11 +76,17 @@ class IdenticalRecordings:
         """The caller makes the transcript of `digest`: copies reached from now on wait."""
         self._waiting.setdefault(digest, [])
 
+    def waits(self, job: Job, *, owner: bool = False) -> bool:
+        """Whether `claim` would make `job` wait (asked first, to journal what must be
+        journaled before anyone else may write `job`'s outputs)."""
+        assert job.digest is not None
+        return job.digest in self._waiting and not owner
+
     def claim(self, job: Job, *, owner: bool = False) -> bool:
         """True: another file is making this content's transcript and `job` now waits for
         it. False: `job` makes it (and later copies wait for `job`)."""
         assert job.digest is not None
-        if job.digest in self._waiting and not owner:
+        if self.waits(job, owner=owner):
             self._waiting[job.digest].append(job)
             return True
         self._waiting.setdefault(job.digest, [])

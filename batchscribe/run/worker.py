@@ -155,9 +155,11 @@ class Worker:
             )
         # Another file is making these very bytes' transcript (a copy, or a second row of one
         # interrupted transcript): wait for it rather than pay or watch it twice. Its writer
-        # writes this file's outputs, so they are claimed now.
-        if self._identical.claim(job, owner=owner):
+        # writes this file's outputs once it waits, so they are claimed first.
+        if self._identical.waits(job, owner=owner):
             await state_dir.journal.begin(start)
+            start = None
+        if self._identical.claim(job, owner=owner):
             return None
         # Kept already (collected before a crash kept it from being written, or made for a
         # copy): render it, unpaid. Only this attempt's own transcript is deleted remotely.
