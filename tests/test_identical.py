@@ -29,6 +29,16 @@ def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
     assert identical.release("d1") == []  # released once
 
 
+def test_a_file_with_its_copies_releases_them_once() -> None:
+    identical = IdenticalRecordings()
+    first, copy = job("a.mp3"), job("b.mp3")
+    identical.claim(first)
+    identical.claim(copy)
+
+    assert identical.with_copies(first) == [first, copy]
+    assert identical.with_copies(first) == [first]
+
+
 def test_whether_a_file_would_wait_is_told_without_claiming() -> None:
     identical = IdenticalRecordings()
     first, copy = job("a.mp3"), job("b.mp3")
@@ -106,6 +116,7 @@ def test_stranded_copies_go_again_and_the_first_collects_the_owners_transcript()
     assert adopted.record.fingerprint == first.fingerprint
     assert stranded.jobs[1] == second
     assert identical.requeued == {"b.mp3", "c.mp3"}
+    assert identical.adopted == {"b.mp3": "t7"}  # for the worker to journal first
     assert identical.strand().jobs == []  # reservations are gone
 
 
