@@ -31,7 +31,7 @@ def test_the_first_file_makes_the_transcript_and_copies_wait_for_it() -> None:
 
 def test_a_file_with_its_copies_releases_them_once() -> None:
     identical = IdenticalRecordings()
-    first, copy = job("a.mp3"), job("b.mp3")
+    first, copy = job(HOME, "a.mp3"), job(HOME, "b.mp3")
     identical.claim(first)
     identical.claim(copy)
 
@@ -41,13 +41,13 @@ def test_a_file_with_its_copies_releases_them_once() -> None:
 
 def test_whether_a_file_would_wait_is_told_without_claiming() -> None:
     identical = IdenticalRecordings()
-    first, copy = job("a.mp3"), job("b.mp3")
+    first, copy = job(HOME, "a.mp3"), job(HOME, "b.mp3")
     assert identical.waits(first) is False  # nobody makes d1 yet
     identical.claim(first)
 
     assert identical.waits(copy) is True
     assert identical.waits(copy, owner=True) is False  # an owner never waits
-    assert identical.waits(job("c.mp3", digest="d2")) is False
+    assert identical.waits(job(HOME, "c.mp3", digest="d2")) is False
     assert identical.release("d1") == []  # asking made nobody wait
 
 
