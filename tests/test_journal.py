@@ -477,3 +477,43 @@ def test_a_start_claiming_an_output_not_yet_owned_must_be_written_first() -> Non
     assert START.claims_beyond(None)
     assert START.claims_beyond(Record("a.mp3", FP, State.DONE))
     assert replace(START, outputs=("a.txt", "a.srt")).claims_beyond(owned)
+
+
+# -- a damaged journal (the run's side is in test_recovery.py)
+
+
+def test_a_damaged_journal_is_moved_aside_and_a_new_one_started(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path)
+    journal.begin(START)
+    journal.close()
+    path = journal_path(tmp_path)
+    path.write_bytes(b"not a database at all, " * 100)
+
+    again = Journal(tmp_path)
+
+    assert again.moved_aside is not None
+    aside, why = again.moved_aside
+    assert aside.parent == path.parent and aside.name.startswith("journal.sqlite3.damaged-")
+    assert aside.read_bytes().startswith(b"not a database")
+    assert "not a database" in why or "malformed" in why
+    assert again.records() == {}  # a new, working journal
+    again.begin(START)
+    assert again.get("a.mp3") is not None
+
+
+def test_a_journal_that_opens_cleanly_is_not_moved(tmp_path: Path) -> None:
+    Journal(tmp_path).close()
+    journal = Journal(tmp_path)
+    assert journal.moved_aside is None
+    assert not list(journal_path(tmp_path).parent.glob("*.damaged-*"))
+
+
+def test_a_journal_error_that_is_no_damage_is_not_taken_for_damage(tmp_path: Path) -> None:
+    def locked(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(ConfigError, match="database is locked"):
+        Journal(tmp_path, connect=locked)
+    assert not list(journal_path(tmp_path).parent.glob("*.damaged-*"))
