@@ -61,9 +61,10 @@ LOCAL_OPTIONS = ("model", "compute_type", "beam_size", "language", "vad_filter")
 #: More of them, counted only when not at their default. The defaults are faster-whisper's,
 #: what every version before them (issue #14) used: a folder done then, with `vad_filter =
 #: false`, keeps its fingerprint. Change a default here and such folders are done again.
-LOCAL_TUNING = ("vad_threshold", "vad_min_silence_ms", "vad_speech_pad_ms",
-                "condition_on_previous_text", "compression_ratio_threshold", "log_prob_threshold",
-                "no_speech_threshold", "hallucination_silence_threshold")  # fmt: skip
+LOCAL_TUNING = ("task", "multilingual", "batch_size", "vad_threshold", "vad_min_silence_ms",
+                "vad_speech_pad_ms", "condition_on_previous_text", "compression_ratio_threshold",
+                "log_prob_threshold", "no_speech_threshold",
+                "hallucination_silence_threshold")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,21 @@ class Settings:
     #: run to run): the middle of the gap (BENCHMARKS.md). 0: never flag.
     low_confidence: float = 0.7
     # -- local engine (faster-whisper); the fields in LOCAL_OPTIONS decide its transcripts
+    #: None: the bundled Whisper base (engines/models.py says what each value means)
     model: str | None = None
+    #: Where the bundled model's parts are joined: `$XDG_CACHE_HOME/batchscribe/models/`
+    #: (default `~/.cache`); None: `~/.cache`.
+    cache_dir: Path | None = None
+    #: "transcribe", or "translate": English text from speech in any language.
+    task: str = "transcribe"
+    #: Decode each 30-second window in its own language (faster-whisper's `multilingual`,
+    #: with `condition_on_previous_text` off), so a recording that switches language keeps
+    #: every part. "auto": on when the language is detected (not given) and the model is
+    #: multilingual; it cost nothing measurable on one-language recordings (BENCHMARKS.md).
+    multilingual: str = "auto"
+    #: faster-whisper's BatchedInferencePipeline with this many windows at once; 0: off
+    #: (sequential decoding, which kept more words on our recordings; BENCHMARKS.md).
+    batch_size: int = 0
     compute_type: str = "int8"
     beam_size: int = 5
     #: None (or "auto"): English with an English-only model, else detected per file
@@ -209,7 +224,10 @@ class Settings:
         """
         if self.chosen_engine() == "assemblyai":  # as given: the default models never count
             return dict(sorted(self.transcript_options.items()))
+        from batchscribe.engines.models import fingerprint_value
+
         options = {name: getattr(self, name) for name in LOCAL_OPTIONS}
+        options["model"] = fingerprint_value(self.model)  # "base" for the default, since #20
         defaults = {f.name: f.default for f in fields(self)}
         options.update(
             {n: getattr(self, n) for n in LOCAL_TUNING if getattr(self, n) != defaults[n]}
@@ -284,6 +302,8 @@ def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         values["api_key"] = key
     if env.get("ASSEMBLYAI_BASE_URL"):
         values["base_url"] = env["ASSEMBLYAI_BASE_URL"]
+    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+    values["cache_dir"] = Path(cache)
     return values
 
 
@@ -372,6 +392,7 @@ def validate(settings: Settings) -> None:
     if "audio_url" in settings.transcript_options:
         raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
     request.check(settings.transcript_options, where="[assemblyai.transcript]")
+    validate_local(settings)
     if not 0 <= settings.low_confidence <= 1:
         raise ConfigError(
             f"[output] low_confidence must be between 0 and 1 (0: never), "
@@ -407,4 +428,26 @@ def _validate_local(settings: Settings) -> None:
         raise ConfigError(
             "[local] no_speech_threshold must be between 0 and 1, compression_ratio_threshold "
             "and hallucination_silence_threshold (0: off) not negative."
+        )
+
+
+#: `--task`'s values, as whisper's CLIs spell them.
+TASKS = ("transcribe", "translate")
+MULTILINGUAL = ("auto", "on", "off")
+
+
+def validate_local(settings: Settings) -> None:
+    """The local engine's choices: `--task`, `[local] multilingual` and `batch_size`."""
+    if settings.task not in TASKS:
+        raise ConfigError(f"--task must be transcribe or translate, not '{settings.task}'.")
+    if settings.multilingual not in MULTILINGUAL:
+        raise ConfigError(
+            f"[local] multilingual must be auto, on or off, not '{settings.multilingual}'."
+        )
+    if settings.batch_size < 0:
+        raise ConfigError(f"[local] batch_size must be 0 (off) or more, not {settings.batch_size}.")
+    if settings.task == "translate" and settings.chosen_engine() == "assemblyai":
+        raise ConfigError(
+            "--task translate is the local engine's (Whisper translates to English); use "
+            "--engine local, or leave --task unset with AssemblyAI."
         )

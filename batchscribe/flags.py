@@ -72,8 +72,9 @@ def parameters() -> list[click.Parameter]:
                 help="Comma-separated extensions to transcribe.  [default: mp3,mp4,m4a,wav,flac,"
                 "ogg,opus,webm,aac,wma,aiff,amr,mov,mkv]"),
         _option("--model", metavar="DIR|NAME",
-                help="Local engine: a faster-whisper model directory or name.  "
-                "[default: bundled Whisper tiny.en]"),
+                help="Local engine: a faster-whisper model directory or name (tiny.en, base "
+                "are installed; small, large-v3, turbo... download once).  "
+                "[default: bundled Whisper base, every language]"),
         _option("--ray", "ray_address", metavar="ADDRESS",
                 help="Local engine on a Ray cluster's actors: the head's host:port, or auto "
                 "(RAY_ADDRESS). Needs the ray extra; see [ray] in config.example.toml."),
@@ -91,7 +92,10 @@ def _output_options() -> list[click.Parameter]:
                 "instead of next to the recordings: for read-only archives."),
         _option("--language", metavar="CODE",
                 help="Language of the recordings, e.g. en, fr (AssemblyAI language_code; "
-                "local language)."),
+                "local language; auto or unset: detected per file)."),
+        _option("--task", type=click.Choice(["transcribe", "translate"]),
+                help="Local engine: translate writes English text from speech in any "
+                "language.  [default: transcribe]"),
         _switch("--speaker-labels",
                 help="Label speakers; .txt gets one 'Speaker A:' paragraph per turn (local: "
                 "the speakers extra)."),

@@ -38,7 +38,8 @@ def flag_low_confidence(
     ours: dict[str, Any] = {"low_confidence": True, "confidence_threshold": threshold}
     if english_only:
         ours["english_only_model"] = True
-    return {**data, OUR_KEY: ours}
+    said = data.get(OUR_KEY)  # the engine's own word (a translation) is kept
+    return {**data, OUR_KEY: {**(said if isinstance(said, Mapping) else {}), **ours}}
 
 
 class ConfidenceCheck:

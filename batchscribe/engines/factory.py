@@ -47,6 +47,8 @@ def check_engine_available(settings: Settings) -> None:
     if settings.chosen_engine() == "local" and settings.ray_address is None:
         from batchscribe.engines.local import check_installed
         from batchscribe.engines.local_options import check_language
+        from batchscribe.engines.models import check_name
 
         check_installed()
+        check_name(settings.model)
         check_language(settings)

