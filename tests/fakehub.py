@@ -1,0 +1,111 @@
+"""A fake Hugging Face hub on 127.0.0.1: serves model repositories from folders the way the hub
+does for `huggingface_hub.snapshot_download` (which `HF_ENDPOINT` points here):
+
+- `GET /api/models/{repo}/revision/{rev}`: the repo's info, its commit in `sha`;
+- `GET /api/models/{repo}/tree/{rev}`: the files, with size and blob id (`?recursive=...`);
+- `HEAD|GET /{repo}/resolve/{rev}/{file}`: the file, with `X-Repo-Commit`, `ETag` and
+  `Content-Length` as the hub sends them (no Xet, no LFS redirects: the plain path).
+
+Any other repo is a 404 with `X-Error-Code: RepoNotFound`, as the hub answers. `requests`
+records every path asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+#: The commit every served repository is at.
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class FakeHub:
+    """Repos (`Systran/faster-whisper-tiny` -> a model folder), served on 127.0.0.1."""
+
+    def __init__(self, repos: dict[str, Path]) -> None:
+        self.repos = repos
+        self.requests: list[str] = []
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/models/{org}/{name}/revision/{rev}", self._info)
+        app.router.add_get("/api/models/{org}/{name}/tree/{rev}", self._tree)
+        app.router.add_route("*", "/{org}/{name}/resolve/{rev}/{file:.+}", self._file)
+        return app
+
+    def _folder(self, request: web.Request) -> Path:
+        self.requests.append(f"{request.method} {request.path}")
+        repo = f"{request.match_info['org']}/{request.match_info['name']}"
+        if repo not in self.repos:
+            raise web.HTTPNotFound(
+                headers={"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
+                text='{"error":"Repository not found"}',
+            )
+        return self.repos[repo]
+
+    async def _info(self, request: web.Request) -> web.Response:
+        folder = self._folder(request)
+        repo = f"{request.match_info['org']}/{request.match_info['name']}"
+        siblings = [{"rfilename": p.name} for p in sorted(folder.iterdir()) if p.is_file()]
+        return web.json_response({"id": repo, "modelId": repo, "sha": COMMIT,
+                                  "siblings": siblings, "private": False})  # fmt: skip
+
+    async def _tree(self, request: web.Request) -> web.Response:
+        folder = self._folder(request)
+        return web.json_response(
+            [{"type": "file", "path": p.name, "size": p.stat().st_size, "oid": _oid(p)}
+             for p in sorted(folder.iterdir()) if p.is_file()]  # fmt: skip
+        )
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        path = self._folder(request) / request.match_info["file"]
+        if not path.is_file():
+            raise web.HTTPNotFound(headers={"X-Error-Code": "EntryNotFound"})
+        headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{_oid(path)}"',
+                   "Content-Length": str(path.stat().st_size)}  # fmt: skip
+        if request.method == "HEAD":
+            return web.Response(headers=headers)
+        return web.FileResponse(path, headers=headers)
+
+    def __enter__(self) -> FakeHub:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        host, port = server.sockets[0].getsockname()[:2]  # type: ignore[attr-defined]
+        self.url = f"http://{host}:{port}"
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+
+def _oid(path: Path) -> str:
+    """The git blob id the hub gives a file (sha1 of `blob <size>\\0<content>`)."""
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
