@@ -295,15 +295,17 @@ def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
-    """The settings the environment gives: the key and the base URL."""
+    """The settings the environment gives: the key, the base URL and the cache folder."""
     values: dict[str, Any] = {}
     key = next((env[name] for name in KEY_ENV_NAMES if env.get(name)), None)
     if key:
         values["api_key"] = key
     if env.get("ASSEMBLYAI_BASE_URL"):
         values["base_url"] = env["ASSEMBLYAI_BASE_URL"]
-    cache = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
-    values["cache_dir"] = Path(cache)
+    if env.get("XDG_CACHE_HOME"):  # where the default model is joined (engines/models.py)
+        values["cache_dir"] = Path(env["XDG_CACHE_HOME"])
+    elif env.get("HOME"):
+        values["cache_dir"] = Path(env["HOME"]) / ".cache"
     return values
 
 

@@ -59,10 +59,12 @@ class FakeHub:
                                   "siblings": siblings, "private": False})  # fmt: skip
 
     async def _tree(self, request: web.Request) -> web.Response:
-        folder = self._folder(request)
+        files = [p for p in sorted(self._folder(request).iterdir()) if p.is_file()]
         return web.json_response(
-            [{"type": "file", "path": p.name, "size": p.stat().st_size, "oid": _oid(p)}
-             for p in sorted(folder.iterdir()) if p.is_file()]  # fmt: skip
+            [
+                {"type": "file", "path": p.name, "size": p.stat().st_size, "oid": _oid(p)}
+                for p in files
+            ]
         )
 
     async def _file(self, request: web.Request) -> web.StreamResponse:

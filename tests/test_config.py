@@ -284,16 +284,21 @@ def test_vad_and_guards_are_read_from_local_and_low_confidence_from_output(
 def test_local_options_fingerprint_counts_vad_and_guards_but_not_the_device(
     tmp_path: Path,
 ) -> None:
-    base = Settings().engine_options()
+    base = Settings(model="tiny.en").engine_options()  # the default before issue #20
     before_vad = {"model": None, "compute_type": "int8", "beam_size": 5, "language": None,
                   "vad_filter": False}  # fmt: skip
     assert base == {**before_vad, "vad_filter": True}  # upgrading redoes local folders once
-    assert Settings(vad_filter=False).engine_options() == before_vad  # ... unless VAD is off
-    assert Settings(vad_min_silence_ms=500).engine_options() == {**base, "vad_min_silence_ms": 500}
-    assert Settings(no_speech_threshold=0.4).engine_options() != base
-    assert Settings(device="cuda", low_confidence=0.2, workers=3).engine_options() == base
+    assert Settings(model="tiny.en", vad_filter=False).engine_options() == before_vad
+    assert Settings().engine_options() == {**base, "model": "base"}  # the new default: once more
+    assert Settings(task="translate").engine_options()["task"] == "translate"
+    assert "task" not in Settings(task="transcribe").engine_options()
+    tuned = Settings(model="tiny.en", vad_min_silence_ms=500).engine_options()
+    assert tuned == {**base, "vad_min_silence_ms": 500}
+    assert Settings(model="tiny.en", no_speech_threshold=0.4).engine_options() != base
+    assert Settings(model="tiny.en", device="cuda", low_confidence=0.2,
+                    workers=3).engine_options() == base  # fmt: skip
     # `-1` in the file is the default -1.0: the same fingerprint, nothing transcribed again
-    same = settings(tmp_path, config="[local]\nlog_prob_threshold = -1\n")
+    same = settings(tmp_path, config='[local]\nmodel = "tiny.en"\nlog_prob_threshold = -1\n')
     assert same.engine_options() == base
 
 

@@ -110,7 +110,7 @@ def test_a_hub_that_never_answers_is_given_up_within_a_minute(
     with socket.socket() as silent:  # accepts connections, never says a word
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        endpoint = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
         started = time.monotonic()
         result = batchscribe(str(voicemail), "--model", "small", endpoint=endpoint,
                              hf_home=tmp_path / "hf")  # fmt: skip

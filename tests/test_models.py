@@ -115,7 +115,7 @@ def test_parts_that_do_not_match_the_checksum_are_refused_and_nothing_is_kept(
     good = fake_packages(site, parts=parts())
     damaged = Bundled(good.packages, "0" * 64, good.size, good.folder)
 
-    with pytest.raises(ConfigError, match="checksum mismatch.*--force-reinstall fakemodel-1"):
+    with pytest.raises(ConfigError, match=r"checksum mismatch.*--force-reinstall fakemodel-1"):
         join_bundled(tmp_path / "models", damaged)
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [".fakemodel.lock"]
 
@@ -134,17 +134,17 @@ def test_a_model_folder_damaged_by_hand_is_joined_again(site: Path, tmp_path: Pa
 def test_an_unwritable_cache_is_one_line_saying_what_to_do(site: Path, tmp_path: Path) -> None:
     model = fake_packages(site, parts=parts())
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(ConfigError, match="cannot write the model cache .*XDG_CACHE_HOME"):
+    with pytest.raises(ConfigError, match=r"cannot write the model cache .*XDG_CACHE_HOME"):
         join_bundled(tmp_path / "file" / "models", model)
 
 
 JOINER = """
-import sys
+import logging, sys
+from pathlib import Path
 from batchscribe.engines.models import Bundled, join_bundled
-import logging
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 packages, sha, size, folder, target = sys.argv[1:]
-join_bundled(__import__("pathlib").Path(target), Bundled(tuple(packages.split(",")), sha, int(size), folder))
+join_bundled(Path(target), Bundled(tuple(packages.split(",")), sha, int(size), folder))
 """
 
 
