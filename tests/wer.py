@@ -6,8 +6,9 @@ import re
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words without punctuation: "Hi, Sam's" -> ["hi", "sam's"]."""
-    return re.findall(r"[a-z0-9']+", text.lower())
+    """Lower-case words without punctuation, in any alphabet: "Hi, Sam's" -> ["hi", "sam's"],
+    "Über Straße" -> ["über", "straße"]."""
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", text.lower())
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
