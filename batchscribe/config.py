@@ -433,23 +433,16 @@ def _validate_local(settings: Settings) -> None:
         )
 
 
-#: `--task`'s values, as whisper's CLIs spell them.
-TASKS = ("transcribe", "translate")
-MULTILINGUAL = ("auto", "on", "off")
-
-
 def validate_local(settings: Settings) -> None:
     """The local engine's choices: `--task`, `[local] multilingual` and `batch_size`."""
-    if settings.task not in TASKS:
+    if settings.task not in ("transcribe", "translate"):
         raise ConfigError(f"--task must be transcribe or translate, not '{settings.task}'.")
-    if settings.multilingual not in MULTILINGUAL:
+    if settings.multilingual not in ("auto", "on", "off"):
         raise ConfigError(
             f"[local] multilingual must be auto, on or off, not '{settings.multilingual}'."
         )
     if settings.batch_size < 0:
         raise ConfigError(f"[local] batch_size must be 0 (off) or more, not {settings.batch_size}.")
     if settings.task == "translate" and settings.chosen_engine() == "assemblyai":
-        raise ConfigError(
-            "--task translate is the local engine's (Whisper translates to English); use "
-            "--engine local, or leave --task unset with AssemblyAI."
-        )
+        raise ConfigError("--task translate is the local engine's (Whisper translates to English); "
+                          "use --engine local, or leave --task unset with AssemblyAI.")  # fmt: skip

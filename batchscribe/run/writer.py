@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from batchscribe.engines.base import Engine
 from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
@@ -178,7 +179,7 @@ class Writer:
                 no_speech=not transcript.text.strip(),
                 low_confidence=low_confidence_note(transcript.data),
                 truncated=truncated_note(transcript.data),
-                language=transcript.data.get("language_code"),
+                language=_detected_language(transcript.data),
             )
         if remote and not any(errors):
             await self._delete_remote(job, transcript)
@@ -207,3 +208,9 @@ def write_outputs(
     """Render and atomically write every requested format of one transcript (blocking)."""
     for fmt, path in outputs.items():
         write_atomic(path, render(fmt, transcript, limits), ops=files)
+
+
+def _detected_language(data: Mapping[str, Any]) -> object:
+    """The language the engine detected (not the one it was given): for the `done` line."""
+    detected = data.get("language_probability") is not None or bool(data.get("language_detection"))
+    return data.get("language_code") if detected else None
