@@ -601,3 +601,28 @@ async def test_the_engine_says_how_far_it_has_heard_after_each_segment(tmp_path:
     finally:
         await engine.aclose()
     assert checkpoint.heard_at == [(0.8, 1.5)]  # segment end, of the decoded duration
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "said"),
+    [
+        ({"task": "translate"}, {"ASSEMBLYAI_API_KEY": "k"}, "--task translate is the local"),
+        ({"multilingual": "yes"}, {}, "multilingual must be auto, on or off"),
+        ({"batch_size": -1}, {}, "batch_size must be 0"),
+    ],
+)
+def test_local_choices_that_cannot_work_are_one_line_before_any_work(
+    tmp_path: Path, flags: dict[str, Any], env: dict[str, str], said: str
+) -> None:
+    from batchscribe.config import build_settings
+
+    with pytest.raises(ConfigError, match=said):
+        build_settings(flags=flags, env=env, cwd=tmp_path)
+
+
+def test_task_translate_with_an_english_only_model_exits_2_at_once(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    result = run_cli(str(tmp_path), "--model", "tiny.en", "--task", "translate")
+    assert result.exit_code == EXIT_USAGE
+    [line] = result.output.splitlines()
+    assert "--task translate needs a multilingual model" in line
