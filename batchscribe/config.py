@@ -56,6 +56,10 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Files under way with --ray and a pool the cluster sizes: workers waiting for an actor cost
 #: a coroutine each, and a pool larger than half of this wants --concurrency raised.
 RAY_CONCURRENCY = 256
+#: The local model when none is named (engines/models.py): Whisper base, since issue #20.
+DEFAULT_MODEL = "base"
+#: The default before it, English-only, whose fingerprint is still None (see model_fingerprint).
+TINY_EN = "tiny.en"
 #: The local engine's settings that decide a transcript: its options fingerprint.
 LOCAL_OPTIONS = ("model", "compute_type", "beam_size", "language", "vad_filter")
 #: More of them, counted only when not at their default. The defaults are faster-whisper's,
@@ -224,10 +228,8 @@ class Settings:
         """
         if self.chosen_engine() == "assemblyai":  # as given: the default models never count
             return dict(sorted(self.transcript_options.items()))
-        from batchscribe.engines.models import fingerprint_value
-
         options = {name: getattr(self, name) for name in LOCAL_OPTIONS}
-        options["model"] = fingerprint_value(self.model)  # "base" for the default, since #20
+        options["model"] = model_fingerprint(self.model)
         defaults = {f.name: f.default for f in fields(self)}
         options.update(
             {n: getattr(self, n) for n in LOCAL_TUNING if getattr(self, n) != defaults[n]}
@@ -431,6 +433,14 @@ def _validate_local(settings: Settings) -> None:
             "[local] no_speech_threshold must be between 0 and 1, compression_ratio_threshold "
             "and hallucination_silence_threshold (0: off) not negative."
         )
+
+
+def model_fingerprint(model: str | None) -> str | None:
+    """`model` as the options fingerprint has it: the default is `base`, so a folder done with
+    tiny.en (then the default, `None`) is done again once; `tiny.en` keeps `None`, so passing
+    it keeps those transcripts."""
+    name = (model or "").strip() or DEFAULT_MODEL
+    return None if name == TINY_EN else name
 
 
 def validate_local(settings: Settings) -> None:

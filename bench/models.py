@@ -49,7 +49,7 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
     from batchscribe.config import Settings
     from batchscribe.engines.local import whisper_model
     from batchscribe.engines.local_options import to_transcript_data, transcribe_options
-    from batchscribe.subtitles import cues
+    from batchscribe.output.subtitles import cues
     from batchscribe.transcript import Transcript
 
     settings = Settings(model=spec["model"], multilingual=spec.get("multilingual", "auto"),

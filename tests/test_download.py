@@ -55,6 +55,7 @@ def batchscribe(
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_a_model_name_downloads_once_then_works_with_the_hub_gone(
     hub: FakeHub, voicemail: Path, tmp_path: Path
 ) -> None:
@@ -94,6 +95,7 @@ def test_no_network_is_one_line_naming_the_model_and_exit_2(voicemail: Path) -> 
     assert not (voicemail / "voicemail.txt").exists()
 
 
+@pytest.mark.slow
 def test_hf_hub_offline_is_the_same_one_line(voicemail: Path, tmp_path: Path) -> None:
     result = batchscribe(str(voicemail), "--model", "small", endpoint="http://127.0.0.1:9",
                          hf_home=tmp_path / "hf", HF_HUB_OFFLINE="1")  # fmt: skip
@@ -104,6 +106,7 @@ def test_hf_hub_offline_is_the_same_one_line(voicemail: Path, tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_hub_that_never_answers_is_given_up_within_a_minute(
     voicemail: Path, tmp_path: Path
 ) -> None:
@@ -121,6 +124,7 @@ def test_a_hub_that_never_answers_is_given_up_within_a_minute(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_name_the_hub_does_not_have_is_one_line(
     hub: FakeHub, voicemail: Path, tmp_path: Path
 ) -> None:

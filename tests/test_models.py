@@ -158,6 +158,7 @@ def joiner(site: Path, model: Bundled, target: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_runs_joining_at_once_join_once_and_both_get_the_model(
     site: Path, tmp_path: Path
 ) -> None:
@@ -174,6 +175,7 @@ def test_two_runs_joining_at_once_join_once_and_both_get_the_model(
     assert sorted(p.name for p in target.iterdir()) == [".fakemodel.lock", "fakemodel"]
 
 
+@pytest.mark.slow
 def test_a_join_killed_midway_leaves_no_model_and_the_next_join_makes_it(
     site: Path, tmp_path: Path
 ) -> None:

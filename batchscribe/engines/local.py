@@ -30,9 +30,9 @@ from batchscribe.engines.local_options import (
     transcribe_options,
     whisper_language,
 )
+from batchscribe.engines.models import choose, locate
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
-from batchscribe.engines.models import choose, locate
 from batchscribe.transcript import Transcript
 
 if TYPE_CHECKING:

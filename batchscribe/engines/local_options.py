@@ -11,13 +11,11 @@ from typing import Any
 from batchscribe.config import Settings
 from batchscribe.engines.models import choose
 from batchscribe.errors import ConfigError
+from batchscribe.transcript import OUR_KEY
 
 #: 30-second windows a multilingual model listens to before it names the language: one
 #: window of a quiet or music-led start decides wrongly; three cost two encoder passes more.
 LANGUAGE_DETECTION_WINDOWS = 3
-#: The one key of our own in a transcript's .json (engines.OUR_KEY; not imported: the
-#: package's __init__ imports this module's callers).
-OUR_KEY = "batchscribe"
 
 
 def whisper_language(code: str | None) -> str | None:

