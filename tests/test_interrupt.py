@@ -231,7 +231,8 @@ def three_minute_recordings(root: Path, count: int) -> list[Path]:
 def start_local(root: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSEMBLYAI")}
     return subprocess.Popen(
-        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local"],
+        # tiny.en: stopping does not depend on the model, and the test must stay fast
+        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local", "--model", "tiny.en"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -256,7 +257,7 @@ def test_local_first_ctrl_c_finishes_the_files_in_progress_and_the_next_run_does
     assert 1 <= len(written) < len(paths)  # those under way were finished, no more begun
     assert all(len(p.with_suffix(".txt").read_text()) > 1000 for p in written)
 
-    again = run_cli(str(tmp_path / "r"), "--engine", "local")
+    again = run_cli(str(tmp_path / "r"), "--engine", "local", "--model", "tiny.en")
 
     assert again.exit_code == EXIT_OK, again.output
     assert f"{len(paths) - len(written)} done, {len(written)} up to date" in again.output

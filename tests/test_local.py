@@ -158,7 +158,7 @@ def test_identical_recordings_are_transcribed_once_and_each_gets_outputs(
 def test_a_three_minute_recording_reads_in_paragraphs(tmp_path: Path) -> None:
     seconds = three_minutes_of_speech(tmp_path / "lecture.wav")
 
-    result = run_cli(str(tmp_path), "--engine", "local")
+    result = run_cli(str(tmp_path), "--engine", "local", "--model", "tiny.en")  # paragraphs: fast
 
     assert result.exit_code == EXIT_OK, result.output
     assert 180 <= seconds < 200
