@@ -62,6 +62,7 @@ def test_wer_helper() -> None:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(300)  # the default model, on a shared 2-core machine
 def test_offline_run_transcribes_every_format_within_wer(recordings: Path) -> None:
     result = run_cli(str(recordings), "--json")
 
@@ -188,6 +189,7 @@ def hum(seconds: float, *, hertz: float = 50.0, level: float = 0.02) -> Any:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(300)  # the default model, on a shared 2-core machine
 def test_silence_hum_and_noise_give_no_words_with_the_default_model(tmp_path: Path) -> None:
     write_wav(tmp_path / "silence-40s.wav", np.zeros(40 * 16000))
     write_wav(tmp_path / "hum-25s.wav", hum(25))
