@@ -137,8 +137,10 @@ def test_a_name_the_hub_does_not_have_is_one_line(
 
 def test_an_unknown_name_or_a_missing_folder_is_refused_before_any_work(voicemail: Path) -> None:
     started = time.monotonic()
-    for model, said in (("smal", "--model smal: not a model faster-whisper knows"),
-                        ("/no/such/dir", "--model /no/such/dir: no such folder")):  # fmt: skip
+    for model, said in (
+        ("smal", "--model smal: not a model faster-whisper knows"),
+        ("/no/such/dir", "the model folder /no/such/dir does not exist"),
+    ):
         result = run_cli(str(voicemail), "--model", model)
         assert result.exit_code == EXIT_USAGE
         [line] = result.output.splitlines()

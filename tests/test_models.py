@@ -73,7 +73,7 @@ def test_the_default_is_multilingual_base_and_tiny_en_keeps_the_old_fingerprint(
 def test_a_model_that_is_neither_a_folder_nor_a_known_name_is_refused_at_once(
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(ConfigError, match=r"--model /no/such/dir: no such folder"):
+    with pytest.raises(ConfigError, match=r"the model folder /no/such/dir does not exist"):
         check_name("/no/such/dir")
     with pytest.raises(ConfigError, match=r"--model smal: not a model faster-whisper knows"):
         check_name("smal")

@@ -98,8 +98,8 @@ def test_json_summary_on_stdout(fake: FakeServer, tmp_path: Path, fast_config: P
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"engine", "exit_code", "done", "up_to_date", "failed", "failed_count",
                             "still_processing", "warnings", "no_speech", "low_confidence",
-                            "truncated", "languages", "failed_before", "left_over_budget", "audio_seconds",
-                            "wall_seconds"}  # fmt: skip
+                            "truncated", "languages", "failed_before", "left_over_budget",
+                            "audio_seconds", "wall_seconds"}  # fmt: skip
     assert summary["languages"] == {}  # AssemblyAI was told the language: none detected
     assert summary["engine"] == "assemblyai" and summary["exit_code"] == result.exit_code == 1
     assert summary["done"] == 1 and summary["failed"][0]["path"].endswith("bad.mp3")

@@ -219,7 +219,7 @@ class Transcriber:
                 f"cannot use the GPU ({_first_line(err)}); install CUDA 12 and cuDNN 9, or set "
                 '[local] device = "auto" (falls back to the CPU) or "cpu".'
             )
-        ref = self._model_ref
+        ref = self._settings.model or ""
         if (os.sep in ref or ref.startswith((".", "~"))) and not os.path.isdir(ref):
             return ConfigError(
                 f"the model folder {ref} does not exist; pass --model with a faster-whisper "

@@ -119,8 +119,9 @@ def check_name(model: str | None) -> None:
     choice = choose(model)
     if choice.kind == "folder" and not Path(choice.name).expanduser().is_dir():
         raise ConfigError(
-            f"--model {choice.name}: no such folder; pass a faster-whisper model folder, or a "
-            f"model name such as {DEFAULT_MODEL} (installed), {TINY_EN} (installed) or small."
+            f"the model folder {choice.name} does not exist; pass --model with a faster-whisper "
+            f"model folder, or a model name such as {DEFAULT_MODEL} (installed), {TINY_EN} "
+            "(installed) or small (downloaded once)."
         )
     if choice.kind == "download" and choice.name not in known_names():
         raise ConfigError(
