@@ -216,17 +216,30 @@ def plans(runs: int) -> dict[str, Any]:
     }
 
 
+def folder(runs: int) -> dict[str, Any]:
+    """A folder of clips, alternated: the default plan, batched, and one file on both cores."""
+    files = [c[0] for c in corpus(ENGLISH)] * 2
+    specs = {
+        "sequential 2x1": {"model": "base", "files": files, "workers": 2, "threads": 1},
+        "batched 8": {"model": "base", "files": files, "workers": 1, "threads": 2,
+                      "batch_size": 8},
+        "sequential 1x2": {"model": "base", "files": files, "workers": 1, "threads": 2},
+    }  # fmt: skip
+    print("folder:", file=sys.stderr)
+    return {name: [r["decode_s"] for r in rs] for name, rs in alternate(specs, runs).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--only", choices=["models", "multilingual", "batched", "plans"])
+    parser.add_argument("--only", choices=["models", "multilingual", "batched", "plans", "folder"])
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(json.loads(args.one))))
         return
     parts = {"models": models_table, "multilingual": multilingual_cost, "batched": batched,
-             "plans": plans}  # fmt: skip
+             "plans": plans, "folder": folder}  # fmt: skip
     report = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d %H:%M"),
               "load_average_at_start": os.getloadavg()}  # fmt: skip
     for name, part in parts.items():
