@@ -257,7 +257,7 @@ def test_turning_speakers_on_redoes_each_file_once_and_the_hint_counts(tmp_path:
     on = run_cli(str(folder), "--engine", "local", "--speaker-labels")
     assert on.exit_code == EXIT_OK
     done = events(on.output, "done")
-    assert len(done) == 1 and done[0].endswith("two-men.wav (options changed)")
+    assert len(done) == 1 and done[0].endswith("two-men.wav (options changed) (en)")
     labelled = json.loads((folder / "two-men.json").read_text())
     found = score(labelled["words"], REFERENCE["two-men"])
     assert found.found == 2 and found.error <= 0.15, found
