@@ -18,6 +18,7 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.run import walk as scan
 from batchscribe.run.walk import (
     BROKEN_LINK,
+    LINK_LOOP,
     NOT_UTF8,
     Found,
     Nested,
@@ -623,3 +624,65 @@ def test_plan_under_output_dir_mirrors_outputs_and_looks_for_them_there(tmp_path
     touch(out / "sub" / "a.mp3.srt")
     current = plan_of(root, records, wanted)
     assert current.skipped == 1 and [j.key for j in current.jobs] == ["sub/a.wav"]
+
+
+# -- links that fail for good
+
+
+def link_record(link: Path, root: Path, **changes: Any) -> dict[str, Record]:
+    """The journal row an earlier run left for a link it reported as broken."""
+    key = link.relative_to(root).as_posix()
+    record = Record(key, Fingerprint.of(os.lstat(link)), State.FAILED, "assemblyai",
+                    error=BROKEN_LINK, permanent=True)  # fmt: skip
+    return {key: replace(record, **changes)}
+
+
+def test_a_symlink_loop_to_audio_is_reported_as_failing_for_good(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    os.symlink(root / "loop.mp3", root / "loop.mp3")
+    os.symlink(root / "other", root / "notes.txt")  # not audio: not ours to report
+    os.symlink(root / "other", root / "other")
+
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+
+    assert items == [Unreadable(root / "loop.mp3", LINK_LOOP)]
+    assert items[0].permanent
+    assert items[0].link is not None and items[0].link.st_ino == os.lstat(root / "loop.mp3").st_ino
+
+
+def test_a_broken_link_reported_before_and_unchanged_is_not_reported_again(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    os.symlink(root / "gone.mp3", root / "link.mp3")
+    records = link_record(root / "link.mp3", root)
+
+    batch = plan_of(Root(root, root, root), records)
+
+    assert (batch.failed_before, batch.problems, batch.jobs) == (1, [], [])
+
+
+def test_a_broken_link_is_reported_again_when_retrying_failures_or_when_it_changed(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    link = root / "link.mp3"
+    os.symlink(root / "gone.mp3", link)
+    records = link_record(link, root)
+    again = [Unreadable(link, BROKEN_LINK)]
+
+    assert (
+        plan_of(Root(root, root, root), records, replace(WANTED, retry_failed=True)).problems
+        == again
+    )
+    for changed in (
+        {"permanent": False},
+        {"state": State.DONE},
+        {"fingerprint": Fingerprint(1, 1)},
+    ):
+        batch = plan_of(Root(root, root, root), link_record(link, root, **changed))
+        assert (batch.failed_before, batch.problems) == (0, again), changed
+    assert plan_of(Root(root, root, root), {}).problems == again
