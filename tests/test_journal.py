@@ -545,14 +545,15 @@ def test_a_journal_whose_pages_are_damaged_is_moved_aside_with_sqlite_s_finding(
     path = journal_path(tmp_path)
     data = bytearray(path.read_bytes())
     page = 4096
-    data[3 * page : 6 * page] = b"\xff" * (3 * page)  # the header stays whole: it opens
+    data[10 * page : 11 * page] = bytes(page)  # a page zeroed: it opens, quick_check finds it
     path.write_bytes(bytes(data))
 
     again = Journal(tmp_path)
 
     assert again.moved_aside is not None
     why = again.moved_aside[1]
-    assert why.startswith("database disk image is malformed: ")  # and what quick_check found
+    assert why.startswith("database disk image is malformed: *** in database main ***")
+    assert "Page 11" in why  # what quick_check found
     assert again.records() == {}
 
 
