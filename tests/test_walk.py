@@ -778,3 +778,19 @@ def test_single_files_of_one_folder_are_listed_once_by_a_walk_plan(
         while walk_plan.next_batch() is not None:
             pass
     assert scanned == [str(tmp_path / "r")]
+
+
+def test_a_walk_plan_not_started_has_nothing_and_one_told_not_to_clean_keeps_temps(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    stale = touch(root / ".batchscribe-a.txt.k2j4.tmp")
+    touch(root / "a.mp3")
+    walk_plan = scan.WalkPlan(
+        [Root(root, root, root)], WANTED, DEFAULT_EXTENSIONS, nested=False, clean=False
+    )
+    assert walk_plan.next_batch() is None
+
+    walk_plan.start(Root(root, root, root), {})
+    assert walk_plan.next_batch() is not None
+    assert stale.exists()
