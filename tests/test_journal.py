@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import stat
 import subprocess
@@ -517,3 +518,61 @@ def test_a_journal_error_that_is_no_damage_is_not_taken_for_damage(tmp_path: Pat
     with pytest.raises(ConfigError, match="database is locked"):
         Journal(tmp_path, connect=locked)
     assert not list(journal_path(tmp_path).parent.glob("*.damaged-*"))
+
+
+def test_a_damaged_journal_is_kept_under_the_time_it_was_found(tmp_path: Path) -> None:
+    Journal(tmp_path).close()
+    path = journal_path(tmp_path)
+    path.write_bytes(b"not a database at all, " * 100)
+
+    again = Journal(tmp_path)
+
+    assert again.moved_aside is not None
+    aside = again.moved_aside[0]
+    assert re.fullmatch(r"journal\.sqlite3\.damaged-\d{8}T\d{6}", aside.name)
+    again.begin(START)
+    assert again.get("a.mp3") is not None
+
+
+def test_a_journal_whose_pages_are_damaged_is_moved_aside_with_sqlite_s_finding(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path)
+    with journal.batch():
+        for i in range(2000):
+            journal.begin(replace(START, key=f"{i:05}.mp3", outputs=(f"{i:05}.txt",)))
+    journal.close()
+    path = journal_path(tmp_path)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[10 * page : 11 * page] = bytes(page)  # a page zeroed: it opens, quick_check finds it
+    path.write_bytes(bytes(data))
+
+    again = Journal(tmp_path)
+
+    assert again.moved_aside is not None
+    why = again.moved_aside[1]
+    assert why.startswith("database disk image is malformed: *** in database main ***")
+    assert "Page 11" in why  # what quick_check found
+    assert again.records() == {}
+
+
+def test_a_journal_from_before_the_added_columns_gets_them_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path)
+    journal.begin(START)
+    journal.close()
+    db = sqlite3.connect(journal_path(tmp_path))
+    for column in ("options", "permanent", "digest"):
+        db.execute(f"ALTER TABLE files DROP COLUMN {column}")
+    db.commit()
+    db.close()
+
+    again = Journal(tmp_path)
+
+    old = again.get("a.mp3")
+    assert old is not None and old.options is None and old.digest is None
+    again.begin(replace(START, key="b.mp3"))
+    new = again.get("b.mp3")
+    assert new is not None and (new.options, new.digest) == ("o1", "d1")

@@ -8,6 +8,7 @@ import pytest
 
 from batchscribe.engines.assemblyai import LIST_PAGE, pages_to_list
 from batchscribe.engines.retry import MAX_RETRY_AFTER, retrying
+from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import NoAnswer, PermanentApiError, RetryableApiError
 from batchscribe.run.cadence import POLL_SHARE, list_spacing, poll_budget, poll_spacing
 
@@ -177,3 +178,28 @@ async def test_each_retry_is_logged_with_its_attempt_wait_and_error(
     errors: list[Exception] = [RetryableApiError("503 busy", status=503, retry_after=7)]
     await attempt_until(sleeps, errors)
     assert [r.getMessage() for r in retry_log] == ["retry 1 in 7.0s after: 503 busy"]
+
+
+async def test_each_retry_is_counted_in_the_request_stats_once() -> None:
+    stats = RequestStats()
+    errors: list[Exception] = [
+        RetryableApiError("429", status=429, retry_after=1),
+        RetryableApiError("503", status=503, retry_after=1),
+    ]
+    async for attempt in retrying(
+        attempts=5, base_delay=1.0, max_delay=8.0, sleep=Sleeps(), stats=stats
+    ):
+        with attempt:
+            if errors:
+                raise errors.pop(0)
+    assert stats.retries == 2
+
+
+async def test_a_request_that_succeeds_at_once_counts_no_retry() -> None:
+    stats = RequestStats()
+    async for attempt in retrying(
+        attempts=5, base_delay=1.0, max_delay=8.0, sleep=Sleeps(), stats=stats
+    ):
+        with attempt:
+            pass
+    assert stats.retries == 0

@@ -18,6 +18,7 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.run import walk as scan
 from batchscribe.run.walk import (
     BROKEN_LINK,
+    LINK_LOOP,
     NOT_UTF8,
     Found,
     Nested,
@@ -623,3 +624,173 @@ def test_plan_under_output_dir_mirrors_outputs_and_looks_for_them_there(tmp_path
     touch(out / "sub" / "a.mp3.srt")
     current = plan_of(root, records, wanted)
     assert current.skipped == 1 and [j.key for j in current.jobs] == ["sub/a.wav"]
+
+
+# -- links that fail for good
+
+
+def link_record(link: Path, root: Path, **changes: Any) -> dict[str, Record]:
+    """The journal row an earlier run left for a link it reported as broken."""
+    key = link.relative_to(root).as_posix()
+    record = Record(key, Fingerprint.of(os.lstat(link)), State.FAILED, "assemblyai",
+                    error=BROKEN_LINK, permanent=True)  # fmt: skip
+    return {key: replace(record, **changes)}
+
+
+def test_a_symlink_loop_to_audio_is_reported_as_failing_for_good(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    os.symlink(root / "loop.mp3", root / "loop.mp3")
+    os.symlink(root / "other", root / "notes.txt")  # not audio: not ours to report
+    os.symlink(root / "other", root / "other")
+
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+
+    assert items == [Unreadable(root / "loop.mp3", LINK_LOOP)]
+    assert items[0].permanent
+    assert items[0].link is not None and items[0].link.st_ino == os.lstat(root / "loop.mp3").st_ino
+
+
+def test_a_broken_link_reported_before_and_unchanged_is_not_reported_again(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    os.symlink(root / "gone.mp3", root / "link.mp3")
+    records = link_record(root / "link.mp3", root)
+
+    batch = plan_of(Root(root, root, root), records)
+
+    assert (batch.failed_before, batch.problems, batch.jobs) == (1, [], [])
+
+
+def test_a_broken_link_is_reported_again_when_retrying_failures_or_when_it_changed(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    link = root / "link.mp3"
+    os.symlink(root / "gone.mp3", link)
+    records = link_record(link, root)
+    again = [Unreadable(link, BROKEN_LINK)]
+
+    assert (
+        plan_of(Root(root, root, root), records, replace(WANTED, retry_failed=True)).problems
+        == again
+    )
+    for changed in (
+        {"permanent": False},
+        {"state": State.DONE},
+        {"fingerprint": Fingerprint(1, 1)},
+    ):
+        batch = plan_of(Root(root, root, root), link_record(link, root, **changed))
+        assert (batch.failed_before, batch.problems) == (0, again), changed
+    assert plan_of(Root(root, root, root), {}).problems == again
+
+
+def test_every_broken_link_reported_before_is_counted(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    records: dict[str, Record] = {}
+    for name in ("a.mp3", "b.mp3", "c.mp3"):
+        os.symlink(root / f"gone-{name}", root / name)
+        records |= link_record(root / name, root)
+
+    assert plan_of(Root(root, root, root), records).failed_before == 3
+
+
+def test_a_link_whose_recording_cannot_be_read_is_tried_again_not_failed_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "r"
+    touch(root / "target.wav")
+    os.symlink(root / "target.wav", root / "link.mp3")
+    real_scandir = os.scandir
+
+    class Entry:  # the link itself can be read, what it points to cannot
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self._entry = entry
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._entry, name)
+
+        def is_file(self, *, follow_symlinks: bool = True) -> bool:
+            return True
+
+        def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+            if follow_symlinks:
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return self._entry.stat(follow_symlinks=False)
+
+    @contextlib.contextmanager
+    def scandir(path: Any) -> Iterator[list[Any]]:
+        with real_scandir(path) as entries:
+            yield [Entry(e) if e.name == "link.mp3" else e for e in entries]
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    items = [i for batch in walk(root, DEFAULT_EXTENSIONS) for i in batch]
+    problems = [i for i in items if isinstance(i, Unreadable)]
+    assert problems == [Unreadable(root / "link.mp3", "Permission denied")]
+    assert not problems[0].permanent
+
+
+# -- the walk plan
+
+
+def test_a_walk_plan_cleans_up_after_a_killed_run_and_reports_nested_roots(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    stale = touch(root / ".batchscribe-a.txt.k2j4.tmp")
+    touch(root / "a.mp3")
+    touch(root / "sub" / "b.mp3")
+    Journal(root / "sub").close()
+    walk_plan = scan.WalkPlan([Root(root, root, root)], WANTED, DEFAULT_EXTENSIONS, nested=True)
+
+    first = walk_plan.next_root()
+    assert first is not None
+    walk_plan.start(first, {})
+    batch = walk_plan.next_batch()
+
+    assert batch is not None
+    assert [j.key for j in batch.jobs] == ["a.mp3"] and batch.nested == [root / "sub"]
+    assert not stale.exists()
+    assert walk_plan.next_batch() is None
+
+
+def test_a_walk_plan_walks_added_roots_after_those_waiting(tmp_path: Path) -> None:
+    roots = [Root(tmp_path / n, tmp_path / n, tmp_path / n) for n in ("a", "b", "c")]
+    walk_plan = scan.WalkPlan(roots[:2], WANTED, DEFAULT_EXTENSIONS, nested=True)
+    walk_plan.add_roots(roots[2:])
+    assert [walk_plan.next_root() for _ in range(4)] == [*roots, None]
+
+
+def test_single_files_of_one_folder_are_listed_once_by_a_walk_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.mp3", "b.mp3"):
+        touch(tmp_path / "r" / name)
+    roots = resolve_roots([tmp_path / "r" / "a.mp3", tmp_path / "r" / "b.mp3"])
+    walk_plan = scan.WalkPlan(roots, WANTED, DEFAULT_EXTENSIONS, nested=False)
+    scanned = count_scandir(monkeypatch)
+    while (root := walk_plan.next_root()) is not None:
+        walk_plan.start(root, {})
+        while walk_plan.next_batch() is not None:
+            pass
+    assert scanned == [str(tmp_path / "r")]
+
+
+def test_a_walk_plan_not_started_has_nothing_and_one_told_not_to_clean_keeps_temps(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "r"
+    stale = touch(root / ".batchscribe-a.txt.k2j4.tmp")
+    touch(root / "a.mp3")
+    walk_plan = scan.WalkPlan(
+        [Root(root, root, root)], WANTED, DEFAULT_EXTENSIONS, nested=False, clean=False
+    )
+    assert walk_plan.next_batch() is None
+
+    walk_plan.start(Root(root, root, root), {})
+    assert walk_plan.next_batch() is not None
+    assert stale.exists()
