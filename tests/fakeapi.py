@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -392,17 +392,20 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-class FakeServer:
-    """Runs a FakeAssemblyAI on 127.0.0.1 in a thread, so sync tests can run the real CLI."""
+class ThreadedServer:
+    """An aiohttp app (`app()`) on 127.0.0.1 in a thread of its own, so sync tests can run the
+    real CLI against it; `url` once entered. The fake API and the fake hub are two of these."""
 
-    def __init__(self, api: FakeAssemblyAI | None = None) -> None:
-        self.api = api or FakeAssemblyAI()
+    def __init__(self) -> None:
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
 
-    def __enter__(self) -> FakeServer:
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self
@@ -414,7 +417,7 @@ class FakeServer:
         self._loop.close()
 
     async def _start(self, port: int = 0) -> None:
-        self._runner = web.AppRunner(self.api.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
@@ -422,7 +425,6 @@ class FakeServer:
         assert server is not None
         host, bound_port = server.sockets[0].getsockname()[:2]  # type: ignore[attr-defined]
         self.url = f"http://{host}:{bound_port}"
-        self.api.base_url = self.url
 
     async def _stop(self) -> None:
         if self._runner is not None:
@@ -432,6 +434,21 @@ class FakeServer:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+
+
+class FakeServer(ThreadedServer):
+    """Runs a FakeAssemblyAI on 127.0.0.1 in a thread, so sync tests can run the real CLI."""
+
+    def __init__(self, api: FakeAssemblyAI | None = None) -> None:
+        super().__init__()
+        self.api = api or FakeAssemblyAI()
+
+    def app(self) -> web.Application:
+        return self.api.app()
+
+    async def _start(self, port: int = 0) -> None:
+        await super()._start(port)
+        self.api.base_url = self.url
 
 
 def main() -> None:

@@ -12,27 +12,24 @@ records every path asked for.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
 from pathlib import Path
 
 from aiohttp import web
+
+from tests.fakeapi import ThreadedServer
 
 #: The commit every served repository is at.
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-class FakeHub:
+class FakeHub(ThreadedServer):
     """Repos (`Systran/faster-whisper-tiny` -> a model folder), served on 127.0.0.1."""
 
     def __init__(self, repos: dict[str, Path]) -> None:
+        super().__init__()
         self.repos = repos
         self.requests: list[str] = []
-        self.url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -76,35 +73,6 @@ class FakeHub:
         if request.method == "HEAD":
             return web.Response(headers=headers)
         return web.FileResponse(path, headers=headers)
-
-    def __enter__(self) -> FakeHub:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        host, port = server.sockets[0].getsockname()[:2]  # type: ignore[attr-defined]
-        self.url = f"http://{host}:{port}"
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
 
 
 def _oid(path: Path) -> str:
