@@ -10,6 +10,7 @@ import pytest
 
 from batchscribe.config import LIST_PRICES, Settings, build_settings
 from batchscribe.dry_run import Rate, format_rate, rate_for
+from batchscribe.engines.assemblyai_options import DEFAULT_SPEECH_MODELS
 from batchscribe.errors import EXIT_OK, ConfigError
 from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer
@@ -31,8 +32,10 @@ def long_wav(path: Path, hours: float) -> None:
                      + struct.pack("<I", size) + b"\x80" * 64)  # fmt: skip
 
 
-def test_list_prices_are_2026s() -> None:
-    assert LIST_PRICES == {"universal-3-pro": 0.21, "universal-2": 0.15, "keyterms": 0.04}
+def test_every_default_speech_model_has_a_list_price() -> None:
+    """A default model without a price would be estimated at the fallback rate, silently."""
+    assert set(DEFAULT_SPEECH_MODELS) <= set(LIST_PRICES)
+    assert all(price > 0 for price in LIST_PRICES.values())
 
 
 def test_default_models_are_priced_at_the_first_ones_list_price() -> None:

@@ -241,7 +241,7 @@ def test_nothing_imports_ray_without_the_flag(tmp_path: Path) -> None:
     check = (
         "import sys; from batchscribe.cli import cli\n"
         "try: cli([sys.argv[1], '--engine', 'local', '--dry-run'])\n"
-        "except SystemExit: pass\n"
+        "except SystemExit as stop: assert stop.code == 0, f'dry run exited {stop.code}'\n"
         "assert 'ray' not in sys.modules, 'ray imported'\n"
     )
     done = subprocess.run([sys.executable, "-c", check, str(tmp_path)], capture_output=True)
