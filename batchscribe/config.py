@@ -5,10 +5,12 @@ This is the only module that reads `os.environ` (the CLI hands it over) or a con
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import batchscribe.engines.assemblyai_options as request
 from batchscribe.config_file import (
@@ -381,6 +383,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"API URL must start with http:// or https://, not '{settings.base_url}'."
         )
+    if settings.chosen_engine() == "assemblyai" and not _key_travels_safely(settings.base_url):
+        raise ConfigError(
+            f"API URL {settings.base_url} is plain http to another machine: the API key would "
+            "travel in clear. Use https://, or plain http only to this machine (localhost, "
+            "127.0.0.1, ::1)."
+        )
     if settings.engine == "assemblyai" and not settings.api_key:
         raise ConfigError(
             "No AssemblyAI key: set ASSEMBLYAI_API_KEY, or [assemblyai] api_key in the config "
@@ -400,6 +408,21 @@ def validate(settings: Settings) -> None:
             f"not {settings.low_confidence}."
         )
     _validate_local(settings)
+
+
+def _key_travels_safely(base_url: str) -> bool:
+    """https anywhere, plain http only to a loopback address: every request carries the key in
+    its Authorization header. Decided from the URL alone, before any lookup or connection."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it could resolve anywhere
 
 
 def _validate_local(settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 from batchscribe.config_file import RANGES, config_key
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from tests.conftest import REPO, run_cli, speech, start_cli
-from tests.fakeapi import FakeServer
+from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import wait_for
 
 
@@ -118,3 +119,72 @@ def test_sigterm_stops_a_run_at_the_highest_concurrency_within_its_grace(
     assert proc.returncode == EXIT_INTERRUPTED, stderr
     assert took < 2 + 8, took  # the grace, and the journal closed and the process gone
     assert "Traceback" not in stderr
+
+
+# -- 2. the key never travels in clear ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "url"),
+    [
+        ("flag", "http://example.invalid"),
+        ("env", "http://10.1.2.3:8080"),
+        ("config", "http://192.168.1.1"),
+        ("flag", "http://127.0.0.1.example.invalid"),  # a name, not the loopback address
+        ("flag", "http://0.0.0.0:9"),
+        ("flag", "http://user:pw@example.invalid/"),
+    ],
+)
+def test_plain_http_to_another_machine_is_refused_before_any_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, url: str
+) -> None:
+    looked_up: list[object] = []
+
+    def no_lookup(*args: object, **kwargs: object) -> None:
+        looked_up.append(args)
+        raise OSError("no lookup in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    monkeypatch.setattr(socket.socket, "connect", no_lookup)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_lookup)
+    (tmp_path / "talk.mp3").write_bytes(speech("secret"))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[assemblyai]\nbase_url = "{url}"\n' if where == "config" else "")
+    flags = ["--api-url", url] if where == "flag" else []
+    env = {
+        "ASSEMBLYAI_API_KEY": API_KEY,
+        **({"ASSEMBLYAI_BASE_URL": url} if where == "env" else {}),
+    }
+
+    result = run_cli(str(tmp_path), "--config", str(config), *flags, env=env)
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    (line,) = result.output.splitlines()
+    assert "plain http to another machine" in line and "in clear" in line
+    assert API_KEY not in line
+    assert looked_up == []
+    assert not (tmp_path / "talk.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.example.invalid", "http://127.0.0.1:9", "http://[::1]:9", "http://localhost:9"],
+)
+def test_https_anywhere_and_plain_http_to_this_machine_are_accepted(
+    tmp_path: Path, url: str
+) -> None:
+    from batchscribe.config import build_settings
+
+    s = build_settings(flags={"base_url": url}, env={"ASSEMBLYAI_API_KEY": "k"}, cwd=tmp_path)
+    assert s.base_url == url
+
+
+def test_plain_http_elsewhere_does_not_stop_the_local_engine(tmp_path: Path) -> None:
+    from batchscribe.config import build_settings
+
+    s = build_settings(
+        flags={"engine": "local"},
+        env={"ASSEMBLYAI_BASE_URL": "http://example.invalid"},
+        cwd=tmp_path,
+    )
+    assert s.chosen_engine() == "local"  # no key is sent anywhere
