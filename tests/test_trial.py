@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batchscribe.config_file import RANGES, config_key
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_USAGE
-from tests.conftest import REPO, run_cli, speech, start_cli
+from tests.conftest import REPO, api_env, run_cli, speech, start_cli
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import wait_for
 
@@ -188,3 +189,45 @@ def test_plain_http_elsewhere_does_not_stop_the_local_engine(tmp_path: Path) -> 
         cwd=tmp_path,
     )
     assert s.chosen_engine() == "local"  # no key is sent anywhere
+
+
+# -- 3. redirects ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[FakeServer]:
+    """A second API on 127.0.0.1, reached by another name (`localhost`): another host."""
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_to_another_host_is_refused_and_the_key_never_goes_there(
+    fake: FakeServer, elsewhere: FakeServer, tmp_path: Path, fast_config: Path, status: int
+) -> None:
+    other = elsewhere.url.replace("127.0.0.1", "localhost")
+    fake.api.redirect_status, fake.api.redirect_to = status, f"{other}/v2/upload?token=x"
+    (tmp_path / "talk.mp3").write_bytes(speech("secret") + os.urandom(300_000))
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    (line,) = [line for line in result.output.splitlines() if "error" in line]
+    assert f"redirected (HTTP {status}) to another host, {other};" in line
+    assert "never sent there" in line and "token" not in line
+    assert elsewhere.api.requests == [] and elsewhere.api.keys_seen == []
+    assert len(fake.api.requests) == 1  # refused at once, not retried
+    assert "Traceback" not in result.output and API_KEY not in result.output
+
+
+def test_a_redirect_on_the_same_host_is_refused_too(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    fake.api.redirect_status, fake.api.redirect_to = 307, "/v3/upload"
+    (tmp_path / "talk.mp3").write_bytes(speech("secret"))
+
+    result = run_cli(str(tmp_path), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "redirected (HTTP 307) to /v3/upload on the same host; not followed" in result.output
+    assert fake.api.keys_seen == [API_KEY]
