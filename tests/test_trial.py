@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config_file import RANGES, config_key
-from batchscribe.errors import EXIT_INTERRUPTED, EXIT_USAGE
+from batchscribe.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
 from tests.conftest import REPO, api_env, run_cli, speech, start_cli
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import wait_for
@@ -231,3 +231,85 @@ def test_a_redirect_on_the_same_host_is_refused_too(
     assert result.exit_code == EXIT_USAGE, result.output
     assert "redirected (HTTP 307) to /v3/upload on the same host; not followed" in result.output
     assert fake.api.keys_seen == [API_KEY]
+
+
+# -- 4. never written through a link ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("claimed", [False, True])
+@pytest.mark.parametrize("dangling", [False, True])
+def test_an_output_that_is_a_link_is_neither_followed_nor_replaced(
+    fake: FakeServer, tmp_path: Path, fast_config: Path, claimed: bool, dangling: bool
+) -> None:
+    root, outside = tmp_path / "r", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    source = root / "talk.mp3"
+    source.write_bytes(speech("first"))
+    if claimed:  # batchscribe wrote talk.txt once; then it became a link, and the source changed
+        assert run_cli(str(root), "--config", str(fast_config), env=api_env(fake)).exit_code == 0
+        (root / "talk.txt").unlink()
+        source.write_bytes(speech("second"))
+    target = outside / "target.txt"
+    if not dangling:
+        target.write_text("precious\n")
+    (root / "talk.txt").symlink_to(target)
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_SOME_FAILED, result.output
+    assert "talk.txt is a symbolic link and was not written by batchscribe; kept it" in (
+        result.output
+    )
+    assert (root / "talk.txt").is_symlink() and os.readlink(root / "talk.txt") == str(target)
+    assert target.read_text() == "precious\n" if not dangling else not target.exists()
+
+
+def precious(path: Path) -> Path:
+    path.write_text("precious\n")
+    return path
+
+
+@pytest.mark.parametrize("name", ["lock", "journal.sqlite3", "journal.sqlite3-wal"])
+def test_a_state_file_that_is_a_link_stops_the_run_and_its_target_is_untouched(
+    tmp_path: Path, name: str
+) -> None:
+    from batchscribe.state.journal import JOURNAL_NAME
+
+    assert JOURNAL_NAME == "journal.sqlite3"
+    root = tmp_path / "r"
+    (root / ".batchscribe").mkdir(parents=True, mode=0o700)
+    (root / ".batchscribe" / name).symlink_to(precious(tmp_path / "precious"))
+    (root / "talk.mp3").write_bytes(speech("x"))
+
+    result = run_cli(str(root), "--engine", "local")
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"{name} is a symbolic link; batchscribe never writes its state through one" in (
+        result.output
+    )
+    assert (tmp_path / "precious").read_text() == "precious\n"
+
+
+def test_a_state_folder_that_is_a_link_or_open_to_every_user_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "talk.mp3").write_bytes(speech("x"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / ".batchscribe").symlink_to(elsewhere)
+
+    linked = run_cli(str(root), "--engine", "local")
+
+    assert linked.exit_code == EXIT_USAGE and "is a symbolic link" in linked.output
+    assert list(elsewhere.iterdir()) == []
+    (root / ".batchscribe").unlink()
+    (root / ".batchscribe").mkdir()
+    (root / ".batchscribe").chmod(0o777)
+
+    open_to_all = run_cli(str(root), "--engine", "local")
+
+    assert open_to_all.exit_code == EXIT_USAGE, open_to_all.output
+    assert "writable by every user (mode 777)" in open_to_all.output
+    assert "chmod 700" in open_to_all.output
+    assert list((root / ".batchscribe").iterdir()) == []
