@@ -313,3 +313,59 @@ def test_a_state_folder_that_is_a_link_or_open_to_every_user_is_refused(tmp_path
     assert "writable by every user (mode 777)" in open_to_all.output
     assert "chmod 700" in open_to_all.output
     assert list((root / ".batchscribe").iterdir()) == []
+
+
+# -- 5. special files: named for what they are, never opened -----------------------------------
+
+
+def special_files(root: Path) -> dict[str, str]:
+    """Audio-named entries that are no recordings, each with what its line must call it."""
+    (root / "zero.mp3").symlink_to("/dev/zero")
+    (root / "random.wav").symlink_to("/dev/urandom")
+    os.mkfifo(root / "pipe.mp3")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "s.wav"))
+    sock.close()  # the socket file stays
+    return {
+        "zero.mp3": "a symbolic link to a character device (/dev/zero)",
+        "random.wav": "a symbolic link to a character device (/dev/urandom)",
+        "pipe.mp3": "a FIFO (named pipe)",
+        "s.wav": "a socket",
+    }
+
+
+@pytest.mark.slow
+def test_devices_fifos_and_sockets_in_a_folder_are_named_once_and_never_opened(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "good.mp3").write_bytes(speech("fine"))
+    kinds = special_files(root)
+    config = tmp_path / "c.toml"
+    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+
+    first = cli_process(str(root), "--config", str(config), env=api_env(fake), timeout=60)
+
+    assert first.returncode == EXIT_SOME_FAILED, first.stderr
+    for name, kind in kinds.items():
+        (line,) = [line for line in first.stderr.splitlines() if f"{root / name}:" in line]
+        assert kind in line and "not a recording" in line, line
+    assert (root / "good.txt").read_text() == "fine\n"
+    assert fake.api.upload_count == 1
+    assert "broken symlink" not in first.stderr and "Traceback" not in first.stderr
+
+    again = cli_process(str(root), "--config", str(config), env=api_env(fake), timeout=60)
+
+    assert again.returncode == 0, again.stderr  # reported once; --status lists them
+    assert not any(name in again.stderr for name in kinds)
+
+
+@pytest.mark.slow
+def test_a_fifo_named_on_the_command_line_is_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.wav")
+
+    done = cli_process(str(tmp_path / "pipe.wav"), "--engine", "local", timeout=60)
+
+    assert done.returncode == EXIT_SOME_FAILED, done.stderr
+    assert "a FIFO (named pipe), not a recording" in done.stderr
