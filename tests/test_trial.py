@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from batchscribe.config_file import RANGES, config_key
@@ -369,3 +371,86 @@ def test_a_fifo_named_on_the_command_line_is_never_opened(tmp_path: Path) -> Non
 
     assert done.returncode == EXIT_SOME_FAILED, done.stderr
     assert "a FIFO (named pipe), not a recording" in done.stderr
+
+
+# -- 6. odd recordings, with the real local model -----------------------------------------------
+
+#: Runs a command and prints the peak RSS (KiB) of what it ran, on its last stderr line.
+PEAK_RSS = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(done.returncode)"
+)
+
+
+def measured(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The CLI in a subprocess, and its peak memory in GiB."""
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "batchscribe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    *lines, peak = done.stderr.splitlines()
+    done.stderr = "\n".join(lines)
+    return done, int(peak) / 2**20
+
+
+def wav(path: Path, frames: bytes, *, rate: int = 16000, channels: int = 1, width: int = 2) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(frames)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_odd_recordings_each_end_clearly_with_memory_bounded(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    noise = np.random.default_rng(1).normal(0, 300, 16000 * 3 * 8).astype(np.int16)
+    (root / "empty.wav").write_bytes(b"")
+    wav(root / "one-sample.wav", b"\x00\x00")
+    wav(root / "eight-channels.wav", noise.tobytes(), channels=8)
+    wav(root / "hi-res.wav", noise.astype("<i4").tobytes()[: 96000 * 2 * 3], rate=96000, width=3)
+    (root / "text.mp3").write_text("this is not audio\n" * 100)
+    with open(root / "sparse.wav", "wb") as sparse:
+        sparse.truncate(5 * 2**30)  # 5 GB of nothing, no header; takes no disk
+
+    done, peak_gib = measured(str(root), "--engine", "local", "--model", "tiny.en", timeout=300)
+
+    assert done.returncode == EXIT_SOME_FAILED, done.stderr
+    lines = done.stderr.splitlines()
+    for name, outcome in [
+        ("empty.wav", "failed"),
+        ("one-sample.wav", "done"),
+        ("eight-channels.wav", "done"),
+        ("hi-res.wav", "done"),
+        ("text.mp3", "failed"),
+        ("sparse.wav", "failed"),
+    ]:
+        (line,) = [line for line in lines if f"{root / name}" in line]
+        assert f" {outcome} " in line, line
+    assert "cannot decode it as audio" in next(line for line in lines if "sparse.wav" in line)
+    assert "Traceback" not in done.stderr
+    assert peak_gib < 1.5, peak_gib  # measured 0.25 GiB
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_two_hours_of_silence_finish_fast_with_memory_bounded(tmp_path: Path) -> None:
+    with wave.open(str(tmp_path / "silence.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(120):
+            out.writeframes(bytes(2 * 16000 * 60))
+
+    done, peak_gib = measured(str(tmp_path), "--engine", "local", "--model", "tiny.en", timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert "silence.wav (no speech)" in done.stderr
+    # Measured 28 s and 1.8 GiB (the whole recording decoded to float32 first: issue #30).
+    assert peak_gib < 3, peak_gib
