@@ -3,11 +3,17 @@ URLs, redirects, links, special files, odd recordings and terminals."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
+import pty
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 import wave
 from collections.abc import Iterator
@@ -454,3 +460,109 @@ def test_two_hours_of_silence_finish_fast_with_memory_bounded(tmp_path: Path) ->
     assert "silence.wav (no speech)" in done.stderr
     # Measured 28 s and 1.8 GiB (the whole recording decoded to float32 first: issue #30).
     assert peak_gib < 3, peak_gib
+
+
+# -- 7. display and environment: no escape codes where no terminal is, names never raw ----------
+
+#: A name that would drive a terminal (red text) and split a line, were it shown raw.
+HOSTILE_NAME = "a\x1b[31mred\nline\x07.mp3"
+
+
+def hostile_folder(root: Path) -> Path:
+    root.mkdir()
+    (root / HOSTILE_NAME).write_bytes(speech("hostile"))
+    (root / "plain.mp3").write_bytes(speech("plain"))
+    return root
+
+
+def in_a_terminal(args: list[str], env: dict[str, str], columns: int) -> bytes:
+    """What the CLI writes to a pseudo-terminal `columns` wide (stdout and stderr both)."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchscribe", *args], stdout=child, stderr=child, env=env
+    )
+    os.close(child)
+    seen = b""
+    with contextlib.suppress(OSError):  # EIO once the child closed its side
+        while chunk := os.read(main, 65536):
+            seen += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0, seen
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("extra_env", "flags"),
+    [
+        ({}, []),
+        ({"NO_COLOR": "1"}, []),
+        ({"TERM": "dumb"}, []),
+        ({}, ["--quiet"]),
+        ({}, ["--json"]),
+    ],
+)
+def test_piped_output_has_no_escape_codes_and_names_are_escaped(
+    fake: FakeServer, tmp_path: Path, extra_env: dict[str, str], flags: list[str]
+) -> None:
+    root = hostile_folder(tmp_path / "r")
+    config = tmp_path / "c.toml"
+    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+
+    done = cli_process(
+        str(root), "--config", str(config), *flags, env={**api_env(fake), **extra_env}
+    )
+
+    assert done.returncode == 0, done.stderr
+    for text in (done.stdout, done.stderr):
+        assert not set(text) & {"\x1b", "\x07", "\r"}, text
+    if flags == ["--quiet"]:
+        assert done.stderr == "" and done.stdout == ""
+    else:
+        assert "a\\x1b[31mred\\nline\\x07.mp3" in done.stderr
+        assert all(line.startswith("20") for line in done.stderr.splitlines())
+    if flags == ["--json"]:
+        assert json.loads(done.stdout)["done"] == 2
+
+
+@pytest.mark.slow
+def test_a_cron_like_empty_environment_runs_and_prints_plain_lines(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "notes.mp3").write_text("not audio")
+    env = {"PATH": "/usr/bin:/bin"}  # cron's: no HOME, no TERM, no LANG
+
+    done = subprocess.run(
+        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == EXIT_SOME_FAILED, done.stderr
+    assert "cannot decode it as audio" in done.stderr and "Traceback" not in done.stderr
+    assert "\x1b" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("term", "columns"), [("dumb", 60), ("dumb", 200), ("xterm", 60), ("xterm", 200)]
+)
+def test_in_a_terminal_names_never_reach_it_raw(
+    fake: FakeServer, tmp_path: Path, term: str, columns: int
+) -> None:
+    root = hostile_folder(tmp_path / "r")
+    config = tmp_path / "c.toml"
+    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+    env = {**os.environ, **api_env(fake), "TERM": term}
+
+    seen = in_a_terminal([str(root), "--config", str(config)], env, columns)
+
+    assert b"\x1b[31mred" not in seen and b"\x07" not in seen
+    # Shown escaped, shortened and wrapped to the width as it may be.
+    assert b"line\\x07.mp3" in seen.replace(b"\r\n", b"")
+    if term == "dumb":
+        assert b"\x1b" not in seen  # no progress line, no colour: plain lines
