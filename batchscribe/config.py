@@ -5,14 +5,18 @@ This is the only module that reads `os.environ` (the CLI hands it over) or a con
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import batchscribe.engines.assemblyai_options as request
 from batchscribe.config_file import (
     LOCAL_CONFIG_NAME,
+    RANGES,
+    check_ranges,
     find_config_file,
     parse_extensions,
     parse_formats,
@@ -368,31 +372,32 @@ def validate(settings: Settings) -> None:
     """Reject values no run can use, with a line that says what to give instead."""
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not '{settings.engine}'.")
-    if settings.concurrency < 1:
-        raise ConfigError(f"concurrency must be at least 1, not {settings.concurrency}.")
+    check_ranges({name: getattr(settings, name) for name in RANGES})
     if min(settings.poll_interval, settings.max_wait, settings.grace) <= 0:
         raise ConfigError("poll_interval, max_wait and grace must be positive numbers of seconds.")
     if settings.watch_settle < 0 or settings.watch_rescan <= 0:
         raise ConfigError("[watch] settle must not be negative and rescan must be positive.")
-    if settings.requests_per_minute < 10:
-        raise ConfigError("requests_per_minute must be at least 10.")
-    if settings.retry_attempts < 1 or settings.retry_base_delay < 0 or settings.retry_max_delay < 0:
-        raise ConfigError("retry_attempts must be at least 1 and retry delays not negative.")
+    if settings.retry_base_delay < 0 or settings.retry_max_delay < 0:
+        raise ConfigError("retry_base_delay and retry_max_delay must not be negative.")
     if not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"API URL must start with http:// or https://, not '{settings.base_url}'."
+        )
+    if settings.chosen_engine() == "assemblyai" and not _key_travels_safely(settings.base_url):
+        raise ConfigError(
+            f"API URL {settings.base_url} is plain http to another machine: the API key would "
+            "travel in clear. Use https://, or plain http only to this machine (localhost, "
+            "127.0.0.1, ::1)."
         )
     if settings.engine == "assemblyai" and not settings.api_key:
         raise ConfigError(
             "No AssemblyAI key: set ASSEMBLYAI_API_KEY, or [assemblyai] api_key in the config "
             "file, or use --engine local."
         )
-    if (settings.max_files is not None and settings.max_files < 1) or (
-        settings.max_audio_hours is not None and settings.max_audio_hours <= 0
-    ):
-        raise ConfigError("--max-files must be at least 1 and --max-audio-hours positive.")
-    if min(settings.max_line_chars, settings.max_lines) < 1 or settings.max_cue_seconds <= 0:
-        raise ConfigError("max_line_chars and max_lines must be >= 1, max_cue_seconds > 0.")
+    if settings.max_audio_hours is not None and settings.max_audio_hours <= 0:
+        raise ConfigError("--max-audio-hours must be positive.")
+    if settings.max_cue_seconds <= 0:
+        raise ConfigError("[output] max_cue_seconds must be positive.")
     if "audio_url" in settings.transcript_options:
         raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
     request.check(settings.transcript_options, where="[assemblyai.transcript]")
@@ -405,26 +410,29 @@ def validate(settings: Settings) -> None:
     _validate_local(settings)
 
 
+def _key_travels_safely(base_url: str) -> bool:
+    """https anywhere, plain http only to a loopback address: every request carries the key in
+    its Authorization header. Decided from the URL alone, before any lookup or connection."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it could resolve anywhere
+
+
 def _validate_local(settings: Settings) -> None:
     """The [local] values faster-whisper would reject, or misread, mid-run."""
-    if settings.beam_size < 1 or settings.threads < 0 or settings.workers < 0:
-        raise ConfigError("local beam_size must be >= 1, threads and workers >= 0.")
-    if settings.speakers_expected is not None and settings.speakers_expected < 1:
-        raise ConfigError(
-            f"speakers_expected must be at least 1, not {settings.speakers_expected}."
-        )
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."
         )
-    if (
-        not 0 < settings.vad_threshold < 1
-        or min(settings.vad_min_silence_ms, settings.vad_speech_pad_ms) < 0
-    ):
-        raise ConfigError(
-            "[local] vad_threshold must be between 0 and 1, vad_min_silence_ms and "
-            "vad_speech_pad_ms not negative."
-        )
+    if not 0 < settings.vad_threshold < 1:
+        raise ConfigError("[local] vad_threshold must be between 0 and 1.")
     if (
         not 0 <= settings.no_speech_threshold <= 1
         or min(settings.compression_ratio_threshold, settings.hallucination_silence_threshold) < 0
@@ -451,8 +459,6 @@ def validate_local(settings: Settings) -> None:
         raise ConfigError(
             f"[local] multilingual must be auto, on or off, not '{settings.multilingual}'."
         )
-    if settings.batch_size < 0:
-        raise ConfigError(f"[local] batch_size must be 0 (off) or more, not {settings.batch_size}.")
     if settings.task == "translate" and settings.chosen_engine() == "assemblyai":
         raise ConfigError("--task translate is the local engine's (Whisper translates to English); "
                           "use --engine local, or leave --task unset with AssemblyAI.")  # fmt: skip

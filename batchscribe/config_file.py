@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -82,6 +83,51 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("ray", "max_file_bytes"): ("ray_max_file_bytes", int),
 }
 _SECTIONS = {section for section, _ in _SCHEMA if section}
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The values a count the user gives may take, both ends included, and why its ceiling."""
+
+    low: int
+    high: int
+    why: str
+    #: the flag that sets it too, if any
+    flag: str | None = None
+
+
+# Every count a user gives, flag or config key alike (Settings field -> its range): one table,
+# checked by `config.validate` whatever set the value, so no count can ask for unbounded memory
+# or a task per unit (`concurrency = 100000000` once made 100 million tasks before a signal
+# could be handled). README's "Limits" and config.example.toml say the same.
+RANGES: dict[str, Range] = {
+    # A worker is a task, a connection and two queued jobs; 256 is --ray's own default, and the
+    # API's 4,000 requests a minute are saturated far below it.
+    "concurrency": Range(1, 256, "files under way at once", "--concurrency"),
+    # Budgets are counters, no memory per unit: a ceiling only catches a typo.
+    "max_files": Range(1, 1_000_000_000, "files per run", "--max-files"),
+    # More voices than the clustering can tell apart in one conversation is noise.
+    "speakers_expected": Range(1, 32, "speakers in one recording", "--speakers-expected"),
+    "max_line_chars": Range(1, 1000, "characters per subtitle line"),
+    "max_lines": Range(1, 100, "lines per subtitle cue"),
+    # A token bucket of this size; the API allows 4,000 a minute.
+    "requests_per_minute": Range(10, 100_000, "the API allows 4,000 a minute"),
+    # Streamed in 1 MiB pieces whatever the size: the ceiling is the largest disk file sensible.
+    "max_upload_bytes": Range(1, 1 << 40, "bytes, streamed from disk"),
+    "retry_attempts": Range(1, 100, "attempts per request"),
+    # Decoder memory grows with each of these: beams per window, windows at once.
+    "beam_size": Range(1, 20, "beams per window; memory grows with each"),
+    "batch_size": Range(0, 64, "windows decoded at once, 0: off; memory grows with each"),
+    "threads": Range(0, 256, "decoding threads per worker, 0: chosen for the cores"),
+    # Each local worker holds its own copy of the model in memory.
+    "workers": Range(0, 64, "local workers, each holding the model; 0: one per core"),
+    "vad_min_silence_ms": Range(0, 3_600_000, "milliseconds"),
+    "vad_speech_pad_ms": Range(0, 3_600_000, "milliseconds"),
+    # Twice the actors is the default concurrency, whose ceiling is 256.
+    "ray_actors": Range(0, 128, "actors, each holding the model; 0: sized by the cluster"),
+    # Held whole in memory, once per actor at work, when not on shared storage.
+    "ray_max_file_bytes": Range(1, 1 << 32, "bytes held in memory per file sent to an actor"),
+}
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -206,3 +252,26 @@ def parse_formats(items: str | list[Any], *, source: str = "--formats") -> tuple
 def parse_extensions(text: str) -> frozenset[str]:
     """`--ext mp3,.WAV` -> {'mp3', 'wav'}."""
     return _extensions(text, source="--ext")
+
+
+def config_key(name: str) -> str | None:
+    """The config file's key for Settings field `name`, as a user writes it (`[local] beam_size`);
+    None for a flag-only setting."""
+    for (section, key), (field, _) in _SCHEMA.items():
+        if field == name:
+            return f"[{section}] {key}" if section else key
+    return None
+
+
+def check_ranges(values: Mapping[str, Any]) -> None:
+    """Raise ConfigError, one line, for the first count outside RANGES (None: not set)."""
+    for name, allowed in RANGES.items():
+        value = values.get(name)
+        if value is None or allowed.low <= value <= allowed.high:
+            continue
+        key = config_key(name)
+        given = f"{allowed.flag} (config: {key})" if allowed.flag and key else allowed.flag
+        raise ConfigError(
+            f"{given or key or name} must be from {allowed.low:,} to {allowed.high:,} "
+            f"({allowed.why}), not {value:,}."
+        )

@@ -53,8 +53,8 @@ def parameters() -> list[click.Parameter]:
     """PATH... and every option, in --help order; new objects on each call (one per command)."""
     return [
         click.Argument(["paths"], nargs=-1, required=True, type=_EXISTING),
-        _option("-c", "--concurrency", type=click.IntRange(min=1),
-                help="Files uploaded or transcribed at once.  [default: 5]"),
+        _option("-c", "--concurrency", type=int, metavar="N",
+                help="Files uploaded or transcribed at once, 1 to 256.  [default: 5]"),
         _option("--engine", type=click.Choice(ENGINES),
                 help="auto: AssemblyAI when a key is set, else local.  [default: auto]"),
         _option("--api-url", "base_url", metavar="URL",
@@ -99,7 +99,7 @@ def _output_options() -> list[click.Parameter]:
         _switch("--speaker-labels",
                 help="Label speakers; .txt gets one 'Speaker A:' paragraph per turn (local: "
                 "the speakers extra)."),
-        _option("--speakers-expected", type=click.IntRange(min=1), metavar="N",
+        _option("--speakers-expected", type=int, metavar="N",
                 help="With --speaker-labels: how many speakers there are, when you know."),
         _option("--speech-model", metavar="NAME[,NAME...]", help="AssemblyAI speech models, "
                 "a comma list in priority order (the service falls back to the next).  "
@@ -116,7 +116,7 @@ def _output_options() -> list[click.Parameter]:
                 help="Show what the journal knows (counts, failures, last run) and exit."),
         _switch("--retry-failed",
                 help="Also retry files that failed for good before (not audio, empty, too big)."),
-        _option("--max-files", type=click.IntRange(min=1), metavar="N",
+        _option("--max-files", type=int, metavar="N",
                 help="Start at most N files this run (with --watch: per calendar day, local "
                 "time); the rest waits for the next."),
         _option("--max-audio-hours", type=_SECONDS, metavar="H",

@@ -6,6 +6,8 @@ import atexit
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +132,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def api_env(server: FakeServer, key: str = API_KEY) -> dict[str, str]:
     return {"ASSEMBLYAI_API_KEY": key, "ASSEMBLYAI_BASE_URL": server.url}
+
+
+def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]:
+    """The CLI in a real subprocess against `fake`, for signals and kill -9."""
+    env = {**os.environ, **api_env(fake)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchscribe", str(root), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def three_minutes_of_speech(path: Path, *, lead: float = 0.0) -> float:

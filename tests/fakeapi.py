@@ -68,6 +68,12 @@ class FakeAssemblyAI:
     delete_status: int | None = None
     #: answer every listing (GET /v2/transcript) with this status (None: list normally)
     list_status: int | None = None
+    #: answer every request with this redirect status and `Location: redirect_to` (None: off),
+    #: before looking at the key, as a proxy or a moved host would
+    redirect_status: int | None = None
+    redirect_to: str = ""
+    #: the `Authorization` header of every request, as received (None: none sent)
+    keys_seen: list[str | None] = field(default_factory=list)
     #: delay before answering any request (a slow API)
     response_delay: float = 0.0
     #: cap on upload speed in bytes per second, per upload (None: as fast as loopback goes)
@@ -148,6 +154,9 @@ class FakeAssemblyAI:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        self.keys_seen.append(request.headers.get("Authorization"))
+        if self.redirect_status is not None:
+            return web.Response(status=self.redirect_status, headers={"Location": self.redirect_to})
         if self.response_delay:
             await asyncio.sleep(self.response_delay)
         if request.headers.get("Authorization") != self.api_key:

@@ -42,18 +42,18 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
-    toml = 'concurrency = 7\n[assemblyai]\nbase_url = "http://file"\napi_key = "file-key"\n'
-    assert settings(tmp_path, config=toml).base_url == "http://file"
-    env = {"ASSEMBLYAI_BASE_URL": "http://env", "ASSEMBLYAI_API_KEY": "env-key"}
+    toml = 'concurrency = 7\n[assemblyai]\nbase_url = "https://file"\napi_key = "file-key"\n'
+    assert settings(tmp_path, config=toml).base_url == "https://file"
+    env = {"ASSEMBLYAI_BASE_URL": "https://env", "ASSEMBLYAI_API_KEY": "env-key"}
     s = settings(tmp_path, config=toml, env=env)
-    assert (s.base_url, s.api_key, s.concurrency) == ("http://env", "env-key", 7)
+    assert (s.base_url, s.api_key, s.concurrency) == ("https://env", "env-key", 7)
     s = settings(
         tmp_path,
         config=toml,
         env=env,
-        flags={"base_url": "http://flag", "concurrency": 2, "quiet": None},
+        flags={"base_url": "https://flag", "concurrency": 2, "quiet": None},
     )
-    assert (s.base_url, s.concurrency, s.quiet) == ("http://flag", 2, False)
+    assert (s.base_url, s.concurrency, s.quiet) == ("https://flag", 2, False)
 
 
 def test_tutorial_key_name_is_accepted_and_sdk_name_wins(tmp_path: Path) -> None:

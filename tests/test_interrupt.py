@@ -13,22 +13,11 @@ import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.state.lock import RunLock
-from tests.conftest import api_env, run_cli, speech, three_minutes_of_speech
+from tests.conftest import api_env, run_cli, speech, start_cli, three_minutes_of_speech
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states, wait_for
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
-
-
-def start_cli(root: Path, fake: FakeServer, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, **api_env(fake)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchscribe", str(root), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

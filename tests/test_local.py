@@ -610,7 +610,7 @@ async def test_the_engine_says_how_far_it_has_heard_after_each_segment(tmp_path:
     [
         ({"task": "translate"}, {"ASSEMBLYAI_API_KEY": "k"}, "--task translate is the local"),
         ({"multilingual": "yes"}, {}, "multilingual must be auto, on or off"),
-        ({"batch_size": -1}, {}, "batch_size must be 0"),
+        ({"batch_size": -1}, {}, "batch_size must be from 0"),
     ],
 )
 def test_local_choices_that_cannot_work_are_one_line_before_any_work(

@@ -163,7 +163,7 @@ def test_config_file_turns_them_on(tmp_path: Path) -> None:
     config.write_text("[local]\nspeaker_labels = true\nspeakers_expected = 0\n")
     result = run_cli(str(tmp_path), "--config", str(config), "--engine", "local")
     assert result.exit_code == EXIT_USAGE
-    assert "speakers_expected must be at least 1" in result.output
+    assert "speakers_expected) must be from 1 to 32" in result.output
 
 
 def test_missing_extra_exits_2_with_the_install_line(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiofiles
 import aiofiles.threadpool
@@ -26,7 +26,13 @@ from batchscribe.config import Settings
 from batchscribe.engines.retry import Sleep, retrying
 from batchscribe.engines.stats import RequestStats
 from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
-from batchscribe.errors import AuthError, NoAnswer, PermanentApiError, RetryableApiError
+from batchscribe.errors import (
+    AuthError,
+    FatalApiError,
+    NoAnswer,
+    PermanentApiError,
+    RetryableApiError,
+)
 
 log = logging.getLogger("batchscribe.assemblyai")
 
@@ -189,12 +195,18 @@ class AssemblyAIClient:
                 headers={**self._headers, **(headers or {})},
                 data=data,
                 timeout=timeout,
+                # Never followed: aiohttp would re-send the key (and the upload) to wherever a
+                # Location points, another host included.
+                allow_redirects=False,
                 **kwargs,
             ) as resp:
                 retry_after = _seconds(resp.headers.get("Retry-After"))
                 self._gate.answered(resp.status, sent_at=sent_at, retry_after=retry_after)
                 if resp.status == 429:
                     self.stats.rate_limited += 1
+                if 300 <= resp.status < 400:
+                    location = resp.headers.get("Location", "")
+                    raise redirect_error(resp.status, self._base, location, what)
                 if resp.status == 200:
                     body = await resp.json(content_type=None)
                     if not isinstance(body, dict):
@@ -251,6 +263,22 @@ def error_for_status(status: int, body: str, retry_after: str | None, what: str)
     if status == 429 or status >= 500:
         return RetryableApiError(message, status=status, retry_after=_seconds(retry_after))
     return PermanentApiError(message, status=status)
+
+
+def redirect_error(status: int, base: str, location: str, what: str) -> FatalApiError:
+    """A redirect, refused for the whole run: the key goes only to the --api-url host. The line
+    names where it pointed (scheme and host only: a query could carry a token)."""
+    target = urlsplit(urljoin(base + "/", location))
+    where = f"{target.scheme}://{target.netloc}" if target.netloc else "(no Location)"
+    if target.netloc and (target.scheme, target.netloc) == (urlsplit(base).scheme, _host(base)):
+        return FatalApiError(
+            f"{what}: the API redirected (HTTP {status}) to {target.path or '/'} on the same "
+            "host; not followed. Set --api-url to the API's address, without /v2."
+        )
+    return FatalApiError(
+        f"{what}: the API at {_host(base)} redirected (HTTP {status}) to another host, {where}; "
+        "not followed, so the key is never sent there. If that is the API, set --api-url to it."
+    )
 
 
 def _host(base_url: str) -> str:

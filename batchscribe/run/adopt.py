@@ -8,6 +8,7 @@ A user's file cannot pass by chance, so it is still refused.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def first_foreign(
 
 def _same_bytes(path: Path, expected: bytes) -> bool:
     try:
-        if path.stat().st_size != len(expected):
+        st = path.lstat()  # a link (to /dev/zero, to a file elsewhere) is the user's, unread
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(expected):
             return False  # the common case for a user's file: no read
         return path.read_bytes() == expected
     except OSError:

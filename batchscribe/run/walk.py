@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -260,8 +261,41 @@ def _sort_entry(
             subfolders.append(sub)
     elif is_audio and entry.is_file():
         audio.append((entry.name, entry.path, entry.stat()))
-    elif is_audio and entry.is_symlink():
-        items.append(Unreadable(Path(entry.path), BROKEN_LINK, entry.stat(follow_symlinks=False)))
+    elif is_audio:  # never opened: a FIFO would block, /dev/zero would never end
+        items.append(_not_a_file(entry.path, entry.stat(follow_symlinks=False)))
+
+
+def _not_a_file(path: str, own: os.stat_result) -> Unreadable:
+    """An audio-named entry that is no regular file: a broken link, or a special file (itself
+    or behind a link), failed for good until it changes. Only stats, never opens it."""
+    if not stat.S_ISLNK(own.st_mode):
+        return Unreadable(Path(path), f"{special_kind(own.st_mode)}{NOT_A_FILE}", own)
+    try:
+        target = os.stat(path)
+    except FileNotFoundError:
+        return Unreadable(Path(path), BROKEN_LINK, own)
+    kind = f"a symbolic link to {special_kind(target.st_mode)} ({os.readlink(path)})"
+    return Unreadable(Path(path), f"{kind}{NOT_A_FILE}", own)
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in the user's words."""
+    for test, kind in (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+#: After what a special file is: why it is skipped, and until when.
+NOT_A_FILE = (
+    ", not a recording: only regular files are transcribed (not tried again until it changes)"
+)
 
 
 #: For a symlink whose target is gone, and for a symlink loop: fixed only by the user.
@@ -316,6 +350,8 @@ def _single_file(
     folder = str(path.parent)
     try:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # named on the command line: never opened either
+            return [_not_a_file(str(path), path.lstat())]
         if folder not in listings:
             listings[folder] = Listing.of(folder, extensions)
     except OSError as err:

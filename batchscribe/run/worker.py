@@ -241,8 +241,9 @@ def _checked_digest(
     foreign = first_foreign(job, digest, unknown)
     if foreign is not None:
         # Never overwrite a file batchscribe did not write (checked before anything is paid).
+        what = "is a symbolic link" if os.path.islink(foreign) else "already exists"
         raise ForeignOutput(
-            f"{foreign.name} already exists and was not written by batchscribe; kept it. "
+            f"{foreign.name} {what} and was not written by batchscribe; kept it. "
             "Move or delete it, then run with --retry-failed to transcribe this file.",
         )
     return digest, True
@@ -257,6 +258,7 @@ def _unclaimed_outputs(job: Job) -> dict[str, Path]:
         too_long = name_too_long(path)
         if too_long:
             raise InputError(too_long, permanent=True)
-        if path.name not in ours and os.path.exists(path):
+        # A link is never ours, claimed or not: writing would replace the user's link.
+        if os.path.islink(path) or (path.name not in ours and os.path.lexists(path)):
             unknown[fmt] = path
     return unknown

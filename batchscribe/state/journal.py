@@ -25,7 +25,7 @@ from typing import Any
 from batchscribe.errors import ConfigError, JournalError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Resume
-from batchscribe.state.lock import STATE_DIR, private_mkdir
+from batchscribe.state.lock import STATE_DIR, open_state_file, private_mkdir
 
 JOURNAL_NAME = "journal.sqlite3"
 
@@ -266,7 +266,10 @@ class Journal:
         """Open, check and bring up to date; raises Damaged, or sqlite3.DatabaseError
         (SQLITE_CORRUPT, SQLITE_NOTADB), for a journal whose pages are damaged."""
         # Created user-only before SQLite opens it: it holds transcript ids and upload URLs.
-        os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.close(open_state_file(db_path, os.O_CREAT | os.O_RDWR))
+        for companion in ("-wal", "-shm", "-journal"):  # SQLite opens these by name
+            if os.path.islink(f"{db_path}{companion}"):
+                open_state_file(Path(f"{db_path}{companion}"), os.O_RDONLY)  # raises for it
         db = connect(db_path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")

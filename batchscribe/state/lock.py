@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -19,8 +20,36 @@ UNKNOWN_PID = 0
 
 
 def private_mkdir(path: Path) -> None:
-    """`.batchscribe/` is user-only: it holds transcript ids and upload URLs."""
+    """`.batchscribe/` is user-only: it holds transcript ids and upload URLs. Raises ConfigError
+    when it is a symbolic link, or writable by every user: anyone could then plant a link in it
+    that the journal or the lock would write through."""
     path.mkdir(mode=0o700, exist_ok=True)
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        raise ConfigError(
+            f"{path} is a symbolic link; batchscribe keeps its journal only in a real folder: "
+            "remove the link (or move the folder it points to here)."
+        )
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"{path} is writable by every user (mode {stat.S_IMODE(st.st_mode):o}): anyone could "
+            f"change what batchscribe remembers; make it private with: chmod 700 '{path}'."
+        )
+
+
+def open_state_file(path: Path, flags: int) -> int:
+    """`os.open` for a file in `.batchscribe/` that never follows a symbolic link (O_NOFOLLOW):
+    a planted link cannot make a run truncate or write another file. Raises ConfigError for a
+    link, OSError for anything else."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise ConfigError(
+            f"{path} is a symbolic link; batchscribe never writes its state through one: "
+            "remove it and run again."
+        ) from None
 
 
 class RunLock:
@@ -41,7 +70,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         try:
             private_mkdir(self.path.parent)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            fd = open_state_file(self.path, os.O_CREAT | os.O_RDWR)
         except OSError as err:
             elsewhere = (
                 " A read-only folder of recordings can be transcribed with --output-dir DIR "
@@ -97,7 +126,7 @@ def lock_holder(root: Path) -> int | None:
     """
     path = root / STATE_DIR / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None  # no lock file: no run has ever held it
     try:

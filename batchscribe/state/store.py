@@ -7,6 +7,7 @@ same bytes all render from here: no request, no model.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from collections.abc import Mapping
@@ -47,6 +48,8 @@ class TranscriptStore:
         data = json.dumps(transcript.data, ensure_ascii=False)
         try:
             self.folder.mkdir(mode=0o700, exist_ok=True)
+            if self.folder.is_symlink():  # never written through a planted link
+                raise OSError(errno.ELOOP, "it is a symbolic link; remove it")
             write_atomic(self._path(digest, options), data, private=True)
         except (OSError, OutputError) as err:
             reason = err.strerror if isinstance(err, OSError) else err.message
