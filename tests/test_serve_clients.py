@@ -116,9 +116,12 @@ def test_an_upload_that_is_not_audio_is_an_error_and_the_server_goes_on(tmp_path
         failed = sdk(served).transcribe(str(junk))
         assert failed.status == aai.TranscriptStatus.error
         assert "audio" in str(failed.error) and str(tmp_path) not in str(failed.error)
-        with client(served) as api, junk.open("rb") as f:
-            with pytest.raises(openai.BadRequestError, match="audio"):
-                api.audio.transcriptions.create(model="whisper-1", file=f)
+        with (
+            client(served) as api,
+            junk.open("rb") as f,
+            pytest.raises(openai.BadRequestError, match="audio"),
+        ):
+            api.audio.transcriptions.create(model="whisper-1", file=f)
 
         after = sdk(served).transcribe(str(DATA / "monologue.wav"))
         assert after.status == aai.TranscriptStatus.completed
