@@ -51,7 +51,8 @@ TOP_LEVEL = {
 #: drives the run; the run drives state, engines and output; all share the types.
 MAY_IMPORT = {
     "front": {"serve", "report", "run", "state", "engines", "output", "settings", "shared"},
-    "serve": {"run", "state", "engines", "output", "settings", "shared"},
+    # `batchscribe serve` is its own command: it sets up logging as the command line does
+    "serve": {"run", "state", "engines", "output", "settings", "shared", "logs"},
     "run": {"report", "state", "engines", "output", "settings", "shared"},
     "state": {"output", "settings", "shared"},
     "engines": {"output", "settings", "shared"},
