@@ -222,3 +222,37 @@ def test_words_are_cut_into_sentences_and_paragraphs() -> None:
     assert sentences[1]["start"] == 200 and sentences[1]["end"] == 490
     paragraphs = cut(words, paragraph_word_starts(words))
     assert [p["text"] for p in paragraphs] == ["Hello there. How are you?", "Fine."]
+
+
+def test_the_serve_section_of_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "batchscribe.toml"
+    config.write_text('[serve]\nport = 9911\nstate_dir = "~/st"\nmax_queue = 3\n')
+    settings = build_settings(flags={}, env={"HOME": str(tmp_path)}, cwd=tmp_path)
+    assert (settings.serve_port, settings.serve_max_queue) == (9911, 3)
+    assert settings.serve_state_dir is not None and settings.serve_state_dir.name == "st"
+    config.write_text("[serve]\nmax_upload_mb = 0\n")
+    with pytest.raises(ConfigError, match="max_upload_mb"):
+        build_settings(flags={}, env={}, cwd=tmp_path)
+
+
+async def test_the_metrics_file_says_the_server_is_up(tmp_path: Path, engine: FakeEngine) -> None:
+    metrics = tmp_path / "serve.prom"
+    settings = build_settings(
+        flags={"serve_port": free_port(), "serve_state_dir": tmp_path / "state",
+               "metrics_file": metrics},
+        env={}, cwd=tmp_path,
+    )  # fmt: skip
+    up = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings, make_engine=lambda s: engine, ready=lambda line: up.set())
+    )
+    await asyncio.wait_for(up.wait(), 10)
+    for _ in range(100):
+        if metrics.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert "batchscribe_up 1.0" in metrics.read_text()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "batchscribe_up 0.0" in metrics.read_text()

@@ -123,11 +123,8 @@ class _Face:
     def _base(self, request: web.Request) -> str:
         return f"{request.scheme}://{request.host}"
 
-    def _model(self, job: Job) -> str:
-        return model_label(self.context.settings)
-
     def _object(self, request: web.Request, job: Job) -> dict[str, Any]:
-        return transcript_object(job, self._base(request), self._model(job))
+        return transcript_object(job, self._base(request), model_label(self.context.settings))
 
     async def upload(self, request: web.Request) -> web.Response:
         upload_id, problem = await read_upload(self.context, request, request.content.read)

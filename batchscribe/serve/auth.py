@@ -52,12 +52,9 @@ def key_matches(header: str | None, key: str) -> bool:
 
 
 def key_required(key: str | None) -> Any:
-    """aiohttp's middleware (typed by aiohttp as its own protocol)."""
-    return _middleware(key)
-
-
-def _middleware(key: str | None) -> Any:
-    """The middleware: 401 without the key (when one is set), before any handler runs."""
+    """The middleware (Any: aiohttp types middlewares as its own protocol): 401 without the
+    key, when one is set, before any handler runs. Compared even for a wrong length in
+    constant time (`hmac.compare_digest`)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
