@@ -131,5 +131,11 @@ cli = make_cli()
 
 
 def main() -> None:
-    """The console script (`batchscribe.cli:main`): the default engines."""
+    """The console script (`batchscribe.cli:main`): the default engines; `batchscribe serve
+    ...` is the server's own command (a folder named serve is `./serve`)."""
+    if sys.argv[1:2] == ["serve"]:
+        from batchscribe.serve.command import serve_command
+
+        serve_command(sys.argv[2:], prog_name="batchscribe serve")
+        return
     cli(prog_name="batchscribe")

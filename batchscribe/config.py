@@ -221,6 +221,20 @@ class Settings:
     #: with ray_shared_storage false, a larger file fails (not sent): each file in flight is
     #: held in the coordinator's memory and the object store, once per actor at work
     ray_max_file_bytes: int = 1 << 30
+    # -- `batchscribe serve` (batchscribe/serve/)
+    #: loopback: nothing off this machine reaches it unless the user binds wider, with a key
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8765
+    #: uploads and transcripts kept across restarts; None: `$XDG_STATE_HOME/batchscribe/serve`
+    serve_state_dir: Path | None = None
+    #: where the state folder defaults to (`$XDG_STATE_HOME`, else `~/.local/state`)
+    state_home: Path | None = None
+    #: AssemblyAI's own cap is 2.2 GB; a local disk deserves a smaller default
+    serve_max_upload_mb: int = 1024
+    #: transcripts waiting for a worker; more get 429 with Retry-After
+    serve_max_queue: int = 100
+    #: env BATCHSCRIBE_SERVER_KEY: what clients send as Authorization; None: no key asked
+    server_key: str | None = field(default=None, repr=False)
 
     def engine_options(self) -> dict[str, Any]:
         """What, besides the audio, decides the transcript: a change means transcribe again.
@@ -312,6 +326,12 @@ def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         values["cache_dir"] = Path(env["XDG_CACHE_HOME"])
     elif env.get("HOME"):
         values["cache_dir"] = Path(env["HOME"]) / ".cache"
+    if env.get("BATCHSCRIBE_SERVER_KEY"):
+        values["server_key"] = env["BATCHSCRIBE_SERVER_KEY"]
+    if env.get("XDG_STATE_HOME"):
+        values["state_home"] = Path(env["XDG_STATE_HOME"])
+    elif env.get("HOME"):
+        values["state_home"] = Path(env["HOME"]) / ".local" / "state"
     return values
 
 
@@ -408,6 +428,14 @@ def validate(settings: Settings) -> None:
             f"not {settings.low_confidence}."
         )
     _validate_local(settings)
+    _validate_serve(settings)
+
+
+def _validate_serve(settings: Settings) -> None:
+    if not 1 <= settings.serve_port <= 65535:
+        raise ConfigError(f"[serve] port must be between 1 and 65535, not {settings.serve_port}.")
+    if settings.serve_max_upload_mb < 1 or settings.serve_max_queue < 1:
+        raise ConfigError("[serve] max_upload_mb and max_queue must be at least 1.")
 
 
 def _key_travels_safely(base_url: str) -> bool:

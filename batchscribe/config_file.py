@@ -81,6 +81,11 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ("ray", "num_gpus"): ("ray_num_gpus", (int, float)),
     ("ray", "shared_storage"): ("ray_shared_storage", bool),
     ("ray", "max_file_bytes"): ("ray_max_file_bytes", int),
+    ("serve", "host"): ("serve_host", str),
+    ("serve", "port"): ("serve_port", int),
+    ("serve", "state_dir"): ("serve_state_dir", str),
+    ("serve", "max_upload_mb"): ("serve_max_upload_mb", int),
+    ("serve", "max_queue"): ("serve_max_queue", int),
 }
 _SECTIONS = {section for section, _ in _SCHEMA if section}
 
@@ -210,7 +215,7 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
         return {name: value, "config_warnings": tuple(warnings)}
     if name == "prices":
         return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
-    if name in {"output_dir", "metrics_file"}:
+    if name in {"output_dir", "metrics_file", "serve_state_dir"}:
         return {name: Path(str(value)).expanduser() if value else None}
     if name in {"api_key", "model", "language", "ray_address"} and value == "":
         return {name: None}  # TOML has no null; an empty string means "not set"

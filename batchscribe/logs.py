@@ -86,8 +86,9 @@ def setup_logging(settings: Settings) -> None:
         handlers.append(to_file)
     for handler in handlers:
         handler.setFormatter(formatter)
-        if settings.api_key:
-            handler.addFilter(RedactKey(settings.api_key))
+        for secret in (settings.api_key, settings.server_key):
+            if secret:
+                handler.addFilter(RedactKey(secret))
     for name in (*LOGGERS, REPORT_LOGGER):
         for old in logging.getLogger(name).handlers:
             old.close()  # a previous invocation's --log-file in the same process

@@ -50,7 +50,9 @@ TOP_LEVEL = {
 #: What each layer may import (besides itself). Dependencies point down: the command line
 #: drives the run; the run drives state, engines and output; all share the types.
 MAY_IMPORT = {
-    "front": {"report", "run", "state", "engines", "output", "settings", "shared"},
+    "front": {"serve", "report", "run", "state", "engines", "output", "settings", "shared"},
+    # `batchscribe serve` is its own command: it sets up logging as the command line does
+    "serve": {"run", "state", "engines", "output", "settings", "shared", "logs"},
     "run": {"report", "state", "engines", "output", "settings", "shared"},
     "state": {"output", "settings", "shared"},
     "engines": {"output", "settings", "shared"},
@@ -74,7 +76,7 @@ def layer_of(module: str) -> str:
     parts = module.split(".")[1:]
     if not parts:
         return "shared"  # the package itself: only __version__
-    if len(parts) > 1 or parts[0] in {"run", "state", "engines", "output"}:
+    if len(parts) > 1 or parts[0] in {"run", "state", "engines", "output", "serve"}:
         return parts[0]
     return TOP_LEVEL[parts[0]]
 

@@ -1,0 +1,43 @@
+"""An upload's bytes to the state folder, streamed (never whole in memory), capped in size,
+and in place only once complete (a temporary name, then a rename)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+#: Read the body this much at a time: memory per upload stays at one chunk.
+CHUNK = 1 << 20
+
+
+class TooLarge(Exception):
+    """The upload passed the cap; nothing of it is kept."""
+
+
+async def save_stream(chunks: AsyncIterator[bytes], path: Path, *, limit: int) -> int:
+    """Write `chunks` to `path` (a temporary sibling first); raises TooLarge past `limit`
+    bytes. Returns the size. A failure or cancellation leaves nothing behind."""
+    partial = path.with_name(path.name + ".part")
+    size = 0
+    try:
+        async with aiofiles.open(partial, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge()
+                await out.write(chunk)
+            await out.flush()
+            await aiofiles.os.wrap(os.fsync)(out.fileno())
+        await aiofiles.os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return size
+
+
+def too_large_message(limit_mb: int) -> str:
+    return f"upload too large: the limit is {limit_mb} MB (set [serve] max_upload_mb)"
