@@ -413,6 +413,12 @@ def _validate_local(settings: Settings) -> None:
         raise ConfigError(
             f"speakers_expected must be at least 1, not {settings.speakers_expected}."
         )
+    if settings.speakers_expected is not None and not settings.speaker_labels:
+        # AssemblyAI would take the count silently and label nothing: say so instead
+        raise ConfigError(
+            "--speakers-expected (speakers_expected) needs --speaker-labels: "
+            "add it, or drop the count."
+        )
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."
