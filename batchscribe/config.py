@@ -455,6 +455,12 @@ def _key_travels_safely(base_url: str) -> bool:
 
 def _validate_local(settings: Settings) -> None:
     """The [local] values faster-whisper would reject, or misread, mid-run."""
+    if settings.speakers_expected is not None and not settings.speaker_labels:
+        # AssemblyAI would take the count silently and label nothing: say so instead
+        raise ConfigError(
+            "--speakers-expected (speakers_expected) needs --speaker-labels: "
+            "add it, or drop the count."
+        )
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."

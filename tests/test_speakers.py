@@ -166,6 +166,13 @@ def test_config_file_turns_them_on(tmp_path: Path) -> None:
     assert "speakers_expected) must be from 1 to 32" in result.output
 
 
+def test_a_count_without_speaker_labels_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path), "--engine", "local", "--speakers-expected", "2")
+    assert result.exit_code == EXIT_USAGE
+    assert "needs --speaker-labels" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
 def test_missing_extra_exits_2_with_the_install_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
