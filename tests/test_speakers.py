@@ -274,3 +274,21 @@ def test_turning_speakers_on_redoes_each_file_once_and_the_hint_counts(tmp_path:
 
     data, found = _labelled(folder, "two-men.wav", "--speakers-expected", "1")
     assert found.found == 1 and data["speakers_expected"] == 1
+
+
+def test_a_speaker_heard_in_fewer_than_five_words_is_not_one() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    assert speakers._heard_in_few_words(np.array([0] * 10 + [1] * 4 + [2] * 6), labels) == 1
+    assert speakers._heard_in_few_words(np.array([0] * 10 + [1] * 5 + [2] * 6), labels) is None
+    assert speakers._heard_in_few_words(np.zeros(3, dtype=np.int64), np.zeros(6, np.int64)) is None
+
+
+def test_a_dropped_speakers_windows_join_the_nearest_voice_each() -> None:
+    a, b, mixed = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]
+    embeddings = np.array([a, a, mixed, [0.9, 0.1, 0.1], [0.1, 0.9, 0.1], b], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1, 1, 2])  # speaker 1: a window near A, one near B, one neither
+
+    merged = speakers._merged_into_nearest(embeddings, labels, gone=1)
+
+    assert merged[[0, 1, 3]].tolist() == [0, 0, 0] and merged[[4, 5]].tolist() == [1, 1]
+    assert set(merged.tolist()) == {0, 1}

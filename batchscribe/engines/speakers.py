@@ -66,6 +66,10 @@ MAX_SPEAKERS = 10
 #: A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its own:
 #: its windows join the nearest one (a cough, a laugh, a window across two voices).
 MIN_SPEAKER_WINDOWS = 3
+#: A speaker heard in fewer words than this, when the count came from the data, is not one:
+#: its windows join the nearest speaker. Measured: the clean interview's third "speaker" was 4
+#: words, each at a turn's edge or a one-word reply (windows across both voices).
+MIN_SPEAKER_WORDS = 5
 #: A run of at most this many words, shorter than SHORT_TURN_MS, between two runs of one
 #: speaker is that speaker's.
 SHORT_TURN_WORDS = 2
@@ -312,9 +316,35 @@ def label_words(
     midpoints = np.array([(start + end) / 2000 for start, end in times], dtype=np.float64)
     starts = np.array([start for start, _ in regions], dtype=np.float64) / SAMPLE_RATE
     in_region = np.clip(np.searchsorted(starts, midpoints, side="right") - 1, 0, None)
-    per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
-    smoothed = smooth(per_word, times, in_region.tolist())
-    return [speaker_name(n) for n in _renumber(np.array(smoothed, dtype=np.int64)).tolist()]
+    while True:
+        per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
+        smoothed = np.array(smooth(per_word, times, in_region.tolist()), dtype=np.int64)
+        few = None if expected else _heard_in_few_words(smoothed, labels)
+        if few is None:
+            break
+        labels = _merged_into_nearest(windows.embeddings, labels, few)
+    return [speaker_name(n) for n in _renumber(smoothed).tolist()]
+
+
+def _heard_in_few_words(per_word: Labels, labels: Labels) -> int | None:
+    """The speaker (of several) given the fewest words, if under MIN_SPEAKER_WORDS."""
+    speakers = int(labels.max()) + 1 if len(labels) else 0
+    if speakers < 2:
+        return None
+    words = np.bincount(per_word, minlength=speakers)
+    fewest = int(np.argmin(words))
+    return fewest if words[fewest] < MIN_SPEAKER_WORDS else None
+
+
+def _merged_into_nearest(embeddings: Floats, labels: Labels, gone: int) -> Labels:
+    """`gone`'s windows given to the speaker whose mean voice is nearest each, then renumbered
+    0, 1, ... (so `labels.max() + 1` stays the count)."""
+    kept = [s for s in range(int(labels.max()) + 1) if s != gone]
+    centroids = _normed(np.stack([embeddings[labels == s].mean(axis=0) for s in kept]))
+    result = labels.copy()
+    mine = labels == gone
+    result[mine] = np.array(kept)[np.argmax(embeddings[mine] @ centroids.T, axis=1)]
+    return _renumber(result)
 
 
 def utterances(words: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
