@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import batchscribe.engines.assemblyai_options as request
+import batchscribe.engines.assemblyai.request as request
 from batchscribe.config_file import (
     LOCAL_CONFIG_NAME,
     RANGES,
@@ -60,7 +60,7 @@ DEVICES = ("auto", "cpu", "cuda")
 #: Files under way with --ray and a pool the cluster sizes: workers waiting for an actor cost
 #: a coroutine each, and a pool larger than half of this wants --concurrency raised.
 RAY_CONCURRENCY = 256
-#: The local model when none is named (engines/models.py): Whisper base, since issue #20.
+#: The local model when none is named (engines/local/models.py): Whisper base, since issue #20.
 DEFAULT_MODEL = "base"
 #: The default before it, English-only, whose fingerprint is still None (see model_fingerprint).
 TINY_EN = "tiny.en"
@@ -161,7 +161,7 @@ class Settings:
     #: run to run): the middle of the gap (BENCHMARKS.md). 0: never flag.
     low_confidence: float = 0.7
     # -- local engine (faster-whisper); the fields in LOCAL_OPTIONS decide its transcripts
-    #: None: the bundled Whisper base (engines/models.py says what each value means)
+    #: None: the bundled Whisper base (engines/local/models.py says what each value means)
     model: str | None = None
     #: Where the bundled model's parts are joined: `$XDG_CACHE_HOME/batchscribe/models/`
     #: (default `~/.cache`); None: `~/.cache`.
@@ -195,16 +195,16 @@ class Settings:
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
     hallucination_silence_threshold: float = 0.0
-    #: Who spoke each word (the `speakers` extra; engines/speakers.py), and how many speakers
+    #: Who spoke each word (the `speakers` extra; engines/speakers/), and how many speakers
     #: there are when known (None: estimated). Counted in the options only when on.
     speaker_labels: bool = False
     speakers_expected: int | None = None
     #: "auto": CUDA when CTranslate2 sees a GPU, with the CPU as fallback; "cpu"; "cuda"
     device: str = "auto"
-    #: 0: chosen for the machine's cores (see engines/local.py).
+    #: 0: chosen for the machine's cores (see engines/local/engine.py).
     threads: int = 0
     workers: int = 0
-    # -- the local engine on a Ray cluster (--ray; engines/ray_cluster.py)
+    # -- the local engine on a Ray cluster (--ray; engines/cluster/engine.py)
     #: the head's host:port, `auto` (RAY_ADDRESS, else the cluster `ray start` began here) or
     #: ray://host:10001 (Ray Client); None: transcribe in this process
     ray_address: str | None = None
@@ -322,7 +322,7 @@ def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
         values["api_key"] = key
     if env.get("ASSEMBLYAI_BASE_URL"):
         values["base_url"] = env["ASSEMBLYAI_BASE_URL"]
-    if env.get("XDG_CACHE_HOME"):  # where the default model is joined (engines/models.py)
+    if env.get("XDG_CACHE_HOME"):  # where the default model is joined (engines/local/models.py)
         values["cache_dir"] = Path(env["XDG_CACHE_HOME"])
     elif env.get("HOME"):
         values["cache_dir"] = Path(env["HOME"]) / ".cache"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import batchscribe.engines.assemblyai_options as request
+import batchscribe.engines.assemblyai.request as request
 from batchscribe.errors import ConfigError
 from batchscribe.output.names import FORMATS
 

@@ -116,7 +116,7 @@ class RetryableApiError(ApiError):
 
 class NoAnswer(RetryableApiError):
     """The request got no HTTP answer at all: the network or the host is down, not this file.
-    Bounded by the run's reachability check (see `engines/throttle.py`), not by attempts."""
+    Bounded by the run's reachability check (`engines/assemblyai/throttle`), not by attempts."""
 
 
 class PermanentApiError(ApiError):

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from batchscribe.config import ENGINES, parse_extensions, parse_formats
-from batchscribe.engines.assemblyai_options import parse_speech_models
+from batchscribe.engines.assemblyai.request import parse_speech_models
 from batchscribe.errors import ConfigError
 
 EXAMPLES = """\b

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from batchscribe.config import Settings  # noqa: E402
-from batchscribe.engines.local import whisper_model  # noqa: E402
-from batchscribe.engines.local_options import transcribe_options  # noqa: E402
+from batchscribe.engines.local.engine import whisper_model  # noqa: E402
+from batchscribe.engines.local.options import transcribe_options  # noqa: E402
 from tests.wer import wer  # noqa: E402
 
 PODCAST = Path("/work/shared/corpus-real/fsp-orm.mp3")

@@ -1,9 +1,9 @@
 """One-off: export Resemblyzer's GE2E voice encoder to ONNX, with reference embeddings.
 
-The speaker labels of the local engine (`batchscribe/engines/speakers.py`) run Resemblyzer's
+The speaker labels of the local engine (`batchscribe/engines/speakers/`) run Resemblyzer's
 pretrained voice encoder (`resemblyzer/pretrained.pt`, Apache-2.0, Corentin Jemine /
 Resemble AI) with onnxruntime, so that a run needs neither torch nor Resemblyzer. This script
-made `batchscribe/engines/data/voice_encoder.onnx` once; run it again only to remake it. It
+made `batchscribe/engines/speakers/data/voice_encoder.onnx` once; run it again only to remake it. It
 needs torch and Resemblyzer, in a throwaway virtual environment (a CPU build of torch):
 
     python3 -m venv /tmp/export-venv
@@ -27,7 +27,7 @@ import numpy as np
 warnings.filterwarnings("ignore")
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO / "batchscribe" / "engines" / "data" / "voice_encoder.onnx"
+MODEL = REPO / "batchscribe" / "engines" / "speakers" / "data" / "voice_encoder.onnx"
 REFERENCE = REPO / "tests" / "data" / "speakers" / "voice_encoder_reference.npz"
 #: Three seconds of the two-voice conversation: enough for several partials.
 REFERENCE_CLIP = REPO / "tests" / "data" / "speakers" / "interview.wav"

@@ -38,7 +38,7 @@ DIRECT = """
 import sys
 from faster_whisper import WhisperModel
 from batchscribe.config import Settings
-from batchscribe.engines.local_options import transcribe_options
+from batchscribe.engines.local.options import transcribe_options
 model_dir, threads, out, files = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
 for path in files:
@@ -59,7 +59,7 @@ def wc2() -> str:
 
 
 def model_dir() -> str:
-    from batchscribe.engines.models import choose, locate
+    from batchscribe.engines.local.models import choose, locate
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return locate(choose(None), cache=cache)

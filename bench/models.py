@@ -47,8 +47,8 @@ def corpus(folder: Path) -> list[tuple[str, str, str | None]]:
 def one(spec: dict[str, Any]) -> dict[str, Any]:
     """Load the model as batchscribe does, transcribe the files, report times and results."""
     from batchscribe.config import Settings
-    from batchscribe.engines.local import whisper_model
-    from batchscribe.engines.local_options import to_transcript_data, transcribe_options
+    from batchscribe.engines.local.engine import whisper_model
+    from batchscribe.engines.local.options import to_transcript_data, transcribe_options
     from batchscribe.output.subtitles import cues
     from batchscribe.transcript import Transcript
 

@@ -64,8 +64,8 @@ class SleepingTranscriber:
 def coordinator(args: list[str]) -> None:
     """The real CLI, its engine the Ray engine with the stand-in on every actor."""
     from batchscribe.cli import make_cli
+    from batchscribe.engines.cluster.engine import RayEngine
     from batchscribe.engines.confidence import ConfidenceCheck
-    from batchscribe.engines.ray_cluster import RayEngine
 
     def factory(settings: Any) -> Any:
         return ConfidenceCheck(RayEngine(settings, make_transcriber=SleepingTranscriber), 0.0)

@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from batchscribe.config import Settings  # noqa: E402
-from batchscribe.engines.local import bundled_model_path, whisper_model  # noqa: E402
-from batchscribe.engines.local_options import to_transcript_data, transcribe_options  # noqa: E402
-from batchscribe.engines.speakers import label_words  # noqa: E402
-from batchscribe.engines.voice_encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
+from batchscribe.engines.local.engine import bundled_model_path, whisper_model  # noqa: E402
+from batchscribe.engines.local.options import to_transcript_data, transcribe_options  # noqa: E402
+from batchscribe.engines.speakers.clustering import label_words  # noqa: E402
+from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
 SHARED = REPO.parent / "shared"

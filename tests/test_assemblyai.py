@@ -12,9 +12,9 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 
 from batchscribe.config import Settings
-from batchscribe.engines.assemblyai import AssemblyAIClient, AssemblyAIEngine
+from batchscribe.engines.assemblyai.engine import AssemblyAIClient, AssemblyAIEngine
+from batchscribe.engines.assemblyai.throttle import AdaptiveRate, Gate, Link
 from batchscribe.engines.base import Finished, StillRunning, Submitted
-from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import (
     AuthError,
     InputError,

@@ -13,7 +13,7 @@ from batchscribe.config import (
     request_options,
     unknown_transcript_options,
 )
-from batchscribe.engines.assemblyai_options import DEFAULT_SPEECH_MODELS
+from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS
 from batchscribe.errors import ConfigError
 from tests.conftest import run_cli
 

@@ -58,7 +58,7 @@ MAY_IMPORT = {
     "engines": {"output", "settings", "shared"},
     "output": {"shared"},
     "report": {"shared"},
-    "settings": {"output", "shared", "engines.assemblyai_options"},
+    "settings": {"output", "shared", "engines.assemblyai.request"},
     "shared": set(),
 }
 
@@ -105,7 +105,8 @@ def _against_the_layers(path: Path, root: Path = PACKAGE.parent) -> list[str]:
 
 
 def _in(folder: str) -> list[Path]:
-    return [path for path in MODULES if path.parent.name == folder]
+    """The modules of a layer's folder, its families' sub-folders included."""
+    return [path for path in MODULES if path.relative_to(PACKAGE).parts[0] == folder]
 
 
 def test_every_top_level_module_has_a_layer() -> None:

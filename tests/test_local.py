@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines import local
 from batchscribe.engines.base import Finished
 from batchscribe.engines.confidence import ConfidenceCheck, flag_low_confidence
-from batchscribe.engines.local import LocalEngine, plan_threads
-from batchscribe.engines.local_options import (
+from batchscribe.engines.local import engine as local
+from batchscribe.engines.local.engine import LocalEngine, plan_threads
+from batchscribe.engines.local.options import (
     check_language,
     english_only,
     to_transcript_data,

@@ -39,7 +39,9 @@ def test_key_is_redacted_in_stderr_and_log_file_from_our_loggers_and_libraries(
 
     # A child logger's records reach the parent's handlers without its filters: the filter must
     # sit on the handlers for this one to be redacted.
-    logging.getLogger("batchscribe.engines.assemblyai").warning("sent Authorization: %s", KEY)
+    logging.getLogger("batchscribe.engines.assemblyai.engine").warning(
+        "sent Authorization: %s", KEY
+    )
     logging.getLogger("faster_whisper").warning(f"library echoed {KEY} in a message")
 
     stderr = capsys.readouterr().err

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.engines import models
-from batchscribe.engines.models import BASE, Bundled, check_name, choose, join_bundled, locate
+from batchscribe.engines.local import models
+from batchscribe.engines.local.models import BASE, Bundled, check_name, choose, join_bundled, locate
 from batchscribe.errors import ConfigError
 from tests.conftest import REPO
 
@@ -142,7 +142,7 @@ def test_an_unwritable_cache_is_one_line_saying_what_to_do(site: Path, tmp_path:
 JOINER = """
 import logging, sys
 from pathlib import Path
-from batchscribe.engines.models import Bundled, join_bundled
+from batchscribe.engines.local.models import Bundled, join_bundled
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 packages, sha, size, folder, target = sys.argv[1:]
 join_bundled(Path(target), Bundled(tuple(packages.split(",")), sha, int(size), folder))

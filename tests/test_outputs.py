@@ -10,7 +10,7 @@ import pytest
 import srt
 import webvtt
 
-from batchscribe.engines.assemblyai_options import DEFAULT_SPEECH_MODELS, REFUSED, TRANSLATED
+from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS, REFUSED, TRANSLATED
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from batchscribe.state.journal_view import peek
 from batchscribe.state.store import options_id

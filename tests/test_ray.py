@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config import RAY_CONCURRENCY, Settings, build_settings
-from batchscribe.engines import ray_options
-from batchscribe.engines.ray_options import gcs_endpoint, plan_pool
+from batchscribe.engines.cluster import plan as ray_options
+from batchscribe.engines.cluster.plan import gcs_endpoint, plan_pool
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
 from tests.conftest import EXAMPLES, copy_recordings, events, run_cli
 from tests.fakes import journal_states, wait_for

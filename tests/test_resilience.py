@@ -25,7 +25,7 @@ def test_flaky_api_ends_with_every_file_done_each_content_paid_once(
 ) -> None:
     fake.api.error_rate = 0.2
     fake.api.reset_rate = 0.1
-    # 429s slow the whole run down (engines/throttle.py): tests/test_limits.py gives them a
+    # 429s slow the whole run down (assemblyai/throttle.py): tests/test_limits.py gives them a
     # real rate limit; random ones here would only make this test slow.
     root = tmp_path / "r"
     spoken = make_tree(root)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchscribe.engines.assemblyai import LIST_PAGE, pages_to_list
-from batchscribe.engines.retry import MAX_RETRY_AFTER, retrying
+from batchscribe.engines.assemblyai.engine import LIST_PAGE, pages_to_list
+from batchscribe.engines.assemblyai.retry import MAX_RETRY_AFTER, retrying
 from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import NoAnswer, PermanentApiError, RetryableApiError
 from batchscribe.run.cadence import POLL_SHARE, list_spacing, poll_budget, poll_spacing
@@ -156,11 +156,11 @@ async def test_a_429_without_retry_after_backs_off_and_still_does_not_count() ->
 
 @pytest.fixture
 def retry_log() -> Iterator[list[logging.LogRecord]]:
-    """What batchscribe.engines.retry logs at INFO, whatever the run's logging setup left behind."""
+    """What the retry policy logs at INFO, whatever the run's logging setup left behind."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.INFO)
     handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("batchscribe.engines.retry")
+    logger = logging.getLogger("batchscribe.engines.assemblyai.retry")
     level = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)

@@ -18,9 +18,8 @@ import webvtt
 from faster_whisper import decode_audio
 
 from batchscribe.config import Settings
-from batchscribe.engines import speakers
-from batchscribe.engines.local_speakers import SpeakerLabels
-from batchscribe.engines.speakers import (
+from batchscribe.engines.speakers import clustering as speakers
+from batchscribe.engines.speakers.clustering import (
     cluster,
     label_words,
     smooth,
@@ -29,12 +28,13 @@ from batchscribe.engines.speakers import (
     utterances,
     with_speakers,
 )
-from batchscribe.engines.voice_encoder import (
+from batchscribe.engines.speakers.encoder import (
     SAMPLE_RATE,
     VoiceEncoder,
     mel_spectrogram,
     normalize_volume,
 )
+from batchscribe.engines.speakers.labels import SpeakerLabels
 from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
 from tests.conftest import events, run_cli
 from tests.speaker_error import Score, read_rttm, score

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from batchscribe.engines.throttle import (
+from batchscribe.engines.assemblyai.throttle import (
     DECREASE,
     DOWN_AFTER,
     INCREASE,

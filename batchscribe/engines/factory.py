@@ -12,18 +12,18 @@ def create_engine(settings: Settings) -> Engine:
     """The engine `settings` asks for (`auto` resolved), its transcripts checked for low
     confidence; imports only the engine in use."""
     if settings.chosen_engine() == "assemblyai":
-        from batchscribe.engines.assemblyai import create_engine as create_assemblyai
+        from batchscribe.engines.assemblyai.engine import create_engine as create_assemblyai
 
         return ConfidenceCheck(create_assemblyai(settings), settings.low_confidence)
-    from batchscribe.engines.local_options import english_only
+    from batchscribe.engines.local.options import english_only
 
     local: Engine
     if settings.ray_address is not None:  # the only import of Ray: --ray was given
-        from batchscribe.engines.ray_cluster import RayEngine
+        from batchscribe.engines.cluster.engine import RayEngine
 
         local = RayEngine(settings)
     else:
-        from batchscribe.engines.local import LocalEngine
+        from batchscribe.engines.local.engine import LocalEngine
 
         local = LocalEngine(settings)
     return ConfidenceCheck(
@@ -37,17 +37,17 @@ def check_engine_available(settings: Settings) -> None:
     (`--language fr` with an English-only model); with --ray, Ray missing or [ray] values no
     pool can have (the model is the actors' to load)."""
     if settings.ray_address is not None:
-        from batchscribe.engines.ray_options import check_ray
+        from batchscribe.engines.cluster.plan import check_ray
 
         check_ray(settings)
     if settings.chosen_engine() == "local" and settings.speaker_labels:
-        from batchscribe.engines import speakers
+        from batchscribe.engines.speakers import clustering as speakers
 
         speakers.check_installed()
     if settings.chosen_engine() == "local" and settings.ray_address is None:
-        from batchscribe.engines.local import check_installed
-        from batchscribe.engines.local_options import check_language
-        from batchscribe.engines.models import check_name
+        from batchscribe.engines.local.engine import check_installed
+        from batchscribe.engines.local.models import check_name
+        from batchscribe.engines.local.options import check_language
 
         check_installed()
         check_name(settings.model)

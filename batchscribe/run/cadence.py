@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from batchscribe.engines.assemblyai import LIST_PAGE, pages_to_list
+from batchscribe.engines.assemblyai.engine import LIST_PAGE, pages_to_list
 
 #: From this many pending, one listing is cheaper than a GET each.
 LIST_FROM = 4

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.config import Settings
-from batchscribe.engines.local_options import model_label
+from batchscribe.engines.local.options import model_label
 from batchscribe.engines.stats import RequestStats, request_stats
 from batchscribe.errors import BatchscribeError
 from batchscribe.report import Reporter

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Engine
-from batchscribe.engines.local_options import model_label
+from batchscribe.engines.local.options import model_label
 from batchscribe.errors import ConfigError
 from batchscribe.run.metrics import Figures, write_metrics
 from batchscribe.serve import assemblyai_face, openai_face
@@ -49,7 +49,7 @@ def engine_factory(settings: Settings) -> Callable[[Settings], Engine]:
         from batchscribe.engines.factory import create_engine
 
         return create_engine
-    from batchscribe.engines.local import LocalEngine, whisper_model
+    from batchscribe.engines.local.engine import LocalEngine, whisper_model
 
     shared = SharedModel(whisper_model)
     return lambda wanted: LocalEngine(wanted, load_model=shared)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from batchscribe.engines.local_options import model_label
+from batchscribe.engines.local.options import model_label
 from batchscribe.output.formats import render
 from batchscribe.output.subtitles import CueLimits
 from batchscribe.serve.context import Context, queue_full, read_upload

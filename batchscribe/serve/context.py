@@ -32,12 +32,12 @@ class Context:
         wanted = request_settings(self.settings, options)
         if self.settings.ray_address is not None:
             return None  # the actors check their own model
-        from batchscribe.engines.local_options import check_language
+        from batchscribe.engines.local.options import check_language
 
         try:
             check_language(wanted)
             if wanted.speaker_labels:
-                from batchscribe.engines import speakers
+                from batchscribe.engines.speakers import clustering as speakers
 
                 speakers.check_installed()
         except ConfigError as err:

@@ -1,5 +1,5 @@
 """The local engine's `--speaker-labels`: its transcript's words given speakers, after
-Whisper, from the same recording (see engines/speakers.py for how)."""
+Whisper, from the same recording (see engines/speakers/clustering.py for how)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchscribe.config import Settings
-from batchscribe.engines.speakers import label_words, with_speakers
-from batchscribe.engines.voice_encoder import SAMPLE_RATE, Floats, VoiceEncoder
+from batchscribe.engines.speakers.clustering import label_words, with_speakers
+from batchscribe.engines.speakers.encoder import SAMPLE_RATE, Floats, VoiceEncoder
 from batchscribe.errors import Stopped
 
 

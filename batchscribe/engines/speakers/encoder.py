@@ -107,7 +107,7 @@ def normalize_volume(wav: Floats) -> Floats:
 
 def model_path() -> Path:
     """The shipped `voice_encoder.onnx` (package data of batchscribe.engines)."""
-    return Path(str(resources.files("batchscribe.engines") / "data" / MODEL_FILE))
+    return Path(str(resources.files("batchscribe.engines.speakers") / "data" / MODEL_FILE))
 
 
 class VoiceEncoder:

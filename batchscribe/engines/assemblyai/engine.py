@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from batchscribe.config import Settings
-from batchscribe.engines.assemblyai_http import AssemblyAIClient, field_of
+from batchscribe.engines.assemblyai.client import AssemblyAIClient, field_of
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
 from batchscribe.errors import (
     InputError,

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from batchscribe.engines.voice_encoder import (
+from batchscribe.engines.speakers.encoder import (
     EMBEDDING_SIZE,
     HOP_SAMPLES,
     PARTIAL_FRAMES,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchscribe.config import Settings
-from batchscribe.engines.models import choose
+from batchscribe.engines.local.models import choose
 from batchscribe.errors import ConfigError
 from batchscribe.transcript import OUR_KEY
 

@@ -23,21 +23,21 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
-from batchscribe.engines.batched import batched
-from batchscribe.engines.local_options import (
+from batchscribe.engines.local.batched import batched
+from batchscribe.engines.local.models import choose, locate
+from batchscribe.engines.local.options import (
     english_only_error,
     model_label,
     to_transcript_data,
     transcribe_options,
     whisper_language,
 )
-from batchscribe.engines.models import choose, locate
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
 if TYPE_CHECKING:
-    from batchscribe.engines.local_speakers import SpeakerLabels
+    from batchscribe.engines.speakers.labels import SpeakerLabels
 
 log = logging.getLogger("batchscribe.local")
 
@@ -82,7 +82,7 @@ def whisper_model(
     model: str | None, *, cache_dir: Path | None = None, batch_size: int = 0, **options: Any
 ) -> Any:
     """The default model factory: faster-whisper's `WhisperModel` for `--model` (None: the
-    default), its files joined, downloaded or found first (engines/models.py, ConfigError when
+    default), its files joined, downloaded or found first (engines/local/models.py, ConfigError when
     they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`."""
     from faster_whisper import WhisperModel
 
@@ -113,7 +113,7 @@ class _DeviceFailed(Exception):
 class Transcriber:
     """The model and what it does with one recording, synchronously: `load`, then
     `transcribe(audio)` -> the transcript's data. The in-process engine runs it in threads;
-    a Ray actor (engines/ray_cluster.py) holds one, so both transcribe with the very same code.
+    a Ray actor (engines/cluster/engine.py) holds one, so both transcribe with the very same code.
 
     `load_model` builds the model (`whisper_model`: faster-whisper's WhisperModel) and
     `cuda_devices` counts GPUs; tests pass fakes to see the CPU fallback without a GPU.
@@ -141,7 +141,7 @@ class Transcriber:
         #: --speaker-labels: who spoke each word, after Whisper, on the same host (an actor too)
         self._speakers: SpeakerLabels | None = None
         if settings.speaker_labels:  # numpy and the encoder only when asked
-            from batchscribe.engines.local_speakers import SpeakerLabels
+            from batchscribe.engines.speakers.labels import SpeakerLabels
 
             self._speakers = SpeakerLabels.wanted(
                 settings, threads=plan.threads, stopping=self.stopping

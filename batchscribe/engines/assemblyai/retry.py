@@ -23,7 +23,7 @@ from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import ApiError, NoAnswer, RetryableApiError
 
 Sleep = Callable[[float], Awaitable[None]]
-log = logging.getLogger("batchscribe.engines.retry")
+log = logging.getLogger("batchscribe.engines.assemblyai.retry")
 
 #: However many attempts are allowed, give up on one request after this long (seconds).
 MAX_TOTAL_RETRY_TIME = 15 * 60.0
@@ -41,7 +41,7 @@ class wait_retry_after(wait_base):
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, NoAnswer):
-            return 0.0  # the gate paces requests while nothing answers (engines/throttle.py)
+            return 0.0  # the gate paces requests while nothing answers (throttle.py)
         if isinstance(error, ApiError) and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), MAX_RETRY_AFTER)
         return float(self.fallback(retry_state))

@@ -23,9 +23,9 @@ from aiolimiter import AsyncLimiter
 
 from batchscribe import __version__
 from batchscribe.config import Settings
-from batchscribe.engines.retry import Sleep, retrying
+from batchscribe.engines.assemblyai.retry import Sleep, retrying
+from batchscribe.engines.assemblyai.throttle import AdaptiveRate, Gate, Link
 from batchscribe.engines.stats import RequestStats
-from batchscribe.engines.throttle import AdaptiveRate, Gate, Link
 from batchscribe.errors import (
     AuthError,
     FatalApiError,

@@ -1,4 +1,4 @@
-"""One actor of the Ray pool (engines/ray_cluster.py): it holds the model once and turns one
+"""One actor of the Ray pool (engines/cluster/engine.py): it holds the model once and turns one
 recording at a time into a transcript's data, with the in-process engine's own `Transcriber`.
 
 Runs on the cluster's nodes, which need batchscribe with the `local` extra (the same version
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from batchscribe import __version__
 from batchscribe.config import Settings
-from batchscribe.engines.local import ThreadPlan, Transcriber
+from batchscribe.engines.local.engine import ThreadPlan, Transcriber
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
 
 

@@ -29,9 +29,9 @@ import ray.exceptions
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
-from batchscribe.engines.local import ThreadPlan
-from batchscribe.engines.ray_actor import MakeTranscriber, TranscriberActor, default_transcriber
-from batchscribe.engines.ray_options import PoolPlan, actor_settings, gcs_endpoint, plan_pool
+from batchscribe.engines.cluster.actor import MakeTranscriber, TranscriberActor, default_transcriber
+from batchscribe.engines.cluster.plan import PoolPlan, actor_settings, gcs_endpoint, plan_pool
+from batchscribe.engines.local.engine import ThreadPlan
 from batchscribe.errors import BatchscribeError, ConfigError, FileError, InputError, Unreachable
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript

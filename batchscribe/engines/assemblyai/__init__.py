@@ -1,0 +1,1 @@
+"""The AssemblyAI engine: upload, create, poll, over its HTTP API (aiohttp)."""

@@ -1,0 +1,1 @@
+"""`--ray`: the local engine on a pool of Ray actors."""

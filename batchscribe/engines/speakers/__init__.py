@@ -1,0 +1,1 @@
+"""Who spoke each word, offline: a voice encoder (ONNX) and clustering (scipy)."""
