@@ -43,6 +43,7 @@ class FakeEngine:
 
     name: str = "local"
     submit: bool = False
+    listing_page: int = 200
     #: seconds each start takes (to watch concurrency)
     delay: float = 0.0
     #: content heard -> error the transcription ends with

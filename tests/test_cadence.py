@@ -8,7 +8,7 @@ from batchscribe.run.cadence import LIST_FAST, LIST_FROM, QUIET_AFTER, Cadence
 
 
 def cadence(now: float = 0.0, *, poll_interval: float = 3.0, rpm: int = 3000) -> Cadence:
-    return Cadence(poll_interval=poll_interval, requests_per_minute=rpm, now=now)
+    return Cadence(poll_interval=poll_interval, requests_per_minute=rpm, now=now, page=200)
 
 
 def quiet_waits(c: Cadence, *, start: float, listings: int, pending: int = 10) -> list[float]:

@@ -140,6 +140,33 @@ def test_state_imports_no_engine() -> None:
         assert not {layer_of(m) for m in _imports(path)} & {"engines", "run"}, _name(path)
 
 
+#: The engines' shared interface: all that the run, the state, the outputs and the settings
+#: may know of an engine. A family's folder is the factory's to import.
+ENGINE_INTERFACE = {
+    "batchscribe.engines.base",
+    "batchscribe.engines.factory",
+    "batchscribe.engines.stats",
+    "batchscribe.engines.confidence",
+}
+
+
+def _engine_families_imported(path: Path) -> set[str]:
+    return {
+        module
+        for module in _imports(path)
+        if layer_of(module) == "engines" and module not in ENGINE_INTERFACE
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if layer_of(_dotted(p)) in {"run", "state", "output"}],
+    ids=_name,
+)
+def test_run_state_and_output_know_engines_only_by_their_interface(path: Path) -> None:
+    assert not _engine_families_imported(path)
+
+
 def test_the_layer_rules_catch_an_import_against_them(tmp_path: Path) -> None:
     """The checker itself: an engine importing the journal is caught (a rule that cannot
     fail proves nothing). The rogue module lies in a copy of the layout, not in the package."""

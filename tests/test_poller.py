@@ -58,6 +58,7 @@ class FakeEngine:
     """An in-memory Engine: each transcript finishes at a virtual time, or fails."""
 
     clock: FakeClock
+    listing_page = 200
     ready_at: dict[str, float] = field(default_factory=dict)
     errors: dict[str, FileError] = field(default_factory=dict)
     #: polls of a transcript that fail with a retryable error before one gets through

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchscribe.engines.assemblyai.engine import LIST_PAGE, pages_to_list
+from batchscribe.engines.assemblyai.engine import LIST_PAGE
 from batchscribe.engines.assemblyai.retry import MAX_RETRY_AFTER, retrying
+from batchscribe.engines.base import pages_to_list
 from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import NoAnswer, PermanentApiError, RetryableApiError
 from batchscribe.run.cadence import POLL_SHARE, list_spacing, poll_budget, poll_spacing
@@ -113,7 +114,8 @@ def test_polls_and_listings_get_half_the_request_budget() -> None:
 
 def test_pages_to_list_is_one_per_full_page_and_one_for_the_rest() -> None:
     assert LIST_PAGE == 200
-    assert [pages_to_list(n) for n in (0, 1, 199, 200, 1000, 20_000)] == [1, 1, 1, 2, 6, 101]
+    pending = (0, 1, 199, 200, 1000, 20_000)
+    assert [pages_to_list(n, page=LIST_PAGE) for n in pending] == [1, 1, 1, 2, 6, 101]
     assert pages_to_list(250, page=100) == 3
 
 
@@ -125,12 +127,13 @@ def test_poll_spacing_is_the_interval_until_the_budget_binds() -> None:
 
 
 def test_list_spacing_keeps_listings_under_half_the_budget() -> None:
-    assert list_spacing(40, every=0.5, requests_per_minute=3000) == 0.5
+    assert list_spacing(40, every=0.5, requests_per_minute=3000, page=LIST_PAGE) == 0.5
     # pages of 100: 250 pending = 3 pages, at 25 requests/s
     assert list_spacing(250, every=0.0, requests_per_minute=3000, page=100) == 3 / 25
-    assert list_spacing(1000, every=1.0, requests_per_minute=3000) == 1.0  # 6 pages / 25 per s
+    # 6 pages / 25 per s
+    assert list_spacing(1000, every=1.0, requests_per_minute=3000, page=LIST_PAGE) == 1.0
     # 20,000 pending = 101 pages a listing: one listing every 4.04 s keeps 25 requests/s
-    assert list_spacing(20_000, every=1.0, requests_per_minute=3000) == 101 / 25
+    assert list_spacing(20_000, every=1.0, requests_per_minute=3000, page=LIST_PAGE) == 101 / 25
 
 
 async def test_429s_and_unanswered_requests_do_not_use_up_attempts() -> None:

@@ -14,6 +14,21 @@ from typing import Protocol
 from batchscribe.recording import Recording
 from batchscribe.transcript import Transcript
 
+#: Name prefix of the threads an engine decodes in on this machine: a second stop exits
+#: without waiting for them (`run/stopping.exit_interrupted`).
+DECODING_THREADS = "batchscribe-whisper"
+
+
+def pages_to_list(pending: int, *, page: int) -> int:
+    """Pages one listing reads to see `pending` transcripts of ours (newest first, `page` a page).
+
+    One per full page of them and one for the rest: what a listing costs while ours are the
+    newest (1,000 pending at 200 a page: 6 pages). The poller's request budget is planned with
+    this figure (`run/cadence`); an engine may read a page or two more when other transcripts
+    sit between ours, which the shared rate limiter absorbs.
+    """
+    return pending // page + 1
+
 
 @dataclass(frozen=True, slots=True)
 class Finished:
@@ -59,6 +74,9 @@ class Engine(Protocol):
 
     #: shown in reports and saved in the journal
     name: str
+    #: transcripts one `finished` request sees (a listing's page); 0: the engine cannot list,
+    #: so the poller looks at each transcript on its own
+    listing_page: int
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:
         """Begin (and for a local engine, finish) it; carry on from `recording.resume` if set."""

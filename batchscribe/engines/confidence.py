@@ -49,6 +49,7 @@ class ConfidenceCheck:
     def __init__(self, engine: Engine, threshold: float, *, english_only: bool = False) -> None:
         self._engine, self._threshold, self._english_only = engine, threshold, english_only
         self.name = engine.name
+        self.listing_page = engine.listing_page
         self.stats = request_stats(engine)
 
     async def start(self, recording: Recording, checkpoint: Checkpoint) -> Finished | Submitted:

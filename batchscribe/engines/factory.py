@@ -31,6 +31,22 @@ def create_engine(settings: Settings) -> Engine:
     )
 
 
+def model_label(settings: Settings) -> str:
+    """The model a run's transcripts come from, as the user names it (for the metrics): the
+    speech models asked of AssemblyAI, or the local model (`--model`, or the bundled one)."""
+    if settings.chosen_engine() == "assemblyai":
+        return ",".join(settings.request_options().get("speech_models") or [])
+    from batchscribe.engines.local.options import model_label as local_model
+
+    return local_model(settings)
+
+
+def makes_requests(settings: Settings) -> bool:
+    """Whether the run's engine talks to a service, so that its requests are counted (and a
+    run that made none reports zeros rather than nothing)."""
+    return settings.chosen_engine() == "assemblyai"
+
+
 def check_engine_available(settings: Settings) -> None:
     """Fail before any work when the chosen engine cannot run: the `local` extra missing (or
     the `speakers` extra, with speaker labels), or a language its model cannot hear

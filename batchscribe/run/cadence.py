@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from batchscribe.engines.assemblyai.engine import LIST_PAGE, pages_to_list
+from batchscribe.engines.base import pages_to_list
 
 #: From this many pending, one listing is cheaper than a GET each.
 LIST_FROM = 4
@@ -40,9 +40,7 @@ def poll_spacing(pending: int, *, interval: float, requests_per_minute: int) -> 
     return max(interval, pending / poll_budget(requests_per_minute))
 
 
-def list_spacing(
-    pending: int, *, every: float, requests_per_minute: int, page: int = LIST_PAGE
-) -> float:
+def list_spacing(pending: int, *, every: float, requests_per_minute: int, page: int) -> float:
     """Seconds between two listings of `pending` transcripts (`page` to a request).
 
     A listing every `every` seconds until its pages (`pages_to_list`) would exceed the poll
@@ -61,9 +59,13 @@ class Cadence:
     pending once they would pass the poll share of the request budget (POLL_SHARE).
     """
 
-    def __init__(self, *, poll_interval: float, requests_per_minute: int, now: float) -> None:
+    def __init__(
+        self, *, poll_interval: float, requests_per_minute: int, now: float, page: int = 0
+    ) -> None:
         self.poll_interval = poll_interval
         self.requests_per_minute = requests_per_minute
+        #: transcripts a listing request sees (the engine's `listing_page`); 0: no listings
+        self.page = page
         #: the wait between listings, before the request budget stretches it
         self.list_wait = LIST_FAST
         #: when a transcript was last added or a listing last found one finished
@@ -75,7 +77,7 @@ class Cadence:
 
     def lists(self, pending: int) -> bool:
         """Whether `pending` transcripts are watched by listing rather than a GET each."""
-        return self.can_list and pending >= LIST_FROM
+        return self.can_list and self.page > 0 and pending >= LIST_FROM
 
     def added(self, now: float) -> float:
         """A transcript was submitted: look often again. Returns when it is first due.
@@ -109,6 +111,7 @@ class Cadence:
             pending,
             every=min(self.list_wait, self.poll_interval),
             requests_per_minute=self.requests_per_minute,
+            page=self.page,
         )
 
     def poll_every(self, pending: int) -> float:

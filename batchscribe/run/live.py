@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchscribe.config import Settings
-from batchscribe.engines.local.options import model_label
+from batchscribe.engines.factory import makes_requests, model_label
 from batchscribe.engines.stats import RequestStats, request_stats
 from batchscribe.errors import BatchscribeError
 from batchscribe.report import Reporter
@@ -138,7 +138,7 @@ class Live:
             "over_budget": s.over_budget,
         }
         requests = None
-        if self._settings.chosen_engine() == "assemblyai":
+        if makes_requests(self._settings):
             made = request_stats(self._view.engine()) if self._view else None
             requests = dataclasses.replace(made) if made else RequestStats()
         stages = sorted((str(p), stage) for p, stage in self._reporter.stages.items())
@@ -190,16 +190,11 @@ class Live:
             exit_code=exit_code,
             up=up,
             engine=self._settings.chosen_engine(),
-            model=self._model(),
+            model=model_label(self._settings),
             requests=moment.requests,
         )
         written = write_metrics(path, figures, warn=not self._writing_failed)
         self._writing_failed = not written
-
-    def _model(self) -> str:
-        if self._settings.chosen_engine() == "assemblyai":
-            return ",".join(self._settings.request_options().get("speech_models") or [])
-        return model_label(self._settings)
 
     def _journal_folders(self) -> list[Path]:
         """The run's journal folders; its roots' when it ended before opening any."""

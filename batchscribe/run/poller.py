@@ -98,6 +98,8 @@ class Poller(Generic[J]):
     def add(self, job: J, transcript_id: str) -> None:
         """Watch `transcript_id` for `job` from now on."""
         now = self._clock()
+        # A transcript was submitted, so the engine exists: its page is known from now on.
+        self._cadence.page = self._engine().listing_page
         due = self._cadence.added(now)
         self.pending[transcript_id] = Pending(job, transcript_id, now, due)
         self._wakeup.set()

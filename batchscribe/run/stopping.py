@@ -17,7 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from batchscribe.engines.local.engine import DECODING_THREADS
+from batchscribe.engines.base import DECODING_THREADS
 from batchscribe.errors import EXIT_INTERRUPTED, Stopped
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ import aiohttp
 
 from batchscribe.config import Settings
 from batchscribe.engines.assemblyai.client import AssemblyAIClient, field_of
-from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted
+from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted, pages_to_list
 from batchscribe.errors import (
     InputError,
     PermanentApiError,
@@ -41,21 +41,11 @@ LIST_EXTRA_PAGES = 1
 ADOPT_SEARCH_PAGES = 5
 
 
-def pages_to_list(pending: int, *, page: int = LIST_PAGE) -> int:
-    """Pages one listing reads to see `pending` transcripts of ours (newest first, `page` a page).
-
-    One per full page of them and one for the rest: what a listing costs while ours are the
-    newest (1,000 pending: 6 pages). The request budget is planned with this figure; a listing
-    may read `LIST_EXTRA_PAGES` more when other transcripts sit between ours
-    (`AssemblyAIEngine.finished`), which the shared rate limiter absorbs.
-    """
-    return pending // page + 1
-
-
 class AssemblyAIEngine:
     """The Engine for AssemblyAI: upload, create, then leave it to the poller."""
 
     name = "assemblyai"
+    listing_page = LIST_PAGE
 
     def __init__(
         self,

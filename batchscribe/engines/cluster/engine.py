@@ -235,6 +235,7 @@ class RayEngine:
     """
 
     name = "local"
+    listing_page = 0
 
     def __init__(
         self, settings: Settings, *, make_transcriber: MakeTranscriber = default_transcriber

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Checkpoint, Finished, StillRunning
+from batchscribe.engines.base import DECODING_THREADS, Checkpoint, Finished, StillRunning
 from batchscribe.engines.local.batched import batched
 from batchscribe.engines.local.models import choose, locate
 from batchscribe.engines.local.options import (
@@ -45,8 +45,6 @@ INSTALL_HINT = (
     "The local engine needs faster-whisper: pip install 'batchscribe[local]', "
     "or set ASSEMBLYAI_API_KEY to use AssemblyAI."
 )
-#: Name prefix of the decoding threads: a second stop exits without waiting for them.
-DECODING_THREADS = "batchscribe-whisper"
 #: What CTranslate2 says when the GPU, its driver or a CUDA library (cuDNN, cuBLAS) fails.
 _DEVICE_FAILURE = re.compile(r"cuda|cudnn|cublas|libcu|gpu|nvidia", re.IGNORECASE)
 
@@ -284,6 +282,7 @@ class LocalEngine:
     in a thread pool) and returns the finished transcript."""
 
     name = "local"
+    listing_page = 0
 
     def __init__(
         self,
