@@ -15,7 +15,8 @@ from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.run.durations import audio_seconds
-from batchscribe.run.walk import Job, Root, WalkPlan, Wanted, resolve_roots
+from batchscribe.run.job import Job, Root, Wanted
+from batchscribe.run.walk import WalkPlan, resolve_roots
 from batchscribe.state.journal_view import peek
 from batchscribe.state.lock import STATE_DIR
 from batchscribe.state.store import TRANSCRIPTS_DIR

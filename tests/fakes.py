@@ -24,8 +24,8 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.recording import Recording
 from batchscribe.report import Reporter
+from batchscribe.run.job import Job
 from batchscribe.run.pipeline import run
-from batchscribe.run.walk import Job
 from batchscribe.state.journal import JOURNAL_NAME
 from batchscribe.state.lock import STATE_DIR
 from batchscribe.transcript import Transcript

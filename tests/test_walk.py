@@ -16,15 +16,14 @@ from batchscribe.config import DEFAULT_EXTENSIONS, Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.run import walk as scan
+from batchscribe.run.job import Root, Wanted
 from batchscribe.run.walk import (
     BROKEN_LINK,
     LINK_LOOP,
     NOT_UTF8,
     Found,
     Nested,
-    Root,
     Unreadable,
-    Wanted,
     needs_work,
     plan,
     resolve_roots,

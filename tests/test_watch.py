@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED
-from batchscribe.run.walk import Root
+from batchscribe.run.job import Root
 from batchscribe.run.watch import Settling, is_candidate, root_of
 from tests.conftest import api_env, speech
 from tests.fakeapi import FakeServer

@@ -15,8 +15,9 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.output.subtitles import DEFAULT_LIMITS
 from batchscribe.report import Reporter
+from batchscribe.run.attempt import Attempts
 from batchscribe.run.identical import IdenticalRecordings
-from batchscribe.run.walk import Job
+from batchscribe.run.job import Job
 from batchscribe.run.writer import Writer
 from batchscribe.state.journal import Start, State
 from batchscribe.state.journal_view import peek
@@ -53,6 +54,7 @@ def writer_for(
     *,
     delete: bool = False,
     files: FileOps = REAL_FILE_OPS,
+    attempts: Attempts | None = None,
 ) -> tuple[Writer, io.StringIO]:
     out = io.StringIO()
     reporter = Reporter(stream=out)
@@ -61,12 +63,21 @@ def writer_for(
         identical,
         reporter,
         lambda: engine,
+        attempts or Attempts(state_dirs, reporter),
         options="o",
         limits=DEFAULT_LIMITS,
         delete_after=delete,
         files=files,
     )
     return writer, out
+
+
+def holding_its_start(state_dirs: StateDirs, *jobs: Job) -> Attempts:
+    """Attempts of `jobs` under way, each holding its start back (a fresh attempt)."""
+    attempts = Attempts(state_dirs, Reporter(stream=io.StringIO()))
+    for each in jobs:
+        attempts.open(each).hold(start_of(each))
+    return attempts
 
 
 async def state(state_dirs: StateDirs, root: Path, key: str) -> State | None:
@@ -233,9 +244,10 @@ async def test_a_held_back_start_claiming_new_outputs_is_journaled_before_they_a
     identical.claim(first)
     identical.claim(copy)
     files, seen = claims_when_written(tmp_path, "a.mp3")
-    writer, _ = writer_for(state_dirs, identical, FakeEngine(), files=files)
+    attempts = holding_its_start(state_dirs, first)
+    writer, _ = writer_for(state_dirs, identical, FakeEngine(), files=files, attempts=attempts)
 
-    await writer.finish(first, TRANSCRIPT, start=start_of(first))
+    await writer.finish(first, TRANSCRIPT)
 
     assert seen[0] == ("a.txt",)  # a crash right after the rename leaves our own file
     assert await state(state_dirs, tmp_path, "a.mp3") is State.DONE
@@ -252,7 +264,10 @@ async def test_a_held_back_start_whose_outputs_are_owned_is_one_commit_with_done
     # The file changed since; its row still owns a.txt.
     changed = replace(earlier, fingerprint=Fingerprint(7, 8), record=await journal.get("a.mp3"))
     files, seen = claims_when_written(tmp_path, "a.mp3")
-    writer, _ = writer_for(state_dirs, IdenticalRecordings(), FakeEngine(), files=files)
+    attempts = holding_its_start(state_dirs, changed)
+    writer, _ = writer_for(
+        state_dirs, IdenticalRecordings(), FakeEngine(), files=files, attempts=attempts
+    )
     trips: list[object] = []
     real_write = JournalThread.write
 
@@ -262,7 +277,7 @@ async def test_a_held_back_start_whose_outputs_are_owned_is_one_commit_with_done
 
     monkeypatch.setattr(JournalThread, "write", write)
 
-    await writer.settle(changed, TRANSCRIPT, remote=False, start=start_of(changed))
+    await writer.settle(changed, TRANSCRIPT, remote=False)
 
     assert seen == [("a.txt",)]  # owned by the old row while it was written
     assert len(trips) == 1  # start and done: one trip, one commit
@@ -278,10 +293,14 @@ async def test_a_held_back_start_of_a_file_that_cannot_be_written_is_kept_with_t
 ) -> None:
     first = job(tmp_path, "a.mp3")
     writer, out = writer_for(
-        state_dirs, IdenticalRecordings(), FakeEngine(), files=FileOps(fsync=disk_full)
+        state_dirs,
+        IdenticalRecordings(),
+        FakeEngine(),
+        files=FileOps(fsync=disk_full),
+        attempts=holding_its_start(state_dirs, first),
     )
 
-    await writer.finish(first, TRANSCRIPT, start=start_of(first))
+    await writer.finish(first, TRANSCRIPT)
 
     record = await state_dirs[tmp_path].journal.get("a.mp3")
     assert record is not None and record.state is State.FAILED

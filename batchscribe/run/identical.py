@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batchscribe.run.walk import Job
+from batchscribe.run.job import Job
 from batchscribe.state.journal import Record
 
 

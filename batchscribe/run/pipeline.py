@@ -18,13 +18,15 @@ from batchscribe.engines.base import Engine
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
 from batchscribe.report import Reporter, summary_json
+from batchscribe.run.attempt import Attempts
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.job import Job, Root, Wanted
 from batchscribe.run.live import Live, RunView
 from batchscribe.run.poller import Poller
 from batchscribe.run.producer import Producer
 from batchscribe.run.stopping import Stop
-from batchscribe.run.walk import Job, Root, Wanted, resolve_roots
+from batchscribe.run.walk import resolve_roots
 from batchscribe.run.watch import Watcher
 from batchscribe.run.worker import Worker
 from batchscribe.run.writer import Writer
@@ -145,11 +147,14 @@ class Pipeline:
         self.queued: set[Path] = set()
         self._wanted = wanted = Wanted.of(settings)
         self._identical = identical = IdenticalRecordings()
+        #: started, not yet ended: with --watch, never queued again while in flight
+        self._attempts = Attempts(state_dirs, reporter)
         self._writer = Writer(
             state_dirs,
             identical,
             reporter,
             engine.get,
+            self._attempts,
             options=wanted.options,
             limits=settings.cue_limits(),
             delete_after=settings.delete_after,
@@ -212,7 +217,7 @@ class Pipeline:
             await queue.put(job)
 
         def in_flight(source: Path) -> bool:
-            return source in queued or source in self._writer.underway
+            return source in queued or source in self._attempts
 
         writer = self._writer
         poller = Poller(
@@ -226,6 +231,7 @@ class Pipeline:
             state_dirs=self._state_dirs,
             identical=self._identical,
             writer=writer,
+            attempts=self._attempts,
             reporter=self._reporter,
             engine=self._engine.get,
             budget=self._budget,

@@ -16,7 +16,8 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.report import Reporter
 from batchscribe.run.durations import audio_seconds
 from batchscribe.run.identical import IdenticalRecordings
-from batchscribe.run.walk import Batch, Job, Root, Unreadable, WalkPlan, Wanted, key_of
+from batchscribe.run.job import Job, Root, Wanted
+from batchscribe.run.walk import Batch, Unreadable, WalkPlan, key_of
 from batchscribe.state.journal import Record
 from batchscribe.state.state_dirs import StateDirs
 

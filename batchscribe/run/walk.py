@@ -15,79 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import is_stale_temp
 from batchscribe.output.names import clashing_stems, output_names, output_paths, stem_of
+from batchscribe.run.job import Job, Root, Wanted
 from batchscribe.state.journal import JOURNAL_NAME, Record
 from batchscribe.state.lock import STATE_DIR
-from batchscribe.state.store import options_id
-
-
-@dataclass(frozen=True, slots=True)
-class Root:
-    """Where to walk, where the journal lives, and where outputs go.
-
-    `walk_from` is a folder or a single file. `path` holds `.batchscribe/` (journal, lock,
-    transcripts); journal keys and mirrored output paths are relative to `base`. Without
-    --output-dir, `path` and `base` are the nearest folder with a journal at or above
-    `walk_from`; with it, the journal lives in the output folder.
-    """
-
-    path: Path
-    walk_from: Path
-    base: Path
-    output_dir: Path | None = None
-
-    def output_folder(self, source: Path) -> Path:
-        """The folder `source`'s outputs go to: beside it, or mirrored under --output-dir."""
-        if self.output_dir is None:
-            return source.parent
-        return self.output_dir / source.parent.relative_to(self.base)
-
-
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    """What a current transcript must match: formats on disk, engine and its options."""
-
-    formats: tuple[str, ...]
-    engine: str
-    options: str
-    #: keep transcripts made with other options (--keep-existing)
-    keep_existing: bool = False
-    #: retry files whose last failure was permanent (--retry-failed)
-    retry_failed: bool = False
-
-    @classmethod
-    def of(cls, settings: Settings) -> Wanted:
-        """What `settings` ask of a current transcript: the one place a run and --dry-run
-        agree on it."""
-        return cls(
-            formats=settings.formats,
-            engine=settings.chosen_engine(),
-            options=options_id(settings.engine_options()),
-            keep_existing=settings.keep_existing,
-            retry_failed=settings.retry_failed,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One source that needs work, with everything the workers and writer need to know."""
-
-    source: Path
-    #: the folder whose `.batchscribe/` journals this file (a `Root.path`)
-    state_root: Path
-    key: str
-    fingerprint: Fingerprint
-    outputs: Mapping[str, Path]
-    #: why it needs work: "new", "changed", "unfinished", "outputs missing", "failed before"
-    reason: str
-    #: the journal row from an earlier run, if any (a resumed upload or transcript)
-    record: Record | None = None
-    #: sha256 of the content, set by the worker before anything billable happens
-    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

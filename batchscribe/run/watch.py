@@ -21,7 +21,8 @@ from pathlib import Path
 
 import watchfiles
 
-from batchscribe.run.walk import Job, Root, Wanted, plan, walk
+from batchscribe.run.job import Job, Root, Wanted
+from batchscribe.run.walk import plan, walk
 from batchscribe.state.journal import Record
 from batchscribe.state.lock import STATE_DIR
 from batchscribe.state.state_dirs import StateDirs

@@ -1,7 +1,8 @@
 """What a worker does with one file: check, hash, decide where to start, then hand it on.
 
 Nothing billable happens before the journal knows the attempt: a fresh one is recorded as
-such, an interrupted one carries on from where the journal says (`journal.resume_point`).
+such (its `run/attempt.Attempt` holds the start back until its first record), an interrupted
+one carries on from where the journal says (`journal.resume_point`).
 The engine either finishes (local: straight to the writer) or submits (to the poller).
 """
 
@@ -22,51 +23,14 @@ from batchscribe.output.names import name_too_long
 from batchscribe.recording import Recording, Resume
 from batchscribe.report import Reporter
 from batchscribe.run.adopt import first_foreign
+from batchscribe.run.attempt import Attempt, Attempts
 from batchscribe.run.budget import RunBudget
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.job import Job, Wanted
 from batchscribe.run.stopping import Stop
-from batchscribe.run.walk import Job, Wanted
 from batchscribe.run.writer import Writer
 from batchscribe.state.journal import Start, resume_point
-from batchscribe.state.state_dirs import RunJournal, StateDirs
-
-
-class JournalCheckpoint:
-    """Records an engine's billable steps in the journal the moment they happen; the attempt's
-    `start`, when held back, is written in the same commit as the first of them."""
-
-    def __init__(
-        self,
-        journal: RunJournal,
-        key: str,
-        *,
-        start: Start | None = None,
-        reached: bool = False,
-        on_transcribing: Callable[[], None] = lambda: None,
-        on_heard: Callable[[float, float | None], None] = lambda seconds, of: None,
-    ) -> None:
-        self._journal, self._key = journal, key
-        self._start = start
-        #: a step was reached (or is resumed): from here a stop lets the attempt finish
-        self.reached = reached
-        self._on_transcribing, self.heard = on_transcribing, on_heard
-
-    def unwritten_start(self) -> Start | None:
-        """The attempt's start if no step has written it yet; whoever takes it writes it."""
-        start, self._start = self._start, None
-        return start
-
-    def transcribing(self) -> None:
-        self.reached = True
-        self._on_transcribing()
-
-    async def uploaded(self, upload_url: str) -> None:
-        self.reached = True
-        await self._journal.uploaded(self._key, upload_url, start=self.unwritten_start())
-
-    async def submitted(self, transcript_id: str) -> None:
-        self.reached = True
-        await self._journal.submitted(self._key, transcript_id, start=self.unwritten_start())
+from batchscribe.state.state_dirs import StateDirs
 
 
 class Worker:
@@ -78,6 +42,7 @@ class Worker:
         state_dirs: StateDirs,
         identical: IdenticalRecordings,
         writer: Writer,
+        attempts: Attempts,
         reporter: Reporter,
         engine: Callable[[], Engine],
         budget: RunBudget,
@@ -87,6 +52,7 @@ class Worker:
         stop: Stop,
     ) -> None:
         self._state_dirs, self._identical, self._writer = state_dirs, identical, writer
+        self._attempts = attempts
         self._reporter, self._engine, self._budget = reporter, engine, budget
         self._wanted, self._upload_ttl = wanted, upload_ttl
         #: where a submitted transcript goes: the poller
@@ -99,7 +65,7 @@ class Worker:
         if job.key not in self._identical.requeued and not await self._budget.admits(job.source):
             self._reporter.over_budget(job.source)
             return
-        self._writer.begin(job)
+        attempt = self._attempts.open(job)
         begun = False  # the journal knows this attempt (`_attempt` recorded it)
         try:
             digest, adopted = await asyncio.to_thread(
@@ -107,16 +73,12 @@ class Worker:
             )
             job = replace(job, digest=digest, reason="adopted" if adopted else job.reason)
             begun = True
-            result = await self._attempt(job)
+            result = await self._attempt(job, attempt)
         except FileError as err:
             record = job.record
             fresh = record is None or record.fingerprint != job.fingerprint
             if not begun and err.permanent and fresh:
-                # Failed before the journal knew this attempt (a foreign output, a name the
-                # disk refuses): remembered, claiming no output, so it is reported once.
-                await self._state_dirs[job.state_root].journal.start(
-                    job.key, job.fingerprint, self._wanted.engine, [], self._wanted.options, None
-                )
+                await attempt.failed_unbegun(job, self._wanted)
             await self._writer.fail_together(job, err)
             return
         except Stopped:
@@ -126,12 +88,12 @@ class Worker:
             self._reporter.transcribing(job.source)
             self._submitted(job, result.transcript_id)
 
-    async def _attempt(self, job: Job) -> Submitted | None:
+    async def _attempt(self, job: Job, attempt: Attempt) -> Submitted | None:
         """Carry on or start afresh; None when the file was settled here (or waits for the
         file with the same content): only a submitted transcript goes on, to the poller."""
         assert job.digest is not None
         owner = self._identical.take_over(job)
-        wanted, state_dir = self._wanted, self._state_dirs[job.state_root]
+        wanted = self._wanted
         resume = resume_point(
             job.record,
             job.fingerprint,
@@ -141,67 +103,51 @@ class Worker:
             upload_ttl=self._upload_ttl,
         )
         if (adopted := self._identical.adopted.pop(job.key, None)) is not None:
-            # A copy collecting its never-reached original's transcript: journaled before
-            # anything else, so a crash from here on polls it again instead of paying.
-            await state_dir.journal.submitted(job.key, adopted)
-        # A fresh attempt is held back, not yet written: it goes to the journal in one commit
-        # with the attempt's next record (its upload, or its end). Nothing billable and no
-        # output it claims comes before that record.
-        start = None
+            await attempt.adopt(adopted)
         if resume is None:
             names = tuple(path.name for path in job.outputs.values())
-            start = Start(
-                job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest
+            attempt.hold(
+                Start(job.key, job.fingerprint, wanted.engine, names, wanted.options, job.digest)
             )
         # Another file is making these very bytes' transcript (a copy, or a second row of one
         # interrupted transcript): wait for it rather than pay or watch it twice. Its writer
         # writes this file's outputs once it waits, so they are claimed first.
         if self._identical.waits(job, owner=owner):
-            await state_dir.journal.begin(start)
-            start = None
+            await attempt.begin()
         if self._identical.claim(job, owner=owner):
             return None
         # Kept already (collected before a crash kept it from being written, or made for a
         # copy): render it, unpaid. Only this attempt's own transcript is deleted remotely.
-        if await self._from_store(job, remote=resume is not None, start=start):
+        if await self._from_store(job, remote=resume is not None):
             return None
         if self._stop.requested:
-            await state_dir.journal.begin(start)  # the next run does it, as after any stop
+            await attempt.begin()  # the next run does it, as after any stop
             raise Stopped()  # not begun: nothing to finish
-        return await self._transcribe(job, resume, start)
+        return await self._transcribe(job, resume, attempt)
 
     async def _transcribe(
-        self, job: Job, resume: Resume | None, start: Start | None
+        self, job: Job, resume: Resume | None, attempt: Attempt
     ) -> Submitted | None:
         """The engine's part: a local transcript goes straight to the writer."""
-        journal = self._state_dirs[job.state_root].journal
-        resumed = resume is not None and bool(resume.upload_url or resume.transcript_id)
-        checkpoint = JournalCheckpoint(
-            journal,
-            job.key,
-            start=start,
-            reached=resumed,
-            on_transcribing=lambda: self._reporter.transcribing(job.source),
-            on_heard=lambda seconds, of: self._reporter.heard(job.source, seconds, of),
-        )
+        attempt.reached = resume is not None and bool(resume.upload_url or resume.transcript_id)
         # Anything else ends the run before the attempt began (the model cannot load, and the
         # workers it cancels): its start, still held back, is never written, so a finished
         # file stays done and is not called unfinished by the next run.
         try:
             engine = self._engine()
-            work = engine.start(Recording(job.source, job.fingerprint, resume), checkpoint)
-            result = await self._stop.unless_stopped(work, droppable=lambda: not checkpoint.reached)
+            work = engine.start(Recording(job.source, job.fingerprint, resume), attempt)
+            result = await self._stop.unless_stopped(work, droppable=lambda: not attempt.reached)
         except FileError as err:
-            await self._writer.fail_together(job, err, start=checkpoint.unwritten_start())
+            await self._writer.fail_together(job, err)
             return None
         except Stopped:
-            await journal.begin(checkpoint.unwritten_start())  # the next run does it
+            await attempt.begin()  # the next run does it
             raise
         if isinstance(result, Finished):
-            await self._writer.finish(job, result.transcript, start=checkpoint.unwritten_start())
+            await self._writer.finish(job, result.transcript)
             return None
         # Submitted without a step recorded (an engine that reports none): before polling.
-        await journal.begin(checkpoint.unwritten_start())
+        await attempt.begin()
         return result
 
     def _first_foreign(self, job: Job, digest: str, existing: dict[str, Path]) -> Path | None:
@@ -210,14 +156,14 @@ class Worker:
         kept = self._state_dirs[job.state_root].store.load(digest, self._wanted.options)
         return first_foreign(existing, kept, self._writer.limits)
 
-    async def _from_store(self, job: Job, *, remote: bool, start: Start | None) -> bool:
+    async def _from_store(self, job: Job, *, remote: bool) -> bool:
         """Same bytes and options as a transcript already kept: render from it, unpaid."""
         assert job.digest is not None
         store = self._state_dirs[job.state_root].store
         kept = await asyncio.to_thread(store.load, job.digest, self._wanted.options)
         if kept is None:
             return False
-        await self._writer.settle(job, kept, remote=remote, start=start)
+        await self._writer.settle(job, kept, remote=remote)
         return True
 
 

@@ -14,21 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from batchscribe.engines.base import Engine
-from batchscribe.errors import ApiError, FileError, OutputError, RetryableApiError
+from batchscribe.errors import ApiError, FileError, OutputError
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps, write_atomic
 from batchscribe.output.formats import render
 from batchscribe.output.subtitles import CueLimits
 from batchscribe.report import Reporter, low_confidence_note
+from batchscribe.run.attempt import Attempt, Attempts
 from batchscribe.run.identical import IdenticalRecordings
+from batchscribe.run.job import Job
 from batchscribe.run.truncation import flag_truncated, read_container, truncated_note
-from batchscribe.run.walk import Job
-from batchscribe.state.journal import Start
 from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
 
 
 class Writer:
-    """The end of every file of a run, whichever engine, worker or poller got it there."""
+    """The end of every file of a run, whichever engine, worker or poller got it there. Its
+    journal records are its `Attempt`'s to write."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class Writer:
         identical: IdenticalRecordings,
         reporter: Reporter,
         engine: Callable[[], Engine],
+        attempts: Attempts,
         *,
         options: str,
         limits: CueLimits,
@@ -46,19 +48,12 @@ class Writer:
         self._engine = engine
         self._options, self._limits, self._delete_after = options, limits, delete_after
         self._files = files
-        #: sources started and not yet ended (done, failed, given up or left): the run's own
-        #: record of what is in flight, so --watch never queues a file twice
-        self.underway: set[Path] = set()
-
-    def begin(self, job: Job) -> None:
-        """`job` has started: it is in flight until one of the ends below."""
-        self.underway.add(job.source)
-        self._reporter.started(job.source)
+        self._attempts = attempts
 
     def left_for_next_run(self, job: Job) -> None:
         """A stop came before `job` (and its copies) cost anything: the next run does them."""
         for each in self._identical.with_copies(job):
-            self.underway.discard(each.source)
+            self._attempts.close(each)
             self._reporter.left_for_next_run(each.source)
 
     @property
@@ -66,12 +61,11 @@ class Writer:
         """The subtitle limits outputs are rendered with (to recognise outputs as ours)."""
         return self._limits
 
-    async def finish(self, job: Job, transcript: Transcript, *, start: Start | None = None) -> None:
-        """A fresh transcript: keep it in the store first, then write every file that wants it.
-        `start`: the attempt's start, if still held back (a local transcript)."""
+    async def finish(self, job: Job, transcript: Transcript) -> None:
+        """A fresh transcript: keep it in the store first, then write every file that wants it."""
         assert job.digest is not None
         digest, store = job.digest, self._state_dirs[job.state_root].store
-        start = await self._claimed(job, start)
+        await self._attempts.of(job).claim(job)
 
         def keep_and_write() -> tuple[Transcript, OutputError | None]:
             """One trip to a thread: a recording cut short is flagged (its container read),
@@ -85,51 +79,34 @@ class Writer:
         try:
             kept, error = await asyncio.to_thread(keep_and_write)
         except OutputError as err:
-            await self.fail(job, err, start=start)  # still `submitted`: the next run fetches it
+            await self.fail(job, err)  # still `submitted`: the next run fetches it
             return
-        await self._settled(job, error, kept, remote=True, start=start)
+        await self._settled(job, error, kept, remote=True)
 
-    async def settle(
-        self, job: Job, transcript: Transcript, *, remote: bool = True, start: Start | None = None
-    ) -> None:
+    async def settle(self, job: Job, transcript: Transcript, *, remote: bool = True) -> None:
         """Write the outputs of `job` and of the copies waiting for it; then, if asked and only
         if every one was written, delete the transcript from the service (`remote`: it came
-        from the service in this job's attempt, not from an earlier file's). `start`: the
-        attempt's start, if still held back."""
-        start = await self._claimed(job, start)
+        from the service in this job's attempt, not from an earlier file's)."""
+        await self._attempts.of(job).claim(job)
         error = await asyncio.to_thread(self._written, job, transcript)
-        await self._settled(job, error, transcript, remote=remote, start=start)
+        await self._settled(job, error, transcript, remote=remote)
 
-    async def fail(self, job: Job, err: FileError, *, start: Start | None = None) -> None:
-        """One file failed. Transient trouble after a billable step keeps that step: an upload
-        is submitted, a transcript polled, on the next run; never paid for again. `start`: the
-        attempt's start, if still held back: recorded in the same commit."""
-        transient = isinstance(err, OutputError | RetryableApiError)
-        journal = self._state_dirs[job.state_root].journal
-        await journal.failed(
-            job.key, err.message, permanent=err.permanent, transient=transient, start=start
-        )
-        self.underway.discard(job.source)
+    async def fail(self, job: Job, err: FileError) -> None:
+        """One file failed (its attempt records how)."""
+        await self._attempts.of(job).failed(err)
+        self._attempts.close(job)
         self._reporter.failed(job.source, err.message)
 
-    async def fail_together(self, job: Job, err: FileError, *, start: Start | None = None) -> None:
+    async def fail_together(self, job: Job, err: FileError) -> None:
         """The transcription itself failed: its copies fail alike (a later copy tries anew)."""
         for each in self._identical.with_copies(job):
-            await self.fail(each, err, start=start if each is job else None)
+            await self.fail(each, err)
 
     def give_up(self, job: Job) -> None:
         """Past --max-wait: the journal keeps the transcript id, the next run collects it."""
         for each in self._identical.with_copies(job):
-            self.underway.discard(each.source)
+            self._attempts.close(each)
             self._reporter.still_running(each.source)
-
-    async def _claimed(self, job: Job, start: Start | None) -> Start | None:
-        """A held-back start that claims outputs not yet owned is written now, before any of
-        them; else it is handed back, to be written in one commit with `done`."""
-        if start is not None and start.claims_beyond(job.record):
-            await self._state_dirs[job.state_root].journal.begin(start)
-            return None
-        return start
 
     def _written(self, job: Job, transcript: Transcript) -> OutputError | None:
         """Write `job`'s outputs (blocking); the error, if one could not be written."""
@@ -149,7 +126,6 @@ class Writer:
         transcript: Transcript,
         *,
         remote: bool,
-        start: Start | None,
     ) -> None:
         """`job`'s outputs are written (or `error`): write its copies' in one more trip, record
         every file written in one commit per journal, report each, then delete if asked."""
@@ -158,18 +134,13 @@ class Writer:
         errors = [error]
         if copies:
             errors += await asyncio.to_thread(self._written_all, copies, transcript)
-        done: dict[Path, list[str]] = {}
-        for each, err in zip(jobs, errors, strict=True):
-            if err is None:
-                done.setdefault(each.state_root, []).append(each.key)
-        for root, keys in done.items():
-            mine = root == job.state_root and error is None
-            await self._state_dirs[root].journal.done(*keys, start=start if mine else None)
+        written = [each for each, err in zip(jobs, errors, strict=True) if err is None]
+        await Attempt.done_together(self._attempts.of(each) for each in written)
         for each, err in zip(jobs, errors, strict=True):
             if err is not None:
-                await self.fail(each, err, start=start if each is job else None)
+                await self.fail(each, err)
                 continue
-            self.underway.discard(each.source)
+            self._attempts.close(each)
             reason = "" if each.reason == "new" else f" ({each.reason})"
             self._reporter.done(
                 each.source,
