@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,6 +76,8 @@ SHORT_TURN_WORDS = 2
 SHORT_TURN_MS = 1000
 
 Labels = npt.NDArray[np.int64]
+#: The fewest and the most speakers the estimate may find (--min-speakers, --max-speakers).
+Bounds = tuple[int, int]
 
 
 class Encoder(Protocol):
@@ -157,7 +159,9 @@ def window_embeddings(
     )
 
 
-def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
+def cluster(
+    embeddings: Floats, expected: int | None = None, bounds: Bounds = (1, MAX_SPEAKERS)
+) -> Labels:
     """A speaker number (0, 1, ...) per embedding, by agglomerative clustering (average
     linkage on cosine distance).
 
@@ -165,9 +169,11 @@ def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
     windows). Else the count is the most speakers the tree can be cut into such that no two
     of them sound alike: clusters of fewer than MIN_SPEAKER_WINDOWS windows join the nearest,
     and every two speakers' mean voices stay under SAME_VOICE_SIMILARITY; one voice gives one.
+    The estimate is held within `bounds` (--min-speakers, --max-speakers).
     """
+    low, high = bounds
     count = len(embeddings)
-    if count < 2 or expected == 1:
+    if count < 2 or expected == 1 or (not expected and high == 1):
         return np.zeros(count, dtype=np.int64)
     from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -176,7 +182,9 @@ def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
         labels = fcluster(tree, t=min(expected, count), criterion="maxclust")
         return _renumber(np.asarray(labels, dtype=np.int64))
     best = np.zeros(count, dtype=np.int64)
-    for k in range(2, min(MAX_SPEAKERS, count // MIN_SPEAKER_WINDOWS) + 1):
+    if low > 1:  # at least `low`: the estimate starts there
+        best = _renumber(np.asarray(fcluster(tree, t=min(low, count), criterion="maxclust")))
+    for k in range(max(2, low + 1), min(high, count // MIN_SPEAKER_WINDOWS) + 1):
         cut = fcluster(tree, t=k, criterion="maxclust")
         labels = _absorb_small(embeddings, np.asarray(cut, dtype=np.int64))
         found = len(np.unique(labels))
@@ -185,13 +193,15 @@ def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
     return _renumber(best)
 
 
-def window_speakers(windows: Windows, expected: int | None) -> Labels:
+def window_speakers(
+    windows: Windows, expected: int | None, bounds: Bounds = (1, MAX_SPEAKERS)
+) -> Labels:
     """A speaker per window: the full windows clustered (`cluster`), and each window of a
     short region (a word or two alone: too little voice to found a speaker on) given the
     nearest of their speakers. With fewer than two full windows, all are clustered."""
     full = windows.full if int(windows.full.sum()) >= 2 else np.ones_like(windows.full)
     labels = np.zeros(len(full), dtype=np.int64)
-    labels[full] = cluster(windows.embeddings[full], expected)
+    labels[full] = cluster(windows.embeddings[full], expected, bounds)
     speakers = int(labels[full].max()) + 1
     if speakers > 1 and not full.all():
         chosen = windows.embeddings[full]
@@ -302,24 +312,35 @@ def speaker_name(number: int) -> str:
 
 
 def label_words(
-    audio: Floats, times: Sequence[tuple[int, int]], encoder: Encoder, expected: int | None
+    audio: Floats,
+    times: Sequence[tuple[int, int]],
+    encoder: Encoder,
+    expected: int | None,
+    bounds: Bounds = (1, MAX_SPEAKERS),
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """A speaker name per word (A, B, ... in order of first appearance), from the audio
-    (16 kHz mono) and the words' (start ms, end ms)."""
+    (16 kHz mono) and the words' (start ms, end ms). `warn` is told when `expected` is more
+    speakers than the speech has segments to give them."""
     if not times:
         return []
     regions = speech_regions(times, len(audio))
     windows = window_embeddings(audio, regions, encoder) if regions else None
     if windows is None or len(windows.embeddings) == 0:
         return ["A"] * len(times)
-    labels = window_speakers(windows, expected)
+    segments = len(windows.embeddings)
+    if expected and expected > segments and warn:
+        warn(f"--speakers-expected {expected} is more than the {segments} speech segments "
+             f"heard: {segments} speakers at most")  # fmt: skip
+    labels = window_speakers(windows, expected, bounds)
     midpoints = np.array([(start + end) / 2000 for start, end in times], dtype=np.float64)
     starts = np.array([start for start, _ in regions], dtype=np.float64) / SAMPLE_RATE
     in_region = np.clip(np.searchsorted(starts, midpoints, side="right") - 1, 0, None)
     while True:
         per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
         smoothed = np.array(smooth(per_word, times, in_region.tolist()), dtype=np.int64)
-        few = None if expected else _heard_in_few_words(smoothed, labels)
+        at_least = expected or bounds[0]  # a count given is kept
+        few = None if labels.max() + 1 <= at_least else _heard_in_few_words(smoothed, labels)
         if few is None:
             break
         labels = _merged_into_nearest(windows.embeddings, labels, few)
