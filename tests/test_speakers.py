@@ -249,6 +249,17 @@ def test_the_local_estimate_keeps_within_the_range() -> None:
     assert set(cluster(_voices(rng, [a, b], 12), bounds=(1, 1)).tolist()) == {0}
 
 
+def test_a_long_recordings_windows_are_clustered_from_a_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(3)
+    a, b = (np.abs(rng.normal(size=256)) for _ in range(2))
+    two = _voices(rng, [a, b], 40)
+    monkeypatch.setattr(speakers, "MAX_CLUSTERED", 25)  # 80 windows: every 4th clustered
+    assert cluster(two).tolist() == [0] * 40 + [1] * 40
+    assert set(cluster(_voices(rng, [a], 80)).tolist()) == {0}
+
+
 def test_a_count_above_the_speech_segments_is_a_warning(encoder: VoiceEncoder) -> None:
     times = [tuple(t) for t in json.loads((DATA / "interview.word-times.json").read_text())][:3]
     audio = decode_audio(str(DATA / "interview.wav"), sampling_rate=SAMPLE_RATE)

@@ -67,6 +67,9 @@ SAME_VOICE_SIMILARITY = 0.88
 #: Each window's affinities kept for the spectral clustering: its nearest 30% (the rest 0).
 AFFINITY_KEPT = 0.3
 KMEANS_ROUNDS = 20
+#: The most windows clustered at once (their affinities are this squared, in float32: 9 MB);
+#: over it (about 12 minutes of speech), a sample evenly spread.
+MAX_CLUSTERED = 1500
 #: A widest eigengap under this is no structure: one voice. Measured: two people 0.23-0.46,
 #: one voice 0.23-0.47 at k=1 (so one), a real meeting's one long turn 0.09 at most.
 MIN_EIGENGAP = 0.15
@@ -179,14 +182,29 @@ def cluster(
     embeddings can be cut into such that every speaker has MIN_SPEAKER_WINDOWS windows and no
     two speakers' mean voices are more alike than SAME_VOICE_SIMILARITY; one voice gives one.
     """
+    count = len(embeddings)
+    if count < 2 or expected == 1 or (not expected and bounds[1] == 1):
+        return np.zeros(count, dtype=np.int64)
+    if count <= MAX_CLUSTERED:
+        return _cluster(embeddings, expected, bounds)
+    # a long recording: every step-th window clustered, then every window given the nearest
+    # speaker's mean voice (the affinities are count² numbers)
+    step = -(-count // MAX_CLUSTERED)
+    chosen = embeddings[::step]
+    labels = _cluster(chosen, expected, bounds)
+    centroids = _normed(np.stack([chosen[labels == s].mean(axis=0)
+                                  for s in range(int(labels.max()) + 1)]))  # fmt: skip
+    return _renumber(np.argmax(_normed(embeddings) @ centroids.T, axis=1).astype(np.int64))
+
+
+def _cluster(embeddings: Floats, expected: int | None, bounds: Bounds) -> Labels:
     low, high = bounds
     count = len(embeddings)
-    if count < 2 or expected == 1 or (not expected and high == 1):
-        return np.zeros(count, dtype=np.int64)
     if expected:
         return partition(embeddings, min(expected, count))
     best = partition(embeddings, min(low, count)) if low > 1 else np.zeros(count, np.int64)
-    most = min(high, eigengap_count(embeddings, count // MIN_SPEAKER_WINDOWS))
+    looked_at = min(count // MIN_SPEAKER_WINDOWS, max(high, MAX_SPEAKERS))
+    most = min(high, eigengap_count(embeddings, looked_at))
     for k in range(max(2, low + 1), most + 1):
         labels = partition(embeddings, k)
         sizes = np.bincount(labels, minlength=k)
@@ -201,16 +219,19 @@ def cluster(
 def eigengap_count(embeddings: Floats, most: int) -> int:
     """The number of speakers the affinities' spectrum suggests: where the gap between two
     successive eigenvalues of the Laplacian is widest (k speakers: k near-zero ones)."""
-    values = np.linalg.eigvalsh(_laplacian(embeddings))[: most + 1]
+    from scipy.linalg import eigh
+
+    laplacian = _laplacian(embeddings)
+    values = eigh(laplacian, eigvals_only=True, subset_by_index=[0, min(most, len(laplacian) - 1)])
     if len(values) < 2 or np.diff(values).max() < MIN_EIGENGAP:
         return 1
     return int(np.argmax(np.diff(values))) + 1
 
 
-def _laplacian(embeddings: Floats) -> npt.NDArray[np.float64]:
+def _laplacian(embeddings: Floats) -> Floats:
     """The normalised Laplacian of the cosine affinities, each row pruned to its nearest
     AFFINITY_KEPT share (so a window across two voices links to neither), symmetrised."""
-    vectors = _normed(embeddings).astype(np.float64)
+    vectors = _normed(embeddings)
     count = len(vectors)
     affinity = np.clip(vectors @ vectors.T, 0, None)
     kept = max(2, int(AFFINITY_KEPT * count))
@@ -218,7 +239,8 @@ def _laplacian(embeddings: Floats) -> npt.NDArray[np.float64]:
     np.put_along_axis(pruned, np.argsort(-affinity, axis=1)[:, kept:], 0.0, axis=1)
     pruned = (pruned + pruned.T) / 2
     degree = np.sqrt(np.maximum(pruned.sum(axis=1), 1e-9))
-    return np.eye(count) - pruned / np.outer(degree, degree)
+    laplacian: Floats = np.eye(count, dtype=np.float32) - pruned / np.outer(degree, degree)
+    return laplacian.astype(np.float32)
 
 
 def partition(embeddings: Floats, k: int) -> Labels:
@@ -226,7 +248,10 @@ def partition(embeddings: Floats, k: int) -> Labels:
     clustering of their cosine affinities (`_laplacian`), k-means on the Laplacian's
     first k eigenvectors from the farthest points, then refined on the voices themselves."""
     vectors = _normed(embeddings).astype(np.float64)
-    points = _normed(np.linalg.eigh(_laplacian(embeddings))[1][:, :k])
+    from scipy.linalg import eigh
+
+    laplacian = _laplacian(embeddings)
+    points = _normed(eigh(laplacian, subset_by_index=[0, min(k, len(laplacian)) - 1])[1])
     seeds = [int(np.argmax(np.linalg.norm(points - points.mean(axis=0), axis=1)))]
     while len(seeds) < k:
         seeds.append(int(np.argmax(np.min([np.linalg.norm(points - points[j], axis=1)
