@@ -3,7 +3,8 @@
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
 
-(1) Per recording of the shared corpus-speakers set, tests/data/speakers and the 3-minute
+(1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
+the shared corpus (and corpus-hard's french.wav) and the 3-minute
 fsp-orm.mp3 of the shared corpus-real set: Whisper (the default model, base, as the engine runs
 it, one thread; its words cached in bench/out/speakers/, so a diarization variant reruns
 alone) then the diarization (decoding the audio again, embedding, clustering; one thread),
@@ -46,6 +47,10 @@ LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
 def recordings() -> list[Path]:
     found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + sorted(OWN.glob("*.flac"))
     found.append(OWN / "monologue-real.mp3")
+    # one voice each: the shared corpus's synthetic clips (7-8 s) and the French one
+    audio = {".wav", ".mp3", ".ogg", ".flac", ".m4a"}
+    found += sorted(p for p in (SHARED / "corpus").rglob("*") if p.suffix in audio)
+    found.append(SHARED / "corpus-hard" / "french.wav")
     return [*found, LONG] if LONG.exists() else found
 
 
