@@ -50,6 +50,10 @@ ENGINES = ("auto", "assemblyai", "local")
 REQUEST_FLAGS = {"language": "language_code", "speaker_labels": "speaker_labels",
                  "speakers_expected": "speakers_expected",
                  "speech_model": "speech_models"}  # fmt: skip
+#: What may be said of the speaker count (Settings fields; each needs --speaker-labels), and the
+#: `speaker_options` fields the bounds are sent as (min_/max_speakers_expected).
+SPEAKER_COUNTS = ("speakers_expected", "min_speakers", "max_speakers")
+SPEAKER_BOUNDS = {"min_speakers": "min_speakers_expected", "max_speakers": "max_speakers_expected"}
 #: AssemblyAI's list prices in USD per audio hour, for --dry-run's estimate, as published in
 #: 2026 (LIST_PRICES_DATE); accounts' default model changes in December 2026. `keyterms` is
 #: added when keyterms_prompt is set. Each can be overridden in [assemblyai.prices].
@@ -199,6 +203,9 @@ class Settings:
     #: there are when known (None: estimated). Counted in the options only when on.
     speaker_labels: bool = False
     speakers_expected: int | None = None
+    #: bounds on the estimated count (AssemblyAI's speaker_options); None: unbounded
+    min_speakers: int | None = None
+    max_speakers: int | None = None
     #: "auto": CUDA when CTranslate2 sees a GPU, with the CPU as fallback; "cpu"; "cuda"
     device: str = "auto"
     #: 0: chosen for the machine's cores (see engines/local/engine.py).
@@ -254,8 +261,7 @@ class Settings:
         )
         if self.speaker_labels:  # a folder done without them keeps its fingerprint
             options["speaker_labels"] = True
-            if self.speakers_expected:
-                options["speakers_expected"] = self.speakers_expected
+            options.update({n: getattr(self, n) for n in SPEAKER_COUNTS if getattr(self, n)})
         return options
 
     def request_options(self) -> dict[str, Any]:
@@ -306,6 +312,9 @@ def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
     options = {
         field: flags[name] for name, field in REQUEST_FLAGS.items() if flags.get(name) is not None
     }
+    bounds = {f: flags[n] for n, f in SPEAKER_BOUNDS.items() if flags.get(n) is not None}
+    if bounds:
+        options["speaker_options"] = bounds
     if "speech_models" in options:  # --speech-model's models, spelled as request.from_flag says
         options.update(request.from_flag(options.pop("speech_models")))
     if options.get("language_code") == "auto":  # AssemblyAI's way to say it is a flag
@@ -453,14 +462,23 @@ def _key_travels_safely(base_url: str) -> bool:
         return False  # a name: it could resolve anywhere
 
 
+def _validate_speaker_count(settings: Settings) -> None:
+    given = [n for n in SPEAKER_COUNTS if getattr(settings, n) is not None]
+    flags = " / ".join(f"--{n.replace('_', '-')} ({n})" for n in given)
+    if given and not settings.speaker_labels:
+        # AssemblyAI would take the count silently and label nothing: say so instead
+        raise ConfigError(f"{flags} needs --speaker-labels: add it, or drop the count.")
+    low, high = settings.min_speakers, settings.max_speakers
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"--min-speakers ({low}) is above --max-speakers ({high}).")
+    if settings.speakers_expected is not None and (low is not None or high is not None):
+        # AssemblyAI's docs: a count, or a range, not both
+        raise ConfigError(f"{flags}: give either the count or a range, not both.")
+
+
 def _validate_local(settings: Settings) -> None:
     """The [local] values faster-whisper would reject, or misread, mid-run."""
-    if settings.speakers_expected is not None and not settings.speaker_labels:
-        # AssemblyAI would take the count silently and label nothing: say so instead
-        raise ConfigError(
-            "--speakers-expected (speakers_expected) needs --speaker-labels: "
-            "add it, or drop the count."
-        )
+    _validate_speaker_count(settings)
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."

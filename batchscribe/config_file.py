@@ -72,6 +72,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, type | tuple[type, ...]]] = {
     ),
     ("local", "speaker_labels"): ("speaker_labels", bool),
     ("local", "speakers_expected"): ("speakers_expected", int),
+    ("local", "min_speakers"): ("min_speakers", int),
+    ("local", "max_speakers"): ("max_speakers", int),
     ("local", "device"): ("device", str),
     ("local", "threads"): ("threads", int),
     ("local", "workers"): ("workers", int),
@@ -113,6 +115,8 @@ RANGES: dict[str, Range] = {
     "max_files": Range(1, 1_000_000_000, "files per run", "--max-files"),
     # More voices than the clustering can tell apart in one conversation is noise.
     "speakers_expected": Range(1, 32, "speakers in one recording", "--speakers-expected"),
+    "min_speakers": Range(1, 32, "speakers in one recording", "--min-speakers"),
+    "max_speakers": Range(1, 32, "speakers in one recording", "--max-speakers"),
     "max_line_chars": Range(1, 1000, "characters per subtitle line"),
     "max_lines": Range(1, 100, "lines per subtitle cue"),
     # A token bucket of this size; the API allows 4,000 a minute.

@@ -101,6 +101,8 @@ def _output_options() -> list[click.Parameter]:
                 "the speakers extra)."),
         _option("--speakers-expected", type=int, metavar="N",
                 help="With --speaker-labels: how many speakers there are, when you know."),
+        _option("--min-speakers", type=int, metavar="N", help="With --speaker-labels: at least N."),
+        _option("--max-speakers", type=int, metavar="N", help="With --speaker-labels: at most N."),
         _option("--speech-model", metavar="NAME[,NAME...]", help="AssemblyAI speech models, "
                 "a comma list in priority order (the service falls back to the next).  "
                 "[default: universal-3-pro,universal-2]"),

@@ -22,6 +22,7 @@ the program's output is not covered by it).
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import wave
 from pathlib import Path
@@ -30,7 +31,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "tests" / "data" / "speakers"
-SHARED = REPO.parent / "shared"
+SHARED = next(
+    (p / "shared" for p in REPO.parents if (p / "shared").is_dir()), REPO.parent / "shared"
+)
 RATE = 16000
 
 INTERVIEW = [
@@ -157,6 +160,83 @@ def meeting_pair() -> list[str]:
     return lines
 
 
+#: Where one real person speaks alone in the shared corpus-speakers set (its reference.rttm):
+#: (excerpt, start s, end s). The material of the quick-turn conversations.
+SOLO = {
+    "FEE083": [("trn09", 6.045, 12.857), ("trn09", 18.224, 24.992), ("trn09", 27.350, 29.687)],
+    "MEE075": [("trn04", 16.816, 21.158), ("trn04", 21.765, 23.952), ("trn04", 25.200, 25.936)],
+    "MEE094": [("trn09", 12.857, 13.342), ("trn09", 14.201, 15.726), ("trn09", 16.549, 18.224),
+               ("trn09", 24.992, 27.350)],
+}  # fmt: skip
+#: Turn lengths (s), cycled: a lively call, 1-4 s each.
+TURNS = (1.4, 3.2, 2.1, 3.8, 1.1, 2.6, 1.7, 3.5)
+#: Gaps between turns (s), cycled: under 200 ms, the next voice starting without a pause;
+#: negative ones are overlaps (the next voice starts before the last one ends), up to 0.5 s.
+QUICK_GAPS = (0.05, 0.15, 0.0, 0.1, 0.18, 0.02)
+OVERLAP_GAPS = (0.1, -0.3, 0.05, -0.5, 0.0, -0.2, 0.15, -0.4)
+#: (file, first speaker, second speaker, gaps)
+QUICK = [
+    ("quick-fm", "FEE083", "MEE075", QUICK_GAPS),
+    ("quick-same-room", "FEE083", "MEE094", QUICK_GAPS),
+    ("quick-overlap", "MEE075", "MEE094", OVERLAP_GAPS),
+]
+
+
+def _solo_audio(who: str) -> np.ndarray:
+    """All of `who`'s solo stretches, joined, at one loudness (so the level tells nothing)."""
+    from faster_whisper import decode_audio
+
+    corpus = SHARED / "corpus-speakers"
+    parts = [decode_audio(str(corpus / f"{source}.wav"), sampling_rate=RATE)[
+        int(start * RATE) : int(end * RATE)] for source, start, end in SOLO[who]]  # fmt: skip
+    joined = np.concatenate(parts)
+    return joined * (0.1 / np.sqrt(np.mean(joined**2)))
+
+
+def _turns(audio: np.ndarray, offset: int) -> list[np.ndarray]:
+    """`audio` (twice over: the short stretches make few turns) cut into TURNS-long pieces,
+    starting at TURNS[offset], each cut at the quietest 20 ms within 0.3 s of its length."""
+    pieces, at, i, frame = [], 0, offset, RATE // 50
+    doubled = np.concatenate([audio, audio])
+    while len(doubled) - at > RATE:
+        want = at + int(TURNS[i % len(TURNS)] * RATE)
+        lo, hi = want - int(0.3 * RATE), min(len(doubled), want + int(0.3 * RATE))
+        if hi - lo < frame:
+            break
+        energy = [np.mean(doubled[j : j + frame] ** 2) for j in range(lo, hi - frame, frame)]
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2 if energy else hi
+        pieces.append(doubled[at:cut])
+        at, i = cut, i + 1
+    return pieces
+
+
+def quick_turns(name: str, first: str, second: str, gaps: tuple[float, ...]) -> list[str]:
+    """Turns of two real people alternated with the `gaps`, written as 16 kHz FLAC; RTTM lines
+    from the splice itself."""
+    import av
+
+    a, b = _turns(_solo_audio(first), 0), _turns(_solo_audio(second), 3)
+    order = [(first, t) for t in a]
+    order = [x for pair in zip(order, [(second, t) for t in b], strict=False) for x in pair]
+    track, lines, at = np.zeros(int(60 * RATE), dtype=np.float32), [], 0.3
+    for i, (who, said) in enumerate(order):
+        begin = int(at * RATE)
+        track[begin : begin + len(said)] += said
+        lines.append(f"SPEAKER {name} 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>")
+        at += len(said) / RATE + gaps[i % len(gaps)]
+    track = track[: int((at + 0.3) * RATE)]
+    with av.open(str(OUT / f"{name}.flac"), "w") as out:
+        stream = out.add_stream("flac", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (np.clip(track, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono"
+        )
+        frame.sample_rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    print(f"{name}.flac: {at:.1f} s, {len(order)} turns")
+    return lines
+
+
 def monologue_real() -> None:
     source = SHARED / "corpus-real" / "fsp-orm.mp3"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", "60", "-ac", "1",
@@ -166,6 +246,12 @@ def monologue_real() -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["--quick"]:  # only the quick-turn conversations (no espeak-ng, sox)
+        kept = [line for line in (OUT / "reference.rttm").read_text().splitlines()
+                if line.split()[1] not in {name for name, *_ in QUICK}]  # fmt: skip
+        lines = [*kept, *(line for spec in QUICK for line in quick_turns(*spec))]
+        (OUT / "reference.rttm").write_text("\n".join(lines) + "\n")
+        return
     lines = [
         *build("interview", INTERVIEW, PAUSES),
         *build("two-men", TWO_MEN, PAUSES),

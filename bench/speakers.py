@@ -3,9 +3,11 @@
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
 
-(1) Per recording of the shared corpus-speakers set, tests/data/speakers and the 3-minute
-fsp-orm.mp3 of the shared corpus-real set: Whisper (the bundled tiny.en, as the engine runs it, one
-thread) then the diarization (decoding the audio again, embedding, clustering; one thread),
+(1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
+the shared corpus (and corpus-hard's french.wav) and the 3-minute
+fsp-orm.mp3 of the shared corpus-real set: Whisper (the default model, base, as the engine runs
+it, one thread; its words cached in bench/out/speakers/, so a diarization variant reruns
+alone) then the diarization (decoding the audio again, embedding, clustering; one thread),
 timed apart, and the share of words given to the wrong speaker (tests/speaker_error.py).
 (2) With --cli: `batchscribe FOLDER --engine local [--speaker-labels]` as fresh processes on a
 copy of all of them (2 files at once, one thread each: the default on 2 cores), wall time and
@@ -15,51 +17,78 @@ peak RSS.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from batchscribe.config import Settings  # noqa: E402
-from batchscribe.engines.local.engine import bundled_model_path, whisper_model  # noqa: E402
+from batchscribe.engines.local.engine import whisper_model  # noqa: E402
 from batchscribe.engines.local.options import to_transcript_data, transcribe_options  # noqa: E402
 from batchscribe.engines.speakers.clustering import label_words  # noqa: E402
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
-SHARED = REPO.parent / "shared"
+SHARED = next(
+    (p / "shared" for p in REPO.parents if (p / "shared").is_dir()), REPO.parent / "shared"
+)
 OWN = REPO / "tests" / "data" / "speakers"
 CORPUS = SHARED / "corpus-speakers"
 LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
 
 
 def recordings() -> list[Path]:
-    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + [OWN / "monologue-real.mp3"]
+    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + sorted(OWN.glob("*.flac"))
+    found.append(OWN / "monologue-real.mp3")
+    # one voice each: the shared corpus's synthetic clips (7-8 s) and the French one
+    audio = {".wav", ".mp3", ".ogg", ".flac", ".m4a"}
+    found += sorted(p for p in (SHARED / "corpus").rglob("*") if p.suffix in audio)
+    found.append(SHARED / "corpus-hard" / "french.wav")
     return [*found, LONG] if LONG.exists() else found
+
+
+def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, float]:
+    """Whisper's words of `path`, its audio seconds and Whisper's seconds: cached under
+    bench/out/speakers/ (a variant of the diarization reruns without Whisper)."""
+    cache = REPO / "bench" / "out" / "speakers" / f"{path.name}.json"
+    if cache.exists():
+        kept = json.loads(cache.read_text())
+        return kept["words"], kept["duration"], kept["whisper_s"]
+    began = time.perf_counter()
+    segments, info = model().transcribe(str(path), **transcribe_options(Settings()))
+    data = to_transcript_data(list(segments), info, model="base")
+    whisper = time.perf_counter() - began
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    kept = {"words": data["words"], "duration": data["audio_duration"], "whisper_s": whisper}
+    cache.write_text(json.dumps(kept))
+    return data["words"], data["audio_duration"], whisper
 
 
 def per_recording() -> None:
     from faster_whisper import decode_audio
 
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
-    model = whisper_model(bundled_model_path(), device="cpu", compute_type="int8", cpu_threads=1)
-    options = transcribe_options(Settings())
+    loaded: list[Any] = []
+
+    def model() -> Any:  # loaded only when a recording is not cached yet
+        if not loaded:
+            loaded.append(whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1))
+        return loaded[0]
+
     encoder = VoiceEncoder(threads=1)
     print("| recording | s | words | speakers found (reference) | wrong | Whisper s | "
           "diarization s | share |")  # fmt: skip
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for path in recordings():
+        words, duration, whisper = transcribed(path, model)
         began = time.perf_counter()
-        segments, info = model.transcribe(str(path), **options)
-        data = to_transcript_data(list(segments), info, model="tiny.en")
-        whisper = time.perf_counter() - began
-        began = time.perf_counter()
-        words = data["words"]
         names: list[str] = []
         if words:
             audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
@@ -72,7 +101,7 @@ def per_recording() -> None:
         wrong = f"{result.error:.1%} ({result.wrong}/{result.scored})" if result else "n/a"
         found = result.found if result else len(set(names))
         share = diarization / whisper
-        print(f"| {path.name} | {data['audio_duration']:.0f} | {len(words)} | {found} ({truth}) "
+        print(f"| {path.name} | {duration:.0f} | {len(words)} | {found} ({truth}) "
               f"| {wrong} | {whisper:.2f} | {diarization:.2f} | {share:.0%} |")  # fmt: skip
 
 

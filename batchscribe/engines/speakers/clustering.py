@@ -7,11 +7,13 @@ the voice is looked at.
 
 1. Speech is where the words are (Whisper's timings after Silero VAD), padded a little and
    joined into one track without the silences between.
-2. The voice encoder embeds 1.6 s windows of that track every 0.8 s (`WINDOW_FRAMES`,
-   `HOP_FRAMES`).
-3. The embeddings are clustered (`cluster`: agglomerative, average linkage on cosine distance,
-   scipy): into `speakers_expected` speakers when given, else as many as many as sound different
-   (`SAME_VOICE_SIMILARITY`), which leaves one voice one speaker.
+2. The voice encoder embeds 1 s windows of that track every 0.5 s (`WINDOW_FRAMES`,
+   `HOP_FRAMES`): short enough that a window of a quick exchange holds mostly one voice.
+3. The embeddings are clustered (`cluster`: spectral clustering of their pruned cosine
+   affinities, refined by k-means on the voices): into `speakers_expected` speakers when
+   given, else as many as the Laplacian's widest eigengap says (`eigengap_count`, none under
+   MIN_EIGENGAP: one voice), fewer while two speakers sound alike (`SAME_VOICE_SIMILARITY`),
+   within --min-speakers/--max-speakers.
 4. Each word takes the speaker nearest its voice there: the mean embedding of the windows over
    its midpoint (weighted by how central it is in them) against each speaker's mean.
 5. `smooth`: a turn of one or two words (under `SHORT_TURN_MS`) between two turns of one
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,7 +35,6 @@ import numpy.typing as npt
 from batchscribe.engines.speakers.encoder import (
     EMBEDDING_SIZE,
     HOP_SAMPLES,
-    PARTIAL_FRAMES,
     SAMPLE_RATE,
     Floats,
     loudness_gain,
@@ -48,23 +49,35 @@ INSTALL_HINT = (
 #: What the extra brings: onnxruntime runs the voice encoder, scipy clusters.
 REQUIRED_MODULES = ("onnxruntime", "scipy")
 
-#: One embedding describes 1.6 s of speech (the encoder's training length), one every 0.8 s:
-#: each moment is heard by two windows. Halving the hop doubles the cost for no measured gain.
-WINDOW_FRAMES = PARTIAL_FRAMES
-HOP_FRAMES = 80
+#: One embedding describes 1 s of speech, one every 0.5 s: each moment is heard by two
+#: windows. Measured (BENCHMARKS.md, issue #27): against 1.6 s every 0.8 s (the encoder's
+#: training length), the same on the quick-turn calls and far better on a real meeting
+#: (trn04: 5.7% of words wrong, not 22.9%), for about the same cost.
+WINDOW_FRAMES = 100
+HOP_FRAMES = 50
 #: Windows embedded at once: measured, 16 is as fast as 64 and holds 26 MB against 84.
 BATCH_WINDOWS = 16
 #: Speech kept around each word (ms), and gaps under which two words' speech is one region.
 WORD_PAD_MS = 100
 JOIN_GAP_MS = 300
 #: Two speakers whose mean voices (embeddings) are more alike than this (cosine similarity)
-#: are one: measured, two real or synthetic people 0.75-0.81, one voice split in two 0.89-0.91
-#: (BENCHMARKS.md).
-SAME_VOICE_SIMILARITY = 0.82
+#: are one. Measured on the spectral partition (BENCHMARKS.md, issue #27): two people
+#: 0.64-0.86 (0.86: two of one meeting room), one voice split in two 0.91-0.96.
+SAME_VOICE_SIMILARITY = 0.88
+#: Each window's affinities kept for the spectral clustering: its nearest 30% (the rest 0).
+AFFINITY_KEPT = 0.3
+KMEANS_ROUNDS = 20
+#: The most windows clustered at once (their affinities are this squared, in float32: 9 MB);
+#: over it (about 12 minutes of speech), a sample evenly spread.
+MAX_CLUSTERED = 1500
+#: A widest eigengap under this is no structure: one voice. Measured: two people 0.23-0.46,
+#: one voice 0.23-0.47 at k=1 (so one), a real meeting's one long turn 0.09 at most.
+MIN_EIGENGAP = 0.15
 #: The most speakers a recording is cut into without `speakers_expected`.
 MAX_SPEAKERS = 10
-#: A cluster of fewer windows than this (under ~2.4 s of speech) is not a speaker of its own:
-#: its windows join the nearest one (a cough, a laugh, a window across two voices).
+#: A cluster of fewer windows than this (under ~2 s of speech) is not a speaker of its own:
+#: a cut into more speakers that makes one is not taken (a cough, a laugh, a window across
+#: two voices).
 MIN_SPEAKER_WINDOWS = 3
 #: A speaker heard in fewer words than this, when the count came from the data, is not one:
 #: its windows join the nearest speaker. Measured: the clean interview's third "speaker" was 4
@@ -76,6 +89,8 @@ SHORT_TURN_WORDS = 2
 SHORT_TURN_MS = 1000
 
 Labels = npt.NDArray[np.int64]
+#: The fewest and the most speakers the estimate may find (--min-speakers, --max-speakers).
+Bounds = tuple[int, int]
 
 
 class Encoder(Protocol):
@@ -157,41 +172,126 @@ def window_embeddings(
     )
 
 
-def cluster(embeddings: Floats, expected: int | None = None) -> Labels:
-    """A speaker number (0, 1, ...) per embedding, by agglomerative clustering (average
-    linkage on cosine distance).
+def cluster(
+    embeddings: Floats, expected: int | None = None, bounds: Bounds = (1, MAX_SPEAKERS)
+) -> Labels:
+    """A speaker number (0, 1, ...) per embedding: spectral clustering (`partition`).
 
-    With `expected`, the tree is cut into that many speakers (fewer when there are fewer
-    windows). Else the count is the most speakers the tree can be cut into such that no two
-    of them sound alike: clusters of fewer than MIN_SPEAKER_WINDOWS windows join the nearest,
-    and every two speakers' mean voices stay under SAME_VOICE_SIMILARITY; one voice gives one.
+    With `expected`, into that many speakers (fewer when there are fewer windows). Else the
+    count is the most speakers, within `bounds` (--min-speakers, --max-speakers), that the
+    embeddings can be cut into such that every speaker has MIN_SPEAKER_WINDOWS windows and no
+    two speakers' mean voices are more alike than SAME_VOICE_SIMILARITY; one voice gives one.
     """
     count = len(embeddings)
-    if count < 2 or expected == 1:
+    if count < 2 or expected == 1 or (not expected and bounds[1] == 1):
         return np.zeros(count, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    if count <= MAX_CLUSTERED:
+        return _cluster(embeddings, expected, bounds)
+    # a long recording: every step-th window clustered, then every window given the nearest
+    # speaker's mean voice (the affinities are count² numbers)
+    step = -(-count // MAX_CLUSTERED)
+    chosen = embeddings[::step]
+    labels = _cluster(chosen, expected, bounds)
+    centroids = _normed(np.stack([chosen[labels == s].mean(axis=0)
+                                  for s in range(int(labels.max()) + 1)]))  # fmt: skip
+    return _renumber(np.argmax(_normed(embeddings) @ centroids.T, axis=1).astype(np.int64))
 
-    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
+
+def _cluster(embeddings: Floats, expected: int | None, bounds: Bounds) -> Labels:
+    low, high = bounds
+    count = len(embeddings)
     if expected:
-        labels = fcluster(tree, t=min(expected, count), criterion="maxclust")
-        return _renumber(np.asarray(labels, dtype=np.int64))
-    best = np.zeros(count, dtype=np.int64)
-    for k in range(2, min(MAX_SPEAKERS, count // MIN_SPEAKER_WINDOWS) + 1):
-        cut = fcluster(tree, t=k, criterion="maxclust")
-        labels = _absorb_small(embeddings, np.asarray(cut, dtype=np.int64))
-        found = len(np.unique(labels))
-        if found > len(np.unique(best)) and _most_alike(embeddings, labels) < SAME_VOICE_SIMILARITY:
-            best = labels
-    return _renumber(best)
+        return partition(embeddings, min(expected, count))
+    best = partition(embeddings, min(low, count)) if low > 1 else np.zeros(count, np.int64)
+    looked_at = min(count // MIN_SPEAKER_WINDOWS, max(high, MAX_SPEAKERS))
+    most = min(high, eigengap_count(embeddings, looked_at))
+    for k in range(max(2, low + 1), most + 1):
+        labels = partition(embeddings, k)
+        sizes = np.bincount(labels, minlength=k)
+        if sizes.min() < MIN_SPEAKER_WINDOWS or _most_alike(embeddings, labels) >= (
+            SAME_VOICE_SIMILARITY
+        ):
+            break  # more speakers only split one voice further
+        best = labels
+    return best
 
 
-def window_speakers(windows: Windows, expected: int | None) -> Labels:
+def eigengap_count(embeddings: Floats, most: int) -> int:
+    """The number of speakers the affinities' spectrum suggests: where the gap between two
+    successive eigenvalues of the Laplacian is widest (k speakers: k near-zero ones)."""
+    from scipy.linalg import eigh
+
+    laplacian = _laplacian(embeddings)
+    values = eigh(laplacian, eigvals_only=True, subset_by_index=[0, min(most, len(laplacian) - 1)])
+    if len(values) < 2 or np.diff(values).max() < MIN_EIGENGAP:
+        return 1
+    return int(np.argmax(np.diff(values))) + 1
+
+
+def _laplacian(embeddings: Floats) -> Floats:
+    """The normalised Laplacian of the cosine affinities, each row pruned to its nearest
+    AFFINITY_KEPT share (so a window across two voices links to neither), symmetrised."""
+    vectors = _normed(embeddings)
+    count = len(vectors)
+    affinity = np.clip(vectors @ vectors.T, 0, None)
+    kept = max(2, int(AFFINITY_KEPT * count))
+    pruned = affinity.copy()
+    np.put_along_axis(pruned, np.argsort(-affinity, axis=1)[:, kept:], 0.0, axis=1)
+    pruned = (pruned + pruned.T) / 2
+    degree = np.sqrt(np.maximum(pruned.sum(axis=1), 1e-9))
+    laplacian: Floats = np.eye(count, dtype=np.float32) - pruned / np.outer(degree, degree)
+    return laplacian.astype(np.float32)
+
+
+def partition(embeddings: Floats, k: int) -> Labels:
+    """`embeddings` cut into `k` speakers (0, 1, ... in order of first appearance): spectral
+    clustering of their cosine affinities (`_laplacian`), k-means on the Laplacian's
+    first k eigenvectors from the farthest points, then refined on the voices themselves."""
+    vectors = _normed(embeddings).astype(np.float64)
+    from scipy.linalg import eigh
+
+    laplacian = _laplacian(embeddings)
+    points = _normed(eigh(laplacian, subset_by_index=[0, min(k, len(laplacian)) - 1])[1])
+    seeds = [int(np.argmax(np.linalg.norm(points - points.mean(axis=0), axis=1)))]
+    while len(seeds) < k:
+        seeds.append(int(np.argmax(np.min([np.linalg.norm(points - points[j], axis=1)
+                                           for j in seeds], axis=0))))  # fmt: skip
+    labels = _nearest(points, points[seeds])
+    labels = _kmeans(points, labels, k)
+    return _renumber(_kmeans(vectors, labels, k, cosine=True))
+
+
+def _nearest(points: npt.NDArray[Any], centres: npt.NDArray[Any]) -> Labels:
+    distances = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
+    labels: Labels = np.argmin(distances, axis=1).astype(np.int64)
+    return labels
+
+
+def _kmeans(points: npt.NDArray[Any], labels: Labels, k: int, *, cosine: bool = False) -> Labels:
+    """Lloyd's iterations from `labels`; an emptied cluster keeps its last centre."""
+    centres = np.zeros((k, points.shape[1]), dtype=np.float32)
+    for _ in range(KMEANS_ROUNDS):
+        for s in range(k):
+            if (labels == s).any():
+                centres[s] = points[labels == s].mean(axis=0)
+        new = (
+            np.argmax(points @ _normed(centres).T, axis=1) if cosine else _nearest(points, centres)
+        )
+        if np.array_equal(new, labels):
+            break
+        labels = new.astype(np.int64)
+    return labels
+
+
+def window_speakers(
+    windows: Windows, expected: int | None, bounds: Bounds = (1, MAX_SPEAKERS)
+) -> Labels:
     """A speaker per window: the full windows clustered (`cluster`), and each window of a
     short region (a word or two alone: too little voice to found a speaker on) given the
     nearest of their speakers. With fewer than two full windows, all are clustered."""
     full = windows.full if int(windows.full.sum()) >= 2 else np.ones_like(windows.full)
     labels = np.zeros(len(full), dtype=np.int64)
-    labels[full] = cluster(windows.embeddings[full], expected)
+    labels[full] = cluster(windows.embeddings[full], expected, bounds)
     speakers = int(labels[full].max()) + 1
     if speakers > 1 and not full.all():
         chosen = windows.embeddings[full]
@@ -210,19 +310,6 @@ def _most_alike(embeddings: Floats, labels: Labels) -> float:
     return float(similarity.max())
 
 
-def _absorb_small(embeddings: Floats, labels: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    sizes = {label: int(np.sum(labels == label)) for label in np.unique(labels)}
-    big = [label for label, size in sizes.items() if size >= MIN_SPEAKER_WINDOWS]
-    if not big:
-        return np.zeros_like(labels)
-    centroids = _normed(np.stack([embeddings[labels == label].mean(axis=0) for label in big]))
-    result = labels.copy()
-    for i, label in enumerate(labels):
-        if sizes[label] < MIN_SPEAKER_WINDOWS:
-            result[i] = big[int(np.argmax(centroids @ embeddings[i]))]
-    return result
-
-
 def _renumber(labels: Labels) -> Labels:
     """0, 1, ... in order of first appearance."""
     order = {int(label): i for i, label in enumerate(dict.fromkeys(labels.tolist()))}
@@ -234,23 +321,23 @@ def _normed(vectors: Floats) -> Floats:
     return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
-def word_speakers(
+def word_scores(
     midpoints: npt.NDArray[np.float64],
     regions: npt.NDArray[np.int64],
     windows: Windows,
     labels: Labels,
-) -> Labels:
+) -> npt.NDArray[np.float64]:
     """A speaker per word, from its midpoint (seconds) and its speech region: the mean
     embedding of its region's windows, each weighted by how near its centre the word is (the
     nearest when none is over it), against each speaker's mean embedding."""
     speakers = int(labels.max()) + 1 if len(labels) else 0
     if speakers <= 1:
-        return np.zeros(len(midpoints), dtype=np.int64)
+        return np.ones((len(midpoints), 1), dtype=np.float64)
     embeddings = windows.embeddings
     centroids = _normed(np.stack([embeddings[labels == s].mean(axis=0) for s in range(speakers)]))
     centres = windows.spans.mean(axis=1)
     half = np.maximum((windows.spans[:, 1] - windows.spans[:, 0]) / 2, 1e-3)
-    result = np.zeros(len(midpoints), dtype=np.int64)
+    result = np.zeros((len(midpoints), speakers), dtype=np.float64)
     for i, (mid, region) in enumerate(zip(midpoints, regions, strict=True)):
         own = windows.region == region
         if not own.any():
@@ -259,7 +346,7 @@ def word_speakers(
         if not weights.any():
             weights[int(np.argmin(np.where(own, np.abs(centres - mid), np.inf)))] = 1.0
         voice = _normed((weights[:, None] * embeddings).sum(axis=0))
-        result[i] = int(np.argmax(centroids @ voice))
+        result[i] = centroids @ voice
     return result
 
 
@@ -302,24 +389,36 @@ def speaker_name(number: int) -> str:
 
 
 def label_words(
-    audio: Floats, times: Sequence[tuple[int, int]], encoder: Encoder, expected: int | None
+    audio: Floats,
+    times: Sequence[tuple[int, int]],
+    encoder: Encoder,
+    expected: int | None,
+    bounds: Bounds = (1, MAX_SPEAKERS),
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """A speaker name per word (A, B, ... in order of first appearance), from the audio
-    (16 kHz mono) and the words' (start ms, end ms)."""
+    (16 kHz mono) and the words' (start ms, end ms). `warn` is told when `expected` is more
+    speakers than the speech has segments to give them."""
     if not times:
         return []
     regions = speech_regions(times, len(audio))
     windows = window_embeddings(audio, regions, encoder) if regions else None
     if windows is None or len(windows.embeddings) == 0:
         return ["A"] * len(times)
-    labels = window_speakers(windows, expected)
+    segments = len(windows.embeddings)
+    if expected and expected > segments and warn:
+        warn(f"--speakers-expected {expected} is more than the {segments} speech segments "
+             f"heard: {segments} speakers at most")  # fmt: skip
+    labels = window_speakers(windows, expected, bounds)
     midpoints = np.array([(start + end) / 2000 for start, end in times], dtype=np.float64)
     starts = np.array([start for start, _ in regions], dtype=np.float64) / SAMPLE_RATE
     in_region = np.clip(np.searchsorted(starts, midpoints, side="right") - 1, 0, None)
     while True:
-        per_word = word_speakers(midpoints, in_region, windows, labels).tolist()
+        scores = word_scores(midpoints, in_region, windows, labels)
+        per_word = np.argmax(scores, axis=1).tolist()
         smoothed = np.array(smooth(per_word, times, in_region.tolist()), dtype=np.int64)
-        few = None if expected else _heard_in_few_words(smoothed, labels)
+        at_least = expected or bounds[0]  # a count given is kept
+        few = None if labels.max() + 1 <= at_least else _heard_in_few_words(smoothed, labels)
         if few is None:
             break
         labels = _merged_into_nearest(windows.embeddings, labels, few)

@@ -3,14 +3,17 @@ Whisper, from the same recording (see engines/speakers/clustering.py for how).""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchscribe.config import Settings
-from batchscribe.engines.speakers.clustering import label_words, with_speakers
+from batchscribe.engines.speakers.clustering import MAX_SPEAKERS, label_words, with_speakers
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, Floats, VoiceEncoder
 from batchscribe.errors import Stopped
+
+log = logging.getLogger(__name__)
 
 
 class SpeakerLabels:
@@ -23,9 +26,15 @@ class SpeakerLabels:
     """
 
     def __init__(
-        self, *, expected: int | None, threads: int, stopping: threading.Event | None = None
+        self,
+        *,
+        expected: int | None,
+        threads: int,
+        stopping: threading.Event | None = None,
+        bounds: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self._expected, self._threads = expected, threads
+        self._bounds = (bounds[0] or 1, bounds[1] or MAX_SPEAKERS)
         self._stopping = stopping or threading.Event()
         self._encoder: VoiceEncoder | None = None
         self._loading = threading.Lock()
@@ -37,7 +46,8 @@ class SpeakerLabels:
         """The labeller `settings` ask for; None without `speaker_labels`."""
         if not settings.speaker_labels:
             return None
-        return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping)
+        return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping,
+                   bounds=(settings.min_speakers, settings.max_speakers))  # fmt: skip
 
     def embed(self, partials: Floats) -> Floats:
         """The encoder's embeddings (an `Encoder` for label_words), unless the run stops."""
@@ -57,7 +67,12 @@ class SpeakerLabels:
                 audio if not isinstance(audio, Path) else str(audio), sampling_rate=SAMPLE_RATE
             )
             times = [(int(w["start"]), int(w["end"])) for w in words]
-            names = label_words(samples, times, self, self._expected)
+            name = getattr(audio, "name", audio)
+
+            def warn(line: str) -> None:
+                log.warning("%s: %s", name, line)
+
+            names = label_words(samples, times, self, self._expected, self._bounds, warn)
         return with_speakers(data, names, self._expected)
 
     def _load(self) -> VoiceEncoder:
