@@ -1,8 +1,7 @@
-"""The `batchscribe` command: parse flags, build Settings, run the pipeline, map to exit codes."""
+"""The `batchscribe` command, a thin front: flags -> Settings -> `run/session` -> exit status."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -14,15 +13,14 @@ from batchscribe import __version__
 from batchscribe.config import Settings, build_settings, format_unknown_options
 from batchscribe.dry_run import format_preview, preview
 from batchscribe.engines.factory import check_engine_available, create_engine
-from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError, LockHeld
+from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.flags import EXAMPLES, parameters, parse_lists
-from batchscribe.lines import one_line
+from batchscribe.lines import error_line, one_line
 from batchscribe.logs import setup_logging
-from batchscribe.report import Reporter, exit_code, keep_last
-from batchscribe.run.live import Live
-from batchscribe.run.named import format_set_aside, keep_recordings
-from batchscribe.run.pipeline import EngineFactory, run
-from batchscribe.run.stopping import exit_interrupted, exit_on_signal, under_stop_signals
+from batchscribe.run.named import keep_recordings
+from batchscribe.run.pipeline import EngineFactory
+from batchscribe.run.session import session
+from batchscribe.run.stopping import exit_interrupted
 from batchscribe.status import format_status
 
 
@@ -71,38 +69,10 @@ def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
 
 
 def _run(settings: Settings, engine_factory: EngineFactory, not_recordings: list[Path]) -> NoReturn:
-    """Run the pipeline under the reporter, print the summary and exit with the run's status."""
-    reporter = Reporter(quiet=settings.quiet)
-    reporter.summary.engine = settings.chosen_engine()
-    if settings.watch:  # months of failures would pile up in its summary: the last few
-        keep_last(reporter.summary)
-    live = Live(settings, reporter)
-    if not_recordings:
-        reporter.notice(format_set_aside(not_recordings), even_quiet=False)
-    try:
-        with reporter:
-            stopped = asyncio.run(
-                under_stop_signals(
-                    lambda stop: run(settings, reporter, engine_factory, stop=stop, live=live),
-                    grace=settings.grace,
-                    stopping=lambda how: reporter.stopping(settings.grace, how),
-                )
-            )
-    except BatchscribeError as err:
-        if not isinstance(err, LockHeld):  # the metrics file is the lock holder's
-            live.ended(err.exit_code)
-        _fail(err)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        stopped = True
-    finally:
-        exit_on_signal()
-    if stopped:
-        reporter.interrupted()
-        live.ended(EXIT_INTERRUPTED)
+    """The run's session, then its exit status (130 at once after a stop)."""
+    code = session(settings, engine_factory, set_aside=not_recordings)
+    if code == EXIT_INTERRUPTED:
         exit_interrupted()
-    reporter.finish(as_json=settings.json)
-    code = exit_code(reporter.summary)
-    live.ended(code)
     sys.exit(code)
 
 
@@ -123,7 +93,7 @@ def _inspect(settings: Settings, *, show_status: bool) -> NoReturn:
 
 def _fail(err: BatchscribeError) -> NoReturn:
     """One line on stderr, then the error's exit status (2 usage/config, 3 locked, ...)."""
-    click.echo(one_line(f"batchscribe: error: {err}"), err=True)
+    click.echo(error_line(err), err=True)
     sys.exit(err.exit_code)
 
 

@@ -24,3 +24,9 @@ def one_line(text: str) -> str:
     if _CONTROL.search(text) is None:
         return text
     return _CONTROL.sub(_escape, text)
+
+
+def error_line(err: object) -> str:
+    """The one line a run-wide error ends the command with (on stderr; its exit status says
+    which kind): `batchscribe: error: ...`."""
+    return one_line(f"batchscribe: error: {err}")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config import Settings
-from batchscribe.errors import LockHeld
+from batchscribe.errors import EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, LockHeld
 from batchscribe.output.atomic import FileOps
+from batchscribe.run.session import session
 from batchscribe.state.lock import RunLock
 from tests.conftest import events, speech
 from tests.fakes import FakeEngine, state_of, transcribe
@@ -118,3 +119,20 @@ async def test_max_files_leaves_the_rest_for_the_next_run(tmp_path: Path) -> Non
     assert sorted(tonight.started + tomorrow.started) == sorted(tmp_path / n for n in texts)
     for name, text in texts.items():
         assert (tmp_path / name).with_suffix(".txt").read_text() == text + "\n"
+
+
+def test_a_session_returns_the_runs_exit_status_and_prints_its_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run.session` is the whole run a front calls: 0 all done, 1 a file failed, the error's
+    own status (3: locked) with its one line on stderr."""
+    recordings(tmp_path, {"a.mp3": "fine", "b.mp3": "broken"})
+    engine = FakeEngine(errors={"broken": "not audio"})
+
+    assert session(settings_for(tmp_path, quiet=True), lambda settings: engine) == EXIT_SOME_FAILED
+    assert session(settings_for(tmp_path, quiet=True), lambda settings: engine) == EXIT_OK
+    with RunLock(tmp_path):
+        code = session(settings_for(tmp_path, quiet=True), lambda settings: engine)
+    assert code == EXIT_LOCKED
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("batchscribe: error: ") and "another" in last.lower(), last
