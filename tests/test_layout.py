@@ -178,6 +178,42 @@ def test_the_layer_rules_catch_an_import_against_them(tmp_path: Path) -> None:
     ]
 
 
+def _layer_table() -> list[tuple[str, set[str], set[str]]]:
+    """The map's "Layers" table, row by row: (layer, its modules or folder, what it may
+    import), in the words `LAYERS`/`MAY_IMPORT` use."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in {"layer", "---"}:
+            continue
+        name = cells[0].split(" (")[0].removesuffix(" types")
+        where = set(re.findall(r"`([\w/]+)`", cells[1]))
+        named = re.sub(r"\([^)]*\)", "", cells[2])  # "(pure)", "(its command ...)"
+        may = {word.replace("/", ".") for word in re.findall(r"[\w/]+", named)}
+        rows.append((name, where, may))
+    return rows
+
+
+def test_the_maps_layer_table_is_the_one_the_tests_check() -> None:
+    """docs/ARCHITECTURE.md's table says what `TOP_LEVEL` and `MAY_IMPORT` say: every module
+    in its layer's row, and each layer's imports as listed ("everything below" for the front,
+    "nothing of ours" for the shared types)."""
+    rows = _layer_table()
+    assert [name for name, _, _ in rows] == list(MAY_IMPORT)
+    for index, (name, where, may) in enumerate(rows):
+        folders = {entry.rstrip("/") for entry in where if entry.endswith("/")}
+        modules = where - {f"{folder}/" for folder in folders}
+        assert modules == {module for module, layer in TOP_LEVEL.items() if layer == name}, name
+        assert all(layer_of(f"batchscribe.{folder}.x") == name for folder in folders), name
+        if may == {"everything", "below"}:
+            may = {below for below, _, _ in rows[index + 1 :]}
+        elif may == {"nothing", "of", "ours"}:
+            may = set()
+        assert may == MAY_IMPORT[name], name
+
+
 def _definitions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
