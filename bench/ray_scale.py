@@ -129,7 +129,7 @@ def steady_rate(root: Path) -> tuple[float, float, float]:
 
 def ratio(files: int, runs: int) -> None:
     sys.path.insert(0, str(REPO))
-    from tests.conftest import three_minutes_of_speech
+    from tests.kit import three_minutes_of_speech
 
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     source = work / "source"

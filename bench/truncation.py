@@ -15,7 +15,7 @@ from pathlib import Path
 from faster_whisper import decode_audio
 
 from batchscribe.run.truncation import flag_truncated, read_container
-from tests.conftest import three_minutes_of_speech
+from tests.kit import three_minutes_of_speech
 
 ENCODINGS = {
     "mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],

@@ -13,9 +13,9 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.output.atomic import REAL_FILE_OPS, FileOps
-from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import disk_full, state_of, transcribe
+from tests.kit import api_env, events, run_cli, speech
 
 
 def failure_lines(output: str, name: str) -> list[str]:

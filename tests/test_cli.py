@@ -22,9 +22,9 @@ from batchscribe.errors import (
 )
 from batchscribe.recording import Recording
 from batchscribe.state.lock import LOCK_NAME
-from tests.conftest import TREE_AUDIO, api_env, make_tree, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import FakeEngine, heard, journal_path, journal_rows
+from tests.kit import TREE_AUDIO, api_env, make_tree, run_cli, speech
 
 
 def test_folder_is_transcribed_with_every_output_next_to_its_own_source(

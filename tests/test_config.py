@@ -15,7 +15,7 @@ from batchscribe.config import (
 )
 from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS
 from batchscribe.errors import ConfigError
-from tests.conftest import run_cli
+from tests.kit import run_cli
 
 
 def settings(

@@ -5,11 +5,9 @@ line and exit 2, quickly."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import EXIT_OK, EXIT_USAGE
-from tests.conftest import EXAMPLES, run_cli
 from tests.fakehub import FakeHub
+from tests.kit import EXAMPLES, cli_process, run_cli
 
 
 def tiny_en_folder() -> Path:
@@ -47,11 +45,8 @@ def batchscribe(
     *args: str, endpoint: str, hf_home: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """The CLI in a process of its own: huggingface_hub reads HF_ENDPOINT once, at import."""
-    return subprocess.run(
-        [sys.executable, "-m", "batchscribe", *args],
-        env={**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), **env},
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    hub = {"HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), **env}
+    return cli_process(*args, env=hub, timeout=120)
 
 
 @pytest.mark.model

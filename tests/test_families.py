@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, api_env, speech
 from tests.fakeapi import FakeServer
+from tests.kit import EXAMPLES, api_env, speech
 
 #: Runs the command line on argv[1:] in this interpreter, then prints the modules it loaded.
 RUN_AND_LIST = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import pytest
 
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.state.lock import RunLock
-from tests.conftest import api_env, run_cli, speech, start_cli, three_minutes_of_speech
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states, wait_for
+from tests.kit import api_env, run_cli, spawn_cli, speech, start_cli, three_minutes_of_speech
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -218,15 +217,8 @@ def three_minute_recordings(root: Path, count: int) -> list[Path]:
 
 
 def start_local(root: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSEMBLYAI")}
-    return subprocess.Popen(
-        # tiny.en: stopping does not depend on the model, and the test must stay fast
-        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local", "--model", "tiny.en"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # tiny.en: stopping does not depend on the model, and the test must stay fast
+    return spawn_cli(str(root), "--engine", "local", "--model", "tiny.en")
 
 
 @pytest.mark.model

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchscribe.errors import EXIT_OK
-from tests.conftest import REPO, run_cli
+from tests.kit import REPO, run_cli
 from tests.wer import wer, words
 
 LANGUAGES = REPO / "examples" / "languages"

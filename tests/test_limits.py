@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import NOT_AUDIO_ERROR, FakeServer
+from tests.kit import api_env, events, run_cli, spawn_cli, speech
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -28,13 +27,7 @@ def recordings(root: Path, count: int, *, size: int = 0, tag: str = "") -> None:
 
 
 def start(root: Path, env: dict[str, str], config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchscribe", str(root), "-c", "4", "--config", str(config)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn_cli(str(root), "-c", "4", "--config", str(config), env=env)
 
 
 def no_traceback(stderr: str) -> None:

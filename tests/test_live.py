@@ -13,8 +13,8 @@ import pytest
 from batchscribe.errors import EXIT_INTERRUPTED
 from batchscribe.state.journal_view import peek
 from batchscribe.state.watching import WATCH_FILE
-from tests.conftest import run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
+from tests.kit import run_cli, speech
 from tests.test_metrics import samples, value
 from tests.test_watch import Watching, wait_for
 

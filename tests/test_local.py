@@ -40,8 +40,8 @@ from batchscribe.errors import (
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Recording
 from batchscribe.report import low_confidence_note
-from tests.conftest import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.fakes import FakeEngine
+from tests.kit import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.wer import edit_distance, wer, words
 
 MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())

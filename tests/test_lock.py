@@ -12,7 +12,7 @@ import pytest
 
 from batchscribe.errors import LockHeld
 from batchscribe.state.lock import RunLock
-from tests.conftest import REPO
+from tests.kit import REPO
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -85,7 +85,7 @@ def test_lock_of_a_process_killed_with_sigkill_is_free_at_once(
 
 
 def test_a_file_whose_journal_is_a_parent_s_names_both_in_the_lock_line(tmp_path: Path) -> None:
-    from tests.conftest import run_cli, speech
+    from tests.kit import run_cli, speech
 
     (tmp_path / ".batchscribe").mkdir()
     (tmp_path / ".batchscribe" / "journal.sqlite3").write_bytes(b"")  # ran here before
@@ -108,7 +108,7 @@ def test_a_read_only_folder_of_recordings_is_pointed_at_output_dir(
 ) -> None:
     import errno
 
-    from tests.conftest import run_cli, speech
+    from tests.kit import run_cli, speech
 
     (tmp_path / "a.mp3").write_bytes(speech("archived"))
 

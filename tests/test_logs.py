@@ -11,7 +11,7 @@ import pytest
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_USAGE, ConfigError
 from batchscribe.logs import LOGGERS, REPORT_LOGGER, RedactKey, setup_logging
-from tests.conftest import run_cli
+from tests.kit import run_cli
 
 KEY = "sk-live-0123456789abcdef"
 

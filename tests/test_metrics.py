@@ -13,9 +13,9 @@ from batchscribe.cli import make_cli
 from batchscribe.engines.stats import RequestStats
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.run.metrics import Figures, format_metrics
-from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import FakeEngine
+from tests.kit import api_env, run_cli, speech
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

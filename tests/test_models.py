@@ -21,7 +21,7 @@ from batchscribe.config import Settings
 from batchscribe.engines.local import models
 from batchscribe.engines.local.models import BASE, Bundled, check_name, choose, join_bundled, locate
 from batchscribe.errors import ConfigError
-from tests.conftest import REPO
+from tests.kit import REPO
 
 PART = 3 << 20  # bytes in each fake part: big enough for two joins to overlap
 
@@ -223,7 +223,7 @@ def test_a_folder_done_with_tiny_en_is_done_again_once_with_the_default_and_dry_
     tmp_path: Path,
 ) -> None:
     from batchscribe.errors import EXIT_OK
-    from tests.conftest import EXAMPLES, run_cli
+    from tests.kit import EXAMPLES, run_cli
 
     folder = tmp_path / "recordings"
     folder.mkdir()

@@ -14,9 +14,9 @@ from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS, REFUSE
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from batchscribe.state.journal_view import peek
 from batchscribe.state.store import options_id
-from tests.conftest import EXAMPLES, api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_path
+from tests.kit import EXAMPLES, api_env, events, run_cli, speech
 
 
 def test_adding_a_format_later_makes_no_request(

@@ -13,8 +13,8 @@ from batchscribe.errors import EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, LockHeld
 from batchscribe.output.atomic import FileOps
 from batchscribe.run.session import session
 from batchscribe.state.lock import RunLock
-from tests.conftest import events, speech
 from tests.fakes import FakeEngine, state_of, transcribe
+from tests.kit import events, speech
 
 
 def settings_for(root: Path, **values: object) -> Settings:

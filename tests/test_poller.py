@@ -23,9 +23,9 @@ from batchscribe.errors import (
 from batchscribe.run.cadence import LIST_FROM
 from batchscribe.run.poller import Poller
 from batchscribe.transcript import Transcript
-from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states
+from tests.kit import api_env, run_cli, speech
 
 #: Virtual seconds after which a poller still waiting is taken to be stuck.
 HORIZON = 24 * 3600.0

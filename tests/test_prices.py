@@ -12,8 +12,8 @@ from batchscribe.config import LIST_PRICES, Settings, build_settings
 from batchscribe.dry_run import Rate, format_rate, rate_for
 from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS
 from batchscribe.errors import EXIT_OK, ConfigError
-from tests.conftest import api_env, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.kit import api_env, run_cli, speech
 
 
 def assemblyai(config: str = "", **flags: object) -> Settings:

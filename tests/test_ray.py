@@ -19,8 +19,8 @@ from batchscribe.config import RAY_CONCURRENCY, Settings, build_settings
 from batchscribe.engines.cluster import plan as ray_options
 from batchscribe.engines.cluster.plan import gcs_endpoint, plan_pool
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
-from tests.conftest import EXAMPLES, copy_recordings, events, run_cli
 from tests.fakes import journal_states, wait_for
+from tests.kit import EXAMPLES, copy_recordings, events, run_cli, spawn_cli
 from tests.rayhead import Head, free_port, ray_env, ray_head
 
 
@@ -33,14 +33,7 @@ def head() -> Iterator[Head]:
 
 
 def start_cli(root: Path, head: Head, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchscribe", str(root), "--engine", "local",
-         "--ray", head.address, *args],
-        env=ray_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    return spawn_cli(str(root), "--engine", "local", "--ray", head.address, *args, env=ray_env())
 
 
 def run_ray(root: Path, head: Head, *args: str) -> subprocess.CompletedProcess[str]:

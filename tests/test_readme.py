@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.conftest import REPO
+from tests.kit import REPO
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

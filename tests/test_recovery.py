@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from batchscribe.cli import make_cli
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
-from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import FakeEngine
+from tests.kit import api_env, events, run_cli, speech
 
 RECORDINGS = ("a.mp3", "b.wav", "sub/c.ogg", "sub/copy of a.mp3")
 

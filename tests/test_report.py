@@ -21,9 +21,9 @@ from batchscribe.report import (
     summary_json,
 )
 from batchscribe.state.lock import STATE_DIR
-from tests.conftest import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import connect_journal, journal_path
+from tests.kit import EXAMPLES, api_env, copy_recordings, events, run_cli, speech
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (done|failed)  ")

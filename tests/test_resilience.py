@@ -15,9 +15,9 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.state.journal import Journal, State
 from batchscribe.state.journal_view import peek
 from batchscribe.state.store import options_id
-from tests.conftest import api_env, make_tree, run_cli, speech
 from tests.fakeapi import FakeAssemblyAI, FakeServer
 from tests.fakes import connect_journal, journal_states
+from tests.kit import api_env, make_tree, run_cli, speech
 
 
 def test_flaky_api_ends_with_every_file_done_each_content_paid_once(

@@ -36,8 +36,8 @@ from batchscribe.engines.speakers.encoder import (
 )
 from batchscribe.engines.speakers.labels import SpeakerLabels
 from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
-from tests.conftest import api_env, events, run_cli, speech
 from tests.fakeapi import FakeServer
+from tests.kit import api_env, events, run_cli, speech
 from tests.speaker_error import Score, read_rttm, score
 
 DATA = Path(__file__).resolve().parent / "data" / "speakers"

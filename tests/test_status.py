@@ -14,8 +14,8 @@ from batchscribe.state.journal import Journal
 from batchscribe.state.lock import STATE_DIR, RunLock, lock_holder
 from batchscribe.state.watching import LISTED, Watching, write_watching
 from batchscribe.status import format_status
-from tests.conftest import run_cli
 from tests.fakes import connect_journal
+from tests.kit import run_cli
 
 FP = Fingerprint(100, 123456789)
 SINCE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"

@@ -15,8 +15,8 @@ from batchscribe.errors import Stopped
 from batchscribe.report import Reporter
 from batchscribe.run.pipeline import run
 from batchscribe.run.stopping import Stop
-from tests.conftest import speech
 from tests.fakes import FakeEngine, journal_states
+from tests.kit import speech
 
 
 async def test_droppable_work_is_cancelled_by_a_stop() -> None:

@@ -24,24 +24,9 @@ import pytest
 
 from batchscribe.config_file import RANGES, config_key
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
-from tests.conftest import REPO, api_env, run_cli, speech, start_cli
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import wait_for
-
-
-def cli_process(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in a real subprocess, its output captured, stopped after `timeout` seconds."""
-    return subprocess.run(
-        [sys.executable, "-m", "batchscribe", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
+from tests.kit import REPO, api_env, cli_process, run_cli, speech, start_cli
 
 # -- 1. counts: every one has a range, checked before any work ------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 
 from batchscribe.errors import EXIT_OK
 from batchscribe.run.truncation import Container, flag_truncated, read_container, truncated_note
-from tests.conftest import EXAMPLES, events, run_cli
+from tests.kit import EXAMPLES, events, run_cli
 
 
 def cut(source: Path, target: Path, share: float) -> Path:

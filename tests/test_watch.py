@@ -7,7 +7,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import pytest
 from batchscribe.errors import EXIT_INTERRUPTED
 from batchscribe.run.job import Root
 from batchscribe.run.watch import Settling, is_candidate, root_of
-from tests.conftest import api_env, speech
 from tests.fakeapi import FakeServer
 from tests.fakes import wait_for
+from tests.kit import api_env, spawn_cli, speech
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -63,13 +62,9 @@ class Watching:
     def __init__(self, root: Path, fake: FakeServer, config: Path, *args: str) -> None:
         self.log = root.parent / "watch.log"
         self._out = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "batchscribe", str(root), "--watch", "--config", str(config),
-             *args],
-            env={**os.environ, **api_env(fake)},
-            stdout=subprocess.DEVNULL,
-            stderr=self._out,
-            text=True,
+        self.proc = spawn_cli(
+            str(root), "--watch", "--config", str(config), *args,
+            env=api_env(fake), stdout=subprocess.DEVNULL, stderr=self._out,
         )  # fmt: skip
 
     def stop(self) -> tuple[int, float, str]:

@@ -23,8 +23,8 @@ from batchscribe.state.journal import Start, State
 from batchscribe.state.journal_view import peek
 from batchscribe.state.state_dirs import JournalThread, StateDirs
 from batchscribe.transcript import Transcript
-from tests.conftest import events
 from tests.fakes import FakeEngine, disk_full, job
+from tests.kit import events
 
 TRANSCRIPT = Transcript({"id": "t1", "status": "completed", "text": "Hello there."})
 
