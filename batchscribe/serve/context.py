@@ -31,6 +31,8 @@ class Context:
         hear, translation with an English-only model); None when it can."""
         wanted = request_settings(self.settings, options)
         if self.settings.ray_address is not None:
+            if options.get("decoding"):
+                return "prompt and temperature are not passed to --ray workers; leave them out"
             return None  # the actors check their own model
         from batchscribe.engines.local.options import check_language
 

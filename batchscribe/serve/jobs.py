@@ -69,7 +69,12 @@ def request_settings(settings: Settings, request: Mapping[str, Any]) -> Settings
 
 
 def engine_key(request: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(request.get(k) for k in PER_REQUEST)
+    decoding = sorted((request.get("decoding") or {}).items())
+    return (*(request.get(k) for k in PER_REQUEST), tuple(decoding))
+
+
+#: An engine for a request's settings and its decoding options (OpenAI's prompt, temperature).
+MakeEngine = Callable[[Settings, Mapping[str, Any]], Engine]
 
 
 @dataclass
@@ -78,7 +83,7 @@ class Jobs:
 
     settings: Settings
     store: Store
-    make_engine: Callable[[Settings], Engine]
+    make_engine: MakeEngine
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     #: job id -> set once its end is in the store (OpenAI's requests wait on it)
     ended: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -172,7 +177,8 @@ class Jobs:
     def _engine(self, request: Mapping[str, Any]) -> Engine:
         key = engine_key(request)
         if key not in self.engines:
-            self.engines[key] = self.make_engine(request_settings(self.settings, request))
+            wanted = request_settings(self.settings, request)
+            self.engines[key] = self.make_engine(wanted, request.get("decoding") or {})
         return self.engines[key]
 
 
