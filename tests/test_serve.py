@@ -9,6 +9,7 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from batchscribe.serve.assemblyai_face import options_of, own_upload
 from batchscribe.serve.auth import check_bind, is_loopback, key_matches
 from batchscribe.serve.command import serve_command
 from batchscribe.serve.sections import cut, paragraph_word_starts, sentence_starts
+from batchscribe.serve.store import Store
 from tests.fakes import FakeEngine
 from tests.serveproc import free_port
 
@@ -307,3 +309,23 @@ async def test_the_metrics_file_says_the_server_is_up(tmp_path: Path, engine: Fa
     with pytest.raises(asyncio.CancelledError):
         await task
     assert "batchscribe_up 0.0" in metrics.read_text()
+
+
+async def test_the_store_runs_sqlite_on_its_own_thread_not_the_loop(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state")
+    threads: list[str] = []
+    trace = store._db.set_trace_callback  # the connection answers only on its own thread
+    store._writer.submit(trace, lambda sql: threads.append(threading.current_thread().name))
+    try:
+        job = await store.create("a" * 32, {"task": "transcribe"})
+        await store.complete(job.id, {"text": "hi"})
+        assert (await store.get(job.id)) is not None
+        store.hand_back(job.id)
+    finally:
+        store.close()  # waits for the hand-back
+    assert threads and all(name.startswith("serve-store") for name in threads), threads
+    again = Store(tmp_path / "state")
+    try:
+        assert [j.id for j in await again.unfinished()] == [job.id]  # handed back, committed
+    finally:
+        again.close()

@@ -84,7 +84,7 @@ async def serve(
             f"cannot use the state folder {folder} ({err.strerror}); pass --state-dir"
         ) from None
     jobs = Jobs(settings, store, make_engine or engine_factory(settings))
-    resumed = jobs.resume()
+    resumed = await jobs.resume()
     runner = web.AppRunner(build_app(Context(settings, store, jobs)), access_log=None)
     await runner.setup()
     try:
@@ -106,7 +106,7 @@ async def serve(
     finally:
         await runner.cleanup()
         await jobs.aclose()
-        _write_metrics(settings, jobs, up=False)
+        await _write_metrics(settings, jobs, up=False)
         store.close()
 
 
@@ -149,14 +149,14 @@ async def _keep_metrics(settings: Settings, jobs: Jobs) -> None:
     if settings.metrics_file is None:
         return
     while True:
-        _write_metrics(settings, jobs, up=True)
+        await _write_metrics(settings, jobs, up=True)
         await asyncio.sleep(METRICS_EVERY_S)
 
 
-def _write_metrics(settings: Settings, jobs: Jobs, *, up: bool) -> None:
+async def _write_metrics(settings: Settings, jobs: Jobs, *, up: bool) -> None:
     if settings.metrics_file is None:
         return
-    counts = jobs.store.counts()
+    counts = await jobs.store.counts()
     figures = Figures(
         states={"pending": counts.get("queued", 0) + counts.get("processing", 0),
                 "done": counts.get("completed", 0), "failed": counts.get("error", 0)},

@@ -75,5 +75,5 @@ async def read_upload(
         return "", (too_large_message(context.settings.serve_max_upload_mb), 413)
     if size == 0:
         return "", ("the upload is empty; send the audio file's bytes", 400)
-    context.store.add_upload(upload_id, size)
+    await context.store.add_upload(upload_id, size)
     return upload_id, None

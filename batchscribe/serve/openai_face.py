@@ -140,7 +140,7 @@ class _Face:
             return problem
         refused = check_form(form, served_models(self.context.settings))
         if refused is not None or upload_id is None:
-            self._forget(upload_id)
+            await self._forget(upload_id)
             message, param = refused or ("the 'file' field is required", "file")
             return error(message, param=param)
         options: dict[str, Any] = {"task": task, "echo": {"model": form.get("model")}}
@@ -150,7 +150,7 @@ class _Face:
             options["language"] = form["language"]
         why = self.context.refuse(options)
         if why is not None:
-            self._forget(upload_id)
+            await self._forget(upload_id)
             return error(why, param="language" if task == "transcribe" else "model")
         return await self._transcribe(upload_id, options, form, task)
 
@@ -158,18 +158,18 @@ class _Face:
         self, upload_id: str, options: dict[str, Any], form: dict[str, Any], task: str
     ) -> web.Response:
         store = self.context.store
-        job = store.create(upload_id, options)
+        job = await store.create(upload_id, options)
         await self.context.jobs.submit(job).wait()
-        done = store.get(job.id)
-        store.delete_upload(upload_id)  # OpenAI keeps nothing; the row stays for the metrics
+        done = await store.get(job.id)
+        await store.delete_upload(upload_id)  # OpenAI keeps nothing; the row stays for the metrics
         if done is None or done.status != Status.completed or done.result is None:
             reason = done.error if done else "the transcript was lost"
             return error(f"could not transcribe the file: {reason}", param="file")
         return answer(dict(done.result), form, task)
 
-    def _forget(self, upload_id: str | None) -> None:
+    async def _forget(self, upload_id: str | None) -> None:
         if upload_id is not None:
-            self.context.store.delete_upload(upload_id)
+            await self.context.store.delete_upload(upload_id)
 
     async def _read_form(
         self, request: web.Request
@@ -183,14 +183,14 @@ class _Face:
                 continue
             if part.name == "file":
                 if upload_id is not None:
-                    self._forget(upload_id)
+                    await self._forget(upload_id)
                 upload_id, refused = await read_upload(self.context, request, part.read_chunk)
                 if refused is not None:
                     return form, None, error(refused[0], refused[1], param="file")
                 continue
             value = await _field(part)
             if value is None:
-                self._forget(upload_id)
+                await self._forget(upload_id)
                 return form, None, error(f"the field {part.name} is too long", param=part.name)
             if part.name in ("timestamp_granularities[]", "timestamp_granularities"):
                 form["timestamp_granularities"].append(value)
