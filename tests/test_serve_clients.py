@@ -18,6 +18,7 @@ import srt
 import webvtt
 
 from tests.fakes import wait_for
+from tests.rayhead import LOOPBACK_ENV, ray_head
 from tests.serveproc import Served, serving, start
 from tests.wer import words
 
@@ -204,3 +205,21 @@ def test_sigterm_hands_back_work_under_way_within_10_seconds(tmp_path: Path) -> 
     with serving(state, key=KEY) as again:
         for transcript_id in ids:
             wait_for(lambda i=transcript_id: _status(again, i) == "completed", timeout=120)
+
+
+@pytest.mark.ray
+def test_with_ray_the_actors_of_a_local_head_transcribe(tmp_path: Path) -> None:
+    """`serve --ray`: a real head on 127.0.0.1 (one CPU slot), tiny.en on its actor; the
+    server's stop ends the actor, and the head is stopped with every process it started."""
+    with ray_head(num_cpus=1) as head:
+        with serving(tmp_path / "state", "--ray", head.address, key=KEY,
+                     env_extra=LOOPBACK_ENV) as served, client(served) as api:  # fmt: skip
+            with (DATA / "monologue.wav").open("rb") as f:
+                text = api.audio.transcriptions.create(model="whisper-1", file=f).text
+            assert text.startswith("Good morning"), text
+            assert head.actor_pids(), "no Ray actor transcribed"
+            with (DATA / "monologue.wav").open("rb") as f, pytest.raises(openai.BadRequestError):
+                api.audio.transcriptions.create(model="whisper-1", file=f, prompt="Quill")
+            served.stop(signal.SIGTERM)
+        wait_for(lambda: not head.actor_pids(), timeout=30)
+        assert not head.listening_off_loopback()
