@@ -10,7 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +52,19 @@ class Served:
             return self.proc.communicate()[1]
 
 
-def start(state: Path, *args: str, port: int | None = None, key: str | None = None) -> Served:
+def start(
+    state: Path,
+    *args: str,
+    port: int | None = None,
+    key: str | None = None,
+    env_extra: Mapping[str, str] | None = None,
+) -> Served:
     """`batchscribe serve --model tiny.en` (fast; the language is not what these test) on
     `state`, up and answering /health."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSEMBLYAI", "BATCHSCRIBE"))}
     if key is not None:
         env["BATCHSCRIBE_SERVER_KEY"] = key
+    env.update(env_extra or {})
     port = port or free_port()
     command = [sys.executable, "-m", "batchscribe", "serve", "--model", "tiny.en",
                "--port", str(port), "--state-dir", str(state), *args]  # fmt: skip
@@ -73,8 +80,10 @@ def start(state: Path, *args: str, port: int | None = None, key: str | None = No
 
 
 @contextmanager
-def serving(state: Path, *args: str, key: str | None = None) -> Iterator[Served]:
-    served = start(state, *args, key=key)
+def serving(
+    state: Path, *args: str, key: str | None = None, env_extra: Mapping[str, str] | None = None
+) -> Iterator[Served]:
+    served = start(state, *args, key=key, env_extra=env_extra)
     try:
         yield served
     finally:

@@ -9,9 +9,11 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,6 +26,7 @@ from batchscribe.serve.assemblyai_face import options_of, own_upload
 from batchscribe.serve.auth import check_bind, is_loopback, key_matches
 from batchscribe.serve.command import serve_command
 from batchscribe.serve.sections import cut, paragraph_word_starts, sentence_starts
+from batchscribe.serve.store import Store
 from tests.fakes import FakeEngine
 from tests.serveproc import free_port
 
@@ -37,16 +40,29 @@ def engine() -> FakeEngine:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, engine: FakeEngine) -> AsyncIterator[str]:
+def made() -> list[dict[str, Any]]:
+    """The decoding options each engine the server made was made with."""
+    return []
+
+
+@pytest.fixture
+async def server(
+    tmp_path: Path, engine: FakeEngine, made: list[dict[str, Any]]
+) -> AsyncIterator[str]:
     """A served URL; `engine` transcribes. One transcript at a time, at most 2 waiting."""
     settings = build_settings(
         flags={"serve_port": free_port(), "serve_state_dir": tmp_path / "state",
-               "serve_max_upload_mb": 1, "serve_max_queue": 2, "concurrency": 1},
+               "serve_max_upload_mb": 1, "serve_max_queue": 2, "concurrency": 1,
+               "model": "tiny.en"},
         env={"BATCHSCRIBE_SERVER_KEY": KEY}, cwd=tmp_path,
     )  # fmt: skip
     up = asyncio.Event()
     task = asyncio.create_task(
-        serve(settings, make_engine=lambda s: engine, ready=lambda line: up.set())
+        serve(
+            settings,
+            make_engine=lambda s, d: (made.append(dict(d)), engine)[1],
+            ready=lambda line: up.set(),
+        )
     )
     await asyncio.wait_for(up.wait(), 10)
     yield f"http://127.0.0.1:{settings.serve_port}"
@@ -155,6 +171,43 @@ async def test_openai_refuses_an_unknown_response_format(
         assert (await response.json())["error"]["param"] == "response_format"
 
 
+def _form(**fields: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("file", SPEECH, filename="a.wav")
+    for name, value in fields.items():
+        form.add_field(name, value)
+    return form
+
+
+async def test_openai_prompt_and_temperature_reach_whisper(
+    server: str, http: aiohttp.ClientSession, made: list[dict[str, Any]]
+) -> None:
+    url = f"{server}/v1/audio/transcriptions"
+    form = _form(model="whisper-1", prompt="Quillfeather, Xanthe.", temperature="0.4")
+    async with http.post(url, data=form) as response:
+        assert response.status == 200, await response.text()
+    async with http.post(url, data=_form(model="tiny.en", temperature="0")) as response:
+        assert response.status == 200, await response.text()
+    # 0 keeps Whisper's fallback of temperatures (OpenAI's "raised as needed")
+    assert made == [{"initial_prompt": "Quillfeather, Xanthe.", "temperature": 0.4}, {}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [({"model": "gpt-4o-transcribe"}, "model"), ({"model": "whisper-1", "temperature": "1.5"},
+     "temperature"), ({"model": "whisper-1", "temperature": "hot"}, "temperature")],
+)  # fmt: skip
+async def test_openai_refuses_a_model_not_served_and_a_temperature_out_of_range(
+    server: str, http: aiohttp.ClientSession, fields: dict[str, str], param: str
+) -> None:
+    async with http.post(f"{server}/v1/audio/transcriptions", data=_form(**fields)) as response:
+        assert response.status == 400
+        body = await response.json()
+        assert body["error"]["param"] == param
+    if param == "model":
+        assert "whisper-1 or tiny.en" in body["error"]["message"]
+
+
 def test_the_key_matches_only_itself() -> None:
     assert key_matches(KEY, KEY) and key_matches(f"Bearer {KEY}", KEY)
     assert key_matches(f"bearer  {KEY} ", KEY)
@@ -244,7 +297,7 @@ async def test_the_metrics_file_says_the_server_is_up(tmp_path: Path, engine: Fa
     )  # fmt: skip
     up = asyncio.Event()
     task = asyncio.create_task(
-        serve(settings, make_engine=lambda s: engine, ready=lambda line: up.set())
+        serve(settings, make_engine=lambda s, d: engine, ready=lambda line: up.set())
     )
     await asyncio.wait_for(up.wait(), 10)
     for _ in range(100):
@@ -256,3 +309,23 @@ async def test_the_metrics_file_says_the_server_is_up(tmp_path: Path, engine: Fa
     with pytest.raises(asyncio.CancelledError):
         await task
     assert "batchscribe_up 0.0" in metrics.read_text()
+
+
+async def test_the_store_runs_sqlite_on_its_own_thread_not_the_loop(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state")
+    threads: list[str] = []
+    trace = store._db.set_trace_callback  # the connection answers only on its own thread
+    store._writer.submit(trace, lambda sql: threads.append(threading.current_thread().name))
+    try:
+        job = await store.create("a" * 32, {"task": "transcribe"})
+        await store.complete(job.id, {"text": "hi"})
+        assert (await store.get(job.id)) is not None
+        store.hand_back(job.id)
+    finally:
+        store.close()  # waits for the hand-back
+    assert threads and all(name.startswith("serve-store") for name in threads), threads
+    again = Store(tmp_path / "state")
+    try:
+        assert [j.id for j in await again.unfinished()] == [job.id]  # handed back, committed
+    finally:
+        again.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,14 @@ import srt
 import webvtt
 
 from tests.fakes import wait_for
+from tests.rayhead import LOOPBACK_ENV, ray_head
 from tests.serveproc import Served, serving, start
+from tests.wer import words
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 DATA = Path(__file__).parent / "data" / "speakers"
+LANGUAGES = Path(__file__).parent.parent / "examples" / "languages"
 KEY = "s3cret-server-key"
 
 
@@ -95,7 +99,7 @@ def test_openai_client_transcribes_in_every_response_format(tmp_path: Path) -> N
                 model="whisper-1", file=f, response_format="verbose_json",
                 timestamp_granularities=["word", "segment"], language="en",
             )  # fmt: skip
-        assert verbose.text == text and verbose.language == "en" and verbose.duration > 20
+        assert verbose.text == text and verbose.language == "english" and verbose.duration > 20
         assert verbose.words and verbose.words[0].word == "Good"
         assert verbose.segments and verbose.segments[0].text.startswith("Good morning")
         for fmt in ("text", "srt", "vtt"):
@@ -107,6 +111,27 @@ def test_openai_client_transcribes_in_every_response_format(tmp_path: Path) -> N
                 )
             assert "Good morning" in body
         assert {m.id for m in api.models.list()} >= {"whisper-1", "tiny.en"}
+
+
+def test_openai_client_translates_german_speech_to_english_with_base(tmp_path: Path) -> None:
+    """The default multilingual model: German heard as German, and translated to English."""
+    audio = LANGUAGES / "de.ogg"
+    with serving(tmp_path / "state", "--model", "base", key=KEY) as served, client(served) as api:
+        with audio.open("rb") as f:
+            heard = api.audio.transcriptions.create(
+                model="base", file=f, response_format="verbose_json"
+            )
+        # the client marks this overload deprecated (a warning, an error under pytest's filter)
+        with audio.open("rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            english = api.audio.translations.create(
+                model="whisper-1", file=f, response_format="verbose_json"
+            )
+    assert heard.language == "german" and "haushalt" in heard.text.lower(), heard.text
+    assert english.language == "english"
+    said = set(words(english.text))
+    assert {"good", "morning", "today"} <= said or {"morning", "year", "please"} <= said, said
+    assert len(said & set(words(heard.text))) <= 2, english.text  # hardly a German word left
 
 
 def test_an_upload_that_is_not_audio_is_an_error_and_the_server_goes_on(tmp_path: Path) -> None:
@@ -180,3 +205,21 @@ def test_sigterm_hands_back_work_under_way_within_10_seconds(tmp_path: Path) -> 
     with serving(state, key=KEY) as again:
         for transcript_id in ids:
             wait_for(lambda i=transcript_id: _status(again, i) == "completed", timeout=120)
+
+
+@pytest.mark.ray
+def test_with_ray_the_actors_of_a_local_head_transcribe(tmp_path: Path) -> None:
+    """`serve --ray`: a real head on 127.0.0.1 (one CPU slot), tiny.en on its actor; the
+    server's stop ends the actor, and the head is stopped with every process it started."""
+    with ray_head(num_cpus=1) as head:
+        with serving(tmp_path / "state", "--ray", head.address, key=KEY,
+                     env_extra=LOOPBACK_ENV) as served, client(served) as api:  # fmt: skip
+            with (DATA / "monologue.wav").open("rb") as f:
+                text = api.audio.transcriptions.create(model="whisper-1", file=f).text
+            assert text.startswith("Good morning"), text
+            assert head.actor_pids(), "no Ray actor transcribed"
+            with (DATA / "monologue.wav").open("rb") as f, pytest.raises(openai.BadRequestError):
+                api.audio.transcriptions.create(model="whisper-1", file=f, prompt="Quill")
+            served.stop(signal.SIGTERM)
+        wait_for(lambda: not head.actor_pids(), timeout=30)
+        assert not head.listening_off_loopback()

@@ -16,14 +16,13 @@ from pathlib import Path
 from aiohttp import web
 
 from batchscribe.config import Settings
-from batchscribe.engines.base import Engine
 from batchscribe.engines.local.options import model_label
 from batchscribe.errors import ConfigError
 from batchscribe.run.metrics import Figures, write_metrics
 from batchscribe.serve import assemblyai_face, openai_face
 from batchscribe.serve.auth import key_required
 from batchscribe.serve.context import Context
-from batchscribe.serve.jobs import Jobs, SharedModel
+from batchscribe.serve.jobs import Jobs, MakeEngine, SharedModel
 from batchscribe.serve.store import Store
 
 log = logging.getLogger("batchscribe.serve")
@@ -42,17 +41,17 @@ def state_folder(settings: Settings) -> Path:
     return (settings.state_home or Path.home() / ".local" / "state") / "batchscribe" / "serve"
 
 
-def engine_factory(settings: Settings) -> Callable[[Settings], Engine]:
-    """The engines of a folder run: Ray's with --ray, else faster-whisper here, every
-    option set sharing one loaded model."""
+def engine_factory(settings: Settings) -> MakeEngine:
+    """The engines of a folder run: Ray's with --ray (no decoding options: Context.refuse
+    turns them away), else faster-whisper here, every option set sharing one loaded model."""
     if settings.ray_address is not None:
         from batchscribe.engines.factory import create_engine
 
-        return create_engine
+        return lambda wanted, decoding: create_engine(wanted)
     from batchscribe.engines.local.engine import LocalEngine, whisper_model
 
     shared = SharedModel(whisper_model)
-    return lambda wanted: LocalEngine(wanted, load_model=shared)
+    return lambda wanted, decoding: LocalEngine(wanted, load_model=shared, decoding=decoding)
 
 
 def build_app(context: Context) -> web.Application:
@@ -72,7 +71,7 @@ async def _health(request: web.Request) -> web.Response:
 async def serve(
     settings: Settings,
     *,
-    make_engine: Callable[[Settings], Engine] | None = None,
+    make_engine: MakeEngine | None = None,
     ready: Callable[[str], None] = lambda line: None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (a second one stops at once). Raises ConfigError when
@@ -85,7 +84,7 @@ async def serve(
             f"cannot use the state folder {folder} ({err.strerror}); pass --state-dir"
         ) from None
     jobs = Jobs(settings, store, make_engine or engine_factory(settings))
-    resumed = jobs.resume()
+    resumed = await jobs.resume()
     runner = web.AppRunner(build_app(Context(settings, store, jobs)), access_log=None)
     await runner.setup()
     try:
@@ -107,7 +106,7 @@ async def serve(
     finally:
         await runner.cleanup()
         await jobs.aclose()
-        _write_metrics(settings, jobs, up=False)
+        await _write_metrics(settings, jobs, up=False)
         store.close()
 
 
@@ -150,14 +149,14 @@ async def _keep_metrics(settings: Settings, jobs: Jobs) -> None:
     if settings.metrics_file is None:
         return
     while True:
-        _write_metrics(settings, jobs, up=True)
+        await _write_metrics(settings, jobs, up=True)
         await asyncio.sleep(METRICS_EVERY_S)
 
 
-def _write_metrics(settings: Settings, jobs: Jobs, *, up: bool) -> None:
+async def _write_metrics(settings: Settings, jobs: Jobs, *, up: bool) -> None:
     if settings.metrics_file is None:
         return
-    counts = jobs.store.counts()
+    counts = await jobs.store.counts()
     figures = Figures(
         states={"pending": counts.get("queued", 0) + counts.get("processing", 0),
                 "done": counts.get("completed", 0), "failed": counts.get("error", 0)},

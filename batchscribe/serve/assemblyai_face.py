@@ -141,7 +141,7 @@ class _Face:
         if problem is not None:
             return error(problem)
         upload_id = own_upload(body["audio_url"])
-        if upload_id is None or not self.store.has_upload(upload_id):
+        if upload_id is None or not await self.store.has_upload(upload_id):
             return error(
                 "audio_url must be an upload_url this server returned from POST /v2/upload; "
                 "it never fetches other URLs"
@@ -152,27 +152,27 @@ class _Face:
             return error(refused)
         if self.context.jobs.full():
             return queue_full(error("too many transcripts queued; try again later", 429))
-        job = self.store.create(upload_id, options)
+        job = await self.store.create(upload_id, options)
         self.context.jobs.submit(job)
         return web.json_response(self._object(request, job))
 
-    def _job(self, request: web.Request) -> Job | None:
-        return self.store.get(request.match_info["id"])
+    async def _job(self, request: web.Request) -> Job | None:
+        return await self.store.get(request.match_info["id"])
 
     async def get(self, request: web.Request) -> web.Response:
-        job = self._job(request)
+        job = await self._job(request)
         if job is None:
             return error("Transcript lookup error, transcript id not found", 404)
         return web.json_response(self._object(request, job))
 
     async def delete(self, request: web.Request) -> web.Response:
-        job = self._job(request)
+        job = await self._job(request)
         if job is None:
             return error("Transcript lookup error, transcript id not found", 404)
         if job.status in (Status.queued, Status.processing):
             return error("Transcript is still processing; delete it once it has completed")
-        self.store.delete(job.id)
-        deleted = self.store.get(job.id)
+        await self.store.delete(job.id)
+        deleted = await self.store.get(job.id)
         return web.json_response(self._object(request, deleted or job))
 
     async def list(self, request: web.Request) -> web.Response:
@@ -194,14 +194,14 @@ class _Face:
                 "audio_url": f"{base}/v2/upload/{job.upload}",
                 "error": job.error,
             }
-            for job in self.store.newest(limit=max(limit, 1), status=status)
+            for job in await self.store.newest(limit=max(limit, 1), status=status)
         ]
         page = {"limit": limit, "result_count": len(items), "current_url": str(request.url),
                 "prev_url": None, "next_url": None}  # fmt: skip
         return web.json_response({"page_details": page, "transcripts": items})
 
-    def _completed(self, request: web.Request) -> tuple[Job | None, web.Response | None]:
-        job = self._job(request)
+    async def _completed(self, request: web.Request) -> tuple[Job | None, web.Response | None]:
+        job = await self._job(request)
         if job is None:
             return None, error("Transcript lookup error, transcript id not found", 404)
         if job.status != Status.completed or job.result is None:
@@ -209,7 +209,7 @@ class _Face:
         return job, None
 
     async def _sections(self, request: web.Request, name: str) -> web.Response:
-        job, refused = self._completed(request)
+        job, refused = await self._completed(request)
         if job is None or job.result is None:
             return refused or error("not completed")
         words = list(job.result.get("words") or [])
@@ -232,7 +232,7 @@ class _Face:
         return await self._sections(request, "paragraphs")
 
     async def _subtitles(self, request: web.Request, fmt: str) -> web.Response:
-        job, refused = self._completed(request)
+        job, refused = await self._completed(request)
         if job is None or job.result is None:
             return refused or error("not completed")
         limits = CueLimits()

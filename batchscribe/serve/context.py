@@ -31,6 +31,8 @@ class Context:
         hear, translation with an English-only model); None when it can."""
         wanted = request_settings(self.settings, options)
         if self.settings.ray_address is not None:
+            if options.get("decoding"):
+                return "prompt and temperature are not passed to --ray workers; leave them out"
             return None  # the actors check their own model
         from batchscribe.engines.local.options import check_language
 
@@ -73,5 +75,5 @@ async def read_upload(
         return "", (too_large_message(context.settings.serve_max_upload_mb), 413)
     if size == 0:
         return "", ("the upload is empty; send the audio file's bytes", 400)
-    context.store.add_upload(upload_id, size)
+    await context.store.add_upload(upload_id, size)
     return upload_id, None

@@ -69,7 +69,12 @@ def request_settings(settings: Settings, request: Mapping[str, Any]) -> Settings
 
 
 def engine_key(request: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(request.get(k) for k in PER_REQUEST)
+    decoding = sorted((request.get("decoding") or {}).items())
+    return (*(request.get(k) for k in PER_REQUEST), tuple(decoding))
+
+
+#: An engine for a request's settings and its decoding options (OpenAI's prompt, temperature).
+MakeEngine = Callable[[Settings, Mapping[str, Any]], Engine]
 
 
 @dataclass
@@ -78,7 +83,7 @@ class Jobs:
 
     settings: Settings
     store: Store
-    make_engine: Callable[[Settings], Engine]
+    make_engine: MakeEngine
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     #: job id -> set once its end is in the store (OpenAI's requests wait on it)
     ended: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -104,11 +109,11 @@ class Jobs:
     def __post_init__(self) -> None:
         self.idle.set()
 
-    def resume(self) -> int:
+    async def resume(self) -> int:
         """Queue again what the last server left unfinished (killed, or handed back)."""
-        unfinished = self.store.unfinished()
+        unfinished = await self.store.unfinished()
         for job in unfinished:
-            self.store.requeue(job.id)
+            await self.store.requeue(job.id)
             self.submit(job)
         return len(unfinished)
 
@@ -126,7 +131,7 @@ class Jobs:
             job_id = await self.queue.get()
             if self.closing:
                 return  # left queued in the store: the next start takes it
-            job = self.store.get(job_id)
+            job = await self.store.get(job_id)
             if job is None or job.status != Status.queued:
                 continue
             self.running.add(job_id)
@@ -134,7 +139,7 @@ class Jobs:
             try:
                 await self._transcribe(job)
             except (asyncio.CancelledError, Stopped):
-                self.store.requeue(job_id)  # handed back: the next start does it
+                self.store.hand_back(job_id)  # the next start does it
                 raise asyncio.CancelledError() from None
             finally:
                 self.running.discard(job_id)
@@ -143,7 +148,7 @@ class Jobs:
             self.ended.pop(job_id, asyncio.Event()).set()
 
     async def _transcribe(self, job: Job) -> None:
-        self.store.processing(job.id)
+        await self.store.processing(job.id)
         path = self.store.upload_path(job.upload)
         try:
             engine = self._engine(job.request)
@@ -151,28 +156,29 @@ class Jobs:
             if not isinstance(result, Finished):  # the local engines always finish here
                 raise BatchscribeError("the engine did not finish the transcript")
         except BatchscribeError as err:
-            self._fail(job, str(err))
+            await self._fail(job, str(err))
             return
         except (FileNotFoundError, PermissionError) as err:
-            self._fail(job, f"the upload cannot be read ({err.strerror}); upload again")
+            await self._fail(job, f"the upload cannot be read ({err.strerror}); upload again")
             return
         data = dict(result.transcript.data)
         self.audio_seconds += float(data.get("audio_duration") or 0)
-        self.store.complete(job.id, data)
+        await self.store.complete(job.id, data)
         self.completed += 1
         log.info("transcript %s completed", job.id)
 
-    def _fail(self, job: Job, message: str) -> None:
+    async def _fail(self, job: Job, message: str) -> None:
         # the state folder is the server's business, not the client's
         message = message.replace(str(self.store.upload_path(job.upload)), "the upload")
         log.info("transcript %s failed: %s", job.id, message)
-        self.store.fail(job.id, message)
+        await self.store.fail(job.id, message)
         self.failed += 1
 
     def _engine(self, request: Mapping[str, Any]) -> Engine:
         key = engine_key(request)
         if key not in self.engines:
-            self.engines[key] = self.make_engine(request_settings(self.settings, request))
+            wanted = request_settings(self.settings, request)
+            self.engines[key] = self.make_engine(wanted, request.get("decoding") or {})
         return self.engines[key]
 
 

@@ -1,8 +1,11 @@
 """OpenAI's audio API (`/v1/audio/transcriptions`, `/v1/audio/translations`, `/v1/models`),
 answered by the same queue as the AssemblyAI face: the request waits for its transcript.
 
-`model`, `prompt` and `temperature` are accepted (clients always send a model) and do not
-change what the local engine does; the server's `--model` transcribes.
+`model` names what transcribes: "whisper-1" (what every client sends) or the server's own
+`--model`, both listed by /v1/models, mean the server's model; any other name is a 400, not
+a silent substitute. `prompt` becomes Whisper's initial prompt (spellings, vocabulary), and
+a `temperature` above 0 decodes at that temperature; 0 or none keeps Whisper's fallback
+(OpenAI's "0 raises it as needed").
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from batchscribe.config import DEFAULT_MODEL
+from batchscribe.config import DEFAULT_MODEL, Settings
 from batchscribe.output.formats import render
 from batchscribe.serve.context import Context, queue_full, read_upload
+from batchscribe.serve.languages import language_name
 from batchscribe.serve.sections import cut, sentence_starts
 from batchscribe.serve.store import Status
 from batchscribe.transcript import Transcript
@@ -41,17 +45,37 @@ def error(message: str, status: int = 400, *, param: str | None = None) -> web.R
     return web.json_response(body, status=status)
 
 
-def check_form(form: dict[str, Any]) -> tuple[str, str] | None:
+def served_models(settings: Settings) -> list[str]:
+    """The model names a request may give, as /v1/models lists them."""
+    return [OPENAI_MODEL, settings.model or DEFAULT_MODEL]
+
+
+def check_form(form: dict[str, Any], models: list[str]) -> tuple[str, str] | None:
     """(message, param) for what is wrong with the form's fields; None when nothing."""
+    if form.get("model", OPENAI_MODEL) not in models:
+        served = " or ".join(models)
+        return f"model '{form['model']}' is not served here; use {served}", "model"
     if form.get("response_format", "json") not in FORMATS:
         return f"response_format must be one of {', '.join(FORMATS)}", "response_format"
     if any(g not in GRANULARITIES for g in form.get("timestamp_granularities", [])):
         return "timestamp_granularities[] must be word or segment", "timestamp_granularities"
     try:
-        float(form.get("temperature", 0))
+        temperature = float(form.get("temperature", 0))
     except ValueError:
-        return "temperature must be a number", "temperature"
+        return "temperature must be a number between 0 and 1", "temperature"
+    if not 0 <= temperature <= 1:
+        return "temperature must be a number between 0 and 1", "temperature"
     return None
+
+
+def decoding(form: dict[str, Any]) -> dict[str, Any]:
+    """faster-whisper's options for the form's prompt and temperature (checked)."""
+    options: dict[str, Any] = {}
+    if form.get("prompt"):
+        options["initial_prompt"] = form["prompt"]
+    if float(form.get("temperature", 0)) > 0:
+        options["temperature"] = float(form["temperature"])
+    return options
 
 
 def verbose(data: dict[str, Any], task: str, granularities: list[str]) -> dict[str, Any]:
@@ -66,7 +90,8 @@ def verbose(data: dict[str, Any], task: str, granularities: list[str]) -> dict[s
     ]  # fmt: skip
     body: dict[str, Any] = {
         "task": task,
-        "language": data.get("language_code") or "",
+        # the input's language, by name; a translation's is its output's ("always english")
+        "language": "english" if task == "translate" else language_name(data.get("language_code")),
         "duration": float(data.get("audio_duration") or 0),
         "text": data.get("text") or "",
         "segments": segments,
@@ -94,7 +119,7 @@ class _Face:
         self.context = context
 
     async def models(self, request: web.Request) -> web.Response:
-        names = [OPENAI_MODEL, self.context.settings.model or DEFAULT_MODEL]
+        names = served_models(self.context.settings)
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "batchscribe"}
                 for n in names]  # fmt: skip
         return web.json_response({"object": "list", "data": data})
@@ -113,17 +138,19 @@ class _Face:
         form, upload_id, problem = await self._read_form(request)
         if problem is not None:
             return problem
-        refused = check_form(form)
+        refused = check_form(form, served_models(self.context.settings))
         if refused is not None or upload_id is None:
-            self._forget(upload_id)
+            await self._forget(upload_id)
             message, param = refused or ("the 'file' field is required", "file")
             return error(message, param=param)
         options: dict[str, Any] = {"task": task, "echo": {"model": form.get("model")}}
+        if decoding(form):
+            options["decoding"] = decoding(form)
         if task == "transcribe" and form.get("language"):
             options["language"] = form["language"]
         why = self.context.refuse(options)
         if why is not None:
-            self._forget(upload_id)
+            await self._forget(upload_id)
             return error(why, param="language" if task == "transcribe" else "model")
         return await self._transcribe(upload_id, options, form, task)
 
@@ -131,18 +158,18 @@ class _Face:
         self, upload_id: str, options: dict[str, Any], form: dict[str, Any], task: str
     ) -> web.Response:
         store = self.context.store
-        job = store.create(upload_id, options)
+        job = await store.create(upload_id, options)
         await self.context.jobs.submit(job).wait()
-        done = store.get(job.id)
-        store.delete_upload(upload_id)  # OpenAI keeps nothing; the row stays for the metrics
+        done = await store.get(job.id)
+        await store.delete_upload(upload_id)  # OpenAI keeps nothing; the row stays for the metrics
         if done is None or done.status != Status.completed or done.result is None:
             reason = done.error if done else "the transcript was lost"
             return error(f"could not transcribe the file: {reason}", param="file")
         return answer(dict(done.result), form, task)
 
-    def _forget(self, upload_id: str | None) -> None:
+    async def _forget(self, upload_id: str | None) -> None:
         if upload_id is not None:
-            self.context.store.delete_upload(upload_id)
+            await self.context.store.delete_upload(upload_id)
 
     async def _read_form(
         self, request: web.Request
@@ -156,14 +183,14 @@ class _Face:
                 continue
             if part.name == "file":
                 if upload_id is not None:
-                    self._forget(upload_id)
+                    await self._forget(upload_id)
                 upload_id, refused = await read_upload(self.context, request, part.read_chunk)
                 if refused is not None:
                     return form, None, error(refused[0], refused[1], param="file")
                 continue
             value = await _field(part)
             if value is None:
-                self._forget(upload_id)
+                await self._forget(upload_id)
                 return form, None, error(f"the field {part.name} is too long", param=part.name)
             if part.name in ("timestamp_granularities[]", "timestamp_granularities"):
                 form["timestamp_granularities"].append(value)

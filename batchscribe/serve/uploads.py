@@ -1,9 +1,12 @@
 """An upload's bytes to the state folder, streamed (never whole in memory), capped in size,
-and in place only once complete (a temporary name, then a rename)."""
+and in place only once complete (a temporary name, then a rename).
+
+No fsync: what the server promises is to survive its own death (kill -9), and the kernel
+keeps a dead process's written pages; a power cut may lose an upload, which then ends as
+an error, never as another file's words. (An fsync per upload cost a disk flush per clip.)"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,7 +34,6 @@ async def save_stream(chunks: AsyncIterator[bytes], path: Path, *, limit: int) -
                     raise TooLarge()
                 await out.write(chunk)
             await out.flush()
-            await aiofiles.os.wrap(os.fsync)(out.fileno())
         await aiofiles.os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

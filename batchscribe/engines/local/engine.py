@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,10 +124,12 @@ class Transcriber:
         *,
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,
+        decoding: Mapping[str, Any] | None = None,
     ) -> None:
         self._settings, self._plan = settings, plan
         self._model_name = model_label(settings)
-        self._options = transcribe_options(settings)
+        # `decoding`: a server request's own options (initial_prompt, temperature)
+        self._options = {**transcribe_options(settings), **(decoding or {})}
         self._load_model_with, self._cuda_devices = load_model, cuda_devices
         self._model: Any = None
         #: id() of the model loaded on the GPU, if one was: its failures are the GPU's
@@ -290,11 +292,12 @@ class LocalEngine:
         *,
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,
+        decoding: Mapping[str, Any] | None = None,
     ) -> None:
         check_installed()
         plan = plan_threads(os.cpu_count() or 1, workers=settings.workers, threads=settings.threads)
         self._transcriber = Transcriber(
-            settings, plan, load_model=load_model, cuda_devices=cuda_devices
+            settings, plan, load_model=load_model, cuda_devices=cuda_devices, decoding=decoding
         )
         self._executor = ThreadPoolExecutor(
             max_workers=plan.workers, thread_name_prefix=DECODING_THREADS
