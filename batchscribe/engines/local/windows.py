@@ -22,9 +22,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 RATE = 16000
-#: Window length: 10 minutes of float32 is 38 MB, and faster-whisper's spectrogram of it
-#: about 100 MB more at its peak; measured against 2 hours at once in BENCHMARKS.md.
-WINDOW_S = 600.0
+#: Window length: 5 minutes of float32 is 19 MB, and faster-whisper's spectrogram (its STFT
+#: frames) several times that at its peak; 10-minute windows peaked higher (BENCHMARKS.md).
+WINDOW_S = 300.0
 #: Where a window may end: the quietest frame of its last seconds.
 QUIET_SEARCH_S = 10.0
 QUIET_FRAME = RATE // 10
