@@ -4,6 +4,7 @@
     python bench/memory.py clips --runs 2     # 20 distinct clips: batchscribe plans vs wc2
     python bench/memory.py podcast --runs 2   # the 3-minute podcast: batchscribe vs direct
     python bench/memory.py long --runs 1      # the podcast looped to 2 hours: the same
+    python bench/memory.py silence --runs 1   # 2 hours of silence (decoding and VAD only)
 
 whisper-ctranslate2 is installed by this script in its own venv, bench/out/wc2-venv (gitignored).
 Every contender is a fresh process measured by bench/common.measure (peak RSS of the process,
@@ -46,6 +47,19 @@ for path in files:
     text = " ".join(s.text.strip() for s in segments)
     open(out + "/" + path.rsplit("/", 1)[-1] + ".txt", "w").write(text + "\\n")
 """
+
+
+def silent(path: Path, seconds: float) -> Path:
+    """`seconds` of digital silence as a 16 kHz mono WAV, written block by block."""
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(int(seconds)):
+            out.writeframes(bytes(32000))
+    return path
 
 
 def wc2() -> str:
@@ -162,7 +176,7 @@ def bench(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("work", choices=["clips", "podcast", "long"])
+    parser.add_argument("work", choices=["clips", "podcast", "long", "silence"])
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--plans", default="1x2,2x1", help="batchscribe's workers x threads")
     parser.add_argument("--no-wc2", action="store_true")
@@ -174,8 +188,10 @@ def main() -> None:
             clips = twenty_distinct(tmp / "clips")
         elif args.work == "podcast":
             clips = [(PODCAST, None)]
-        else:
+        elif args.work == "long":
             clips = [(looped(tmp / "two-hours.wav", args.hours * 3600), None)]
+        else:
+            clips = [(silent(tmp / "silence.wav", args.hours * 3600), None)]
         rows = bench(
             tmp,
             clips,

@@ -443,8 +443,9 @@ def test_two_hours_of_silence_finish_fast_with_memory_bounded(tmp_path: Path) ->
 
     assert done.returncode == 0, done.stderr
     assert "silence.wav (no speech)" in done.stderr
-    # Measured 28 s and 1.8 GiB (the whole recording decoded to float32 first: issue #30).
-    assert peak_gib < 3, peak_gib
+    # Was 1.8 GiB (the whole recording decoded to float32 first); heard in 5-minute windows
+    # since issue #30 (engines/local/windows.py): bounded by a window, not by the length.
+    assert peak_gib < 1.0, peak_gib
 
 
 # -- 7. display and environment: no escape codes where no terminal is, names never raw ----------

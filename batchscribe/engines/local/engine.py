@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import math
 import os
 import re
 import threading
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batchscribe.config import Settings
 from batchscribe.engines.base import DECODING_THREADS, Checkpoint, Finished, StillRunning
+from batchscribe.engines.local import windows
 from batchscribe.engines.local.batched import batched
 from batchscribe.engines.local.models import choose, locate
 from batchscribe.engines.local.options import (
@@ -125,8 +127,9 @@ class Transcriber:
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,
         decoding: Mapping[str, Any] | None = None,
+        window_s: float = windows.WINDOW_S,
     ) -> None:
-        self._settings, self._plan = settings, plan
+        self._settings, self._plan, self._window_s = settings, plan, window_s
         self._model_name = model_label(settings)
         # `decoding`: a server request's own options (initial_prompt, temperature)
         self._options = {**transcribe_options(settings), **(decoding or {})}
@@ -233,9 +236,7 @@ class Transcriber:
 
     def _transcribe_on(self, model: Any, audio: str | BinaryIO, heard: Heard) -> dict[str, Any]:
         try:
-            segments, info = model.transcribe(audio, **self._options)
-            duration = getattr(info, "duration", None)
-            segments = self._decode(segments, lambda end: heard(end, duration))
+            segments, info = self._segments(model, audio, heard)
         except Stopped:
             raise
         except Exception as err:  # PyAV raises one class per codec problem
@@ -255,6 +256,19 @@ class Transcriber:
         if not isinstance(audio, str):
             audio.seek(0)  # the bytes of a file sent through Ray's object store, read again
         return self._speakers.label(audio, data)
+
+    def _segments(self, model: Any, audio: str | BinaryIO, heard: Heard) -> tuple[list[Any], Any]:
+        """All the recording's segments and faster-whisper's info: a recording longer than a
+        window (or of unknown length) window by window (windows.py: memory bounded), else whole."""
+        length = windows.probe(audio)
+        if length is None or length <= self._window_s * 1.1:  # a tenth more: not a tiny tail
+            segments, info = model.transcribe(audio, **self._options)
+            duration = getattr(info, "duration", None)
+            return self._decode(segments, lambda end: heard(end, duration)), info
+        of = length if math.isfinite(length) else None
+        run = windows.Windowed(model, audio, self._options, self._window_s)
+        segments = self._decode(run.segments(), lambda end: heard(end, of))
+        return segments, run.info  # info is known once every window is heard
 
     def _fall_back(self, gpu_model: Any, err: BaseException | None) -> Any:
         """The GPU failed at a file (a CUDA library missing shows only then): with `auto`, load

@@ -1,0 +1,108 @@
+"""Long recordings heard window by window (engines/local/windows.py): where a window ends, and
+with the real tiny.en model that a recording cut into windows reads as when heard whole, its
+times in order and never overlapping. Memory bounded is measured in bench/memory.py long."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from faster_whisper import decode_audio
+
+from batchscribe.config import Settings
+from batchscribe.engines.local import windows
+from batchscribe.engines.local.engine import ThreadPlan, Transcriber
+from tests.conftest import EXAMPLES, three_minutes_of_speech
+from tests.wer import wer
+
+
+def test_a_window_ends_in_the_quietest_frame_of_its_last_seconds() -> None:
+    samples = np.ones(10_000, dtype=np.float32)
+    samples[8_100:8_200] = 0.0  # a pause 1,900 samples before the end
+    assert windows.quiet_cut(samples, 10_000, 3_000, frame=100) == 8_150
+    assert windows.quiet_cut(samples, 10_000, 1_000, frame=100) != 8_150  # outside the search
+    assert windows.quiet_cut(samples, 10_000, 50, frame=100) == 10_000  # no whole frame
+
+
+def test_windows_cover_the_recording_once_each_ending_at_a_pause() -> None:
+    rate = windows.RATE
+    tone = np.sin(np.arange(rate) / 3).astype(np.float32)
+    pause = np.zeros(rate // 5, dtype=np.float32)
+    audio = np.concatenate([np.concatenate([tone, tone, pause]) for _ in range(20)])  # 44 s
+    blocks = (audio[i : i + 7_000] for i in range(0, len(audio), 7_000))
+
+    found = list(windows.windows(blocks, seconds=8))
+
+    offsets = [offset for offset, _ in found]
+    assert len(found) >= 4 and offsets[0] == 0
+    assert all(a + len(s) == b for (a, s), b in zip(found, offsets[1:], strict=False))
+    assert np.array_equal(np.concatenate([s for _, s in found]), audio)
+    for _, samples in found[:-1]:
+        assert not samples[-800:].any() or not samples[-1:].any()  # cut inside a pause
+
+
+def said_in_three_minutes(seconds: float) -> str:
+    """What `three_minutes_of_speech` reads: the example clips' texts in its order."""
+    texts = [c["text"] for c in json.loads((EXAMPLES / "manifest.json").read_text())["clips"]]
+    count, said = 0, []
+    clips = json.loads((EXAMPLES / "manifest.json").read_text())["clips"]
+    durations = [len(decode_audio(str(EXAMPLES / c["path"]))) / 16000 + 0.5 for c in clips]
+    total = 0.0
+    while total < 180:
+        said.append(texts[count % len(texts)])
+        total += durations[count % len(texts)]
+        count += 1
+    assert abs(total - seconds) < 1
+    return " ".join(said)
+
+
+@pytest.mark.model
+@pytest.mark.timeout(600)
+def test_a_recording_heard_in_windows_reads_as_heard_whole(tmp_path: Path) -> None:
+    path = tmp_path / "lecture.wav"
+    seconds = three_minutes_of_speech(path)
+    settings = Settings(model="tiny.en", device="cpu")
+    plan = ThreadPlan(workers=1, threads=2)
+    heard: list[tuple[float, float | None]] = []
+
+    whole = Transcriber(settings, plan).transcribe(str(path))
+    cut = Transcriber(settings, plan, window_s=40).transcribe(
+        str(path), lambda s, of: heard.append((s, of))
+    )
+
+    spoken = said_in_three_minutes(seconds)
+    print("WER whole", wer([spoken], [whole["text"]]), "windowed", wer([spoken], [cut["text"]]))
+    assert len(whole["words"]) > 300
+    assert wer([spoken], [cut["text"]]) <= wer([spoken], [whole["text"]]) + 0.03
+    starts = [w["start"] for w in cut["words"]]
+    ends = [w["end"] for w in cut["words"]]
+    assert all(s <= e for s, e in zip(starts, ends, strict=True))
+    assert all(e <= s for e, s in zip(ends, starts[1:], strict=False))  # in order, no overlap
+    assert ends[-1] > 150_000 and ends[-1] <= seconds * 1000
+    assert cut["audio_duration"] == pytest.approx(seconds, abs=0.01)
+    assert cut["audio_duration"] == whole["audio_duration"]
+    assert len(heard) > 10 and heard == sorted(heard) and heard[-1][1] == pytest.approx(seconds)
+
+
+@pytest.mark.model
+@pytest.mark.timeout(300)
+def test_a_stop_between_segments_ends_a_windowed_recording(tmp_path: Path) -> None:
+    from batchscribe.errors import Stopped
+
+    path = tmp_path / "lecture.wav"
+    three_minutes_of_speech(path)
+    transcriber = Transcriber(Settings(model="tiny.en", device="cpu"), ThreadPlan(1, 2),
+                              window_s=40)  # fmt: skip
+    heard: list[Any] = []
+
+    def stop_after_three(seconds: float, of: float | None) -> None:
+        heard.append(seconds)
+        if len(heard) == 3:
+            transcriber.stopping.set()
+
+    with pytest.raises(Stopped):
+        transcriber.transcribe(str(path), stop_after_three)
+    assert len(heard) == 3
