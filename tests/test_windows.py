@@ -15,7 +15,7 @@ from faster_whisper import decode_audio
 from batchscribe.config import Settings
 from batchscribe.engines.local import windows
 from batchscribe.engines.local.engine import ThreadPlan, Transcriber
-from tests.conftest import EXAMPLES, three_minutes_of_speech
+from tests.kit import EXAMPLES, three_minutes_of_speech
 from tests.wer import wer
 
 
