@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import wave
 from collections.abc import Iterator
@@ -40,6 +43,7 @@ from batchscribe.errors import (
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Recording
 from batchscribe.report import low_confidence_note
+from batchscribe.run.session import MALLOC_ARENAS
 from tests.fakes import FakeEngine
 from tests.kit import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.wer import edit_distance, wer, words
@@ -628,3 +632,37 @@ def test_task_translate_with_an_english_only_model_exits_2_at_once(tmp_path: Pat
     assert result.exit_code == EXIT_USAGE
     [line] = result.output.splitlines()
     assert "--task translate needs a multilingual model" in line
+
+
+#: Eight threads allocating at once (as decoding threads do), then glibc's own count of its
+#: malloc arenas (malloc_stats prints one "Arena N:" block each, on stderr).
+ARENAS_AFTER_CHURN = """
+import ctypes, sys, threading
+if sys.argv[1] == "capped":
+    from batchscribe.run.session import few_malloc_arenas
+    few_malloc_arenas()
+barrier = threading.Barrier(8)
+def churn():
+    barrier.wait()
+    for _ in range(20000):
+        blocks = [bytearray(4096) for _ in range(8)]
+        del blocks
+threads = [threading.Thread(target=churn) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_decoding_threads_share_two_malloc_arenas_unless_the_user_set_their_own() -> None:
+    def arenas(mode: str, **env: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", ARENAS_AFTER_CHURN, mode],
+            capture_output=True, text=True, env={**os.environ, **env}, check=True,
+        )  # fmt: skip
+        return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+    assert arenas("capped") <= MALLOC_ARENAS
+    assert arenas("free") > MALLOC_ARENAS  # what glibc does without the cap
+    assert arenas("capped", MALLOC_ARENA_MAX="6") > MALLOC_ARENAS  # the user's choice
