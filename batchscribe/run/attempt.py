@@ -34,7 +34,7 @@ class Attempt:
         on_transcribing: Callable[[], None] = lambda: None,
         on_heard: Callable[[float, float | None], None] = lambda seconds, of: None,
     ) -> None:
-        self.key, self.source, self.journal = job.key, job.source, journal
+        self.key, self.journal = job.key, journal
         self._start: Start | None = None
         #: a step was reached (or is resumed): from here a stop lets the attempt finish
         self.reached = False

@@ -64,14 +64,14 @@ def session(
                 )
             )
     except BatchscribeError as err:
-        exit_on_signal()
         if not isinstance(err, LockHeld):  # the metrics file is the lock holder's
             live.ended(err.exit_code)
         print(error_line(err), file=sys.stderr)
         return err.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         stopped = True
-    exit_on_signal()
+    finally:
+        exit_on_signal()
     if stopped:
         reporter.interrupted()
         live.ended(EXIT_INTERRUPTED)
