@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from batchscribe import __version__
-from batchscribe.config import Settings, build_settings, format_unknown_options
+from batchscribe.config import Settings, build_settings
 from batchscribe.dry_run import format_preview, preview
 from batchscribe.engines.factory import check_engine_available, create_engine
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
@@ -54,14 +54,14 @@ def make_cli(engine_factory: EngineFactory = create_engine) -> click.Command:
                 config_path=config_path,
             )
             settings, not_recordings = keep_recordings(settings)
-            check_engine_available(settings)
+            warnings = check_engine_available(settings)
             setup_logging(settings)
         except ConfigError as err:
             _fail(err)
         if show_status or settings.dry_run:
             _inspect(settings, show_status=show_status)
         if not settings.quiet:
-            for line in format_unknown_options(settings):
+            for line in warnings:
                 click.echo(line, err=True)
         _run(settings, engine_factory, not_recordings)
 

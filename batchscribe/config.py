@@ -9,10 +9,9 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import batchscribe.engines.assemblyai.request as request
 from batchscribe.config_file import (
     LOCAL_CONFIG_NAME,
     RANGES,
@@ -24,7 +23,14 @@ from batchscribe.config_file import (
     user_config_path,
 )
 from batchscribe.errors import ConfigError
-from batchscribe.output.subtitles import CueLimits
+from batchscribe.settings.parts import (
+    AssemblyAISettings,
+    ClusterSettings,
+    LocalSettings,
+    OutputSettings,
+    WatchSettings,
+)
+from batchscribe.settings.request_flags import REQUEST_FLAGS, SPEAKER_COUNTS, from_flags, merge
 
 __all__ = [
     "LOCAL_CONFIG_NAME",
@@ -45,15 +51,6 @@ DEFAULT_EXTENSIONS = frozenset(["mp3", "mp4", "m4a", "wav", "flac", "ogg", "opus
 #: Env names for the key: the SDK's, then the tutorial's.
 KEY_ENV_NAMES = ("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_KEY")
 ENGINES = ("auto", "assemblyai", "local")
-#: Flags that set a `POST /v2/transcript` field: flag name -> request field. `language` is also
-#: a Settings field (the local engine's); the others exist only as request fields.
-REQUEST_FLAGS = {"language": "language_code", "speaker_labels": "speaker_labels",
-                 "speakers_expected": "speakers_expected",
-                 "speech_model": "speech_models"}  # fmt: skip
-#: What may be said of the speaker count (Settings fields; each needs --speaker-labels), and the
-#: `speaker_options` fields the bounds are sent as (min_/max_speakers_expected).
-SPEAKER_COUNTS = ("speakers_expected", "min_speakers", "max_speakers")
-SPEAKER_BOUNDS = {"min_speakers": "min_speakers_expected", "max_speakers": "max_speakers_expected"}
 #: AssemblyAI's list prices in USD per audio hour, for --dry-run's estimate, as published in
 #: 2026 (LIST_PRICES_DATE); accounts' default model changes in December 2026. `keyterms` is
 #: added when keyterms_prompt is set. Each can be overridden in [assemblyai.prices].
@@ -77,6 +74,9 @@ LOCAL_TUNING = ("task", "multilingual", "batch_size", "vad_threshold", "vad_min_
                 "vad_speech_pad_ms", "condition_on_previous_text", "compression_ratio_threshold",
                 "log_prob_threshold", "no_speech_threshold",
                 "hallucination_silence_threshold")  # fmt: skip
+
+#: A part of the settings (settings/parts.py).
+Part = TypeVar("Part")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +144,12 @@ class Settings:
     prices: dict[str, float] = field(default_factory=dict)
     price_per_hour: float | None = None
     #: `POST /v2/transcript` fields as the user gave them (speaker_labels, language_code, ...):
-    #: the options fingerprint. What is sent is `request_options()`.
+    #: the options fingerprint. What is sent is the engine's (engines/assemblyai/request).
     transcript_options: dict[str, Any] = field(default_factory=dict)
-    #: Lines about the config to show once per run (deprecated request fields translated).
-    config_warnings: tuple[str, ...] = ()
+    #: The config file's [assemblyai.transcript] as written, and the file read (if any): its
+    #: deprecated fields are warned about in its own words, naming it.
+    file_transcript_options: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
     #: Delete each transcript from AssemblyAI once its outputs are safely written.
     delete_after: bool = False
     #: Attempts per request before the file fails (429, 5xx, resets, timeouts).
@@ -264,63 +266,30 @@ class Settings:
             options.update({n: getattr(self, n) for n in SPEAKER_COUNTS if getattr(self, n)})
         return options
 
-    def request_options(self) -> dict[str, Any]:
-        """The fields sent with every `POST /v2/transcript`: `transcript_options` in today's API's
-        words, with the default `speech_models` when none is named (see `request.to_send`)."""
-        return request.to_send(self.transcript_options)
+    def assemblyai(self) -> AssemblyAISettings:
+        """The AssemblyAI engine's and the poller's part."""
+        return _cut(AssemblyAISettings, self)
 
-    def cue_limits(self) -> CueLimits:
-        return CueLimits(
-            max_chars=self.max_line_chars,
-            max_lines=self.max_lines,
-            max_seconds=self.max_cue_seconds,
-            pause=self.pause_seconds,
-        )
+    def local(self) -> LocalSettings:
+        """The local engine's part (model, decoding, VAD, guards, speakers, device)."""
+        return _cut(LocalSettings, self)
+
+    def cluster(self) -> ClusterSettings:
+        """--ray's part: the pool's shape and the local part its actors are given."""
+        assert self.ray_address is not None, "only with --ray"
+        return _cut(ClusterSettings, self, local=self.local())
+
+    def output(self) -> OutputSettings:
+        return _cut(OutputSettings, self)
+
+    def watching(self) -> WatchSettings:
+        return _cut(WatchSettings, self)
 
     def chosen_engine(self) -> str:
         """`auto` means AssemblyAI when a key is configured, else the local engine."""
         if self.engine != "auto":
             return self.engine
         return "assemblyai" if self.api_key else "local"
-
-
-#: Option names the API spec does not list: still sent (the API grows), but worth a word.
-unknown_transcript_options = request.unknown
-
-
-def format_unknown_options(settings: Settings) -> list[str]:
-    """The warning lines about the request options, once per run; none for the local engine:
-    deprecated fields of the config file translated, and fields the API spec does not list.
-
-    Warnings, not errors: a translated field is sent in today's words, and the API gains fields
-    before our copy of its spec does.
-    """
-    if settings.chosen_engine() != "assemblyai":
-        return []
-    return [
-        *settings.config_warnings,
-        *(
-            f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API reference; "
-            "sending it anyway."
-            for name in unknown_transcript_options(settings.transcript_options)
-        ),
-    ]
-
-
-def request_options(flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The request fields the flags set (`--language en` -> `language_code`); None = not given."""
-    options = {
-        field: flags[name] for name, field in REQUEST_FLAGS.items() if flags.get(name) is not None
-    }
-    bounds = {f: flags[n] for n, f in SPEAKER_BOUNDS.items() if flags.get(n) is not None}
-    if bounds:
-        options["speaker_options"] = bounds
-    if "speech_models" in options:  # --speech-model's models, spelled as request.from_flag says
-        options.update(request.from_flag(options.pop("speech_models")))
-    if options.get("language_code") == "auto":  # AssemblyAI's way to say it is a flag
-        del options["language_code"]
-        options["language_detection"] = True
-    return options
 
 
 def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
@@ -374,18 +343,18 @@ def build_settings(
     `transcript_options` are further request fields, over those the flags set.
     Raises ConfigError with a line naming the file or key at fault.
     """
-    transcript_options = {**request_options(flags), **(transcript_options or {})}
+    transcript_options = {**from_flags(flags), **(transcript_options or {})}
     settable = {f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
     config_file = find_config_file(config_path, cwd, env)
     if config_file is not None:
-        values.update(read_config_file(config_file))
+        values.update(read_config_file(config_file), config_path=config_file)
     values.update(from_environment(env))
     request_only = REQUEST_FLAGS.keys() - settable  # --speaker-labels, --speech-model
     values.update({n: v for n, v in flags.items() if v is not None and n not in request_only})
     if transcript_options:  # flags add to [assemblyai.transcript] rather than replace it
         from_file = values.get("transcript_options", {})
-        values["transcript_options"] = request.merge(from_file, transcript_options)
+        values["transcript_options"] = merge(from_file, transcript_options)
     if values.get("ray_address"):
         values["ray_address"] = ray_address(values["ray_address"], env)
         values.setdefault("concurrency", ray_concurrency(values.get("ray_actors", 0)))
@@ -427,9 +396,6 @@ def validate(settings: Settings) -> None:
         raise ConfigError("--max-audio-hours must be positive.")
     if settings.max_cue_seconds <= 0:
         raise ConfigError("[output] max_cue_seconds must be positive.")
-    if "audio_url" in settings.transcript_options:
-        raise ConfigError("[assemblyai.transcript] must not set audio_url; batchscribe sets it.")
-    request.check(settings.transcript_options, where="[assemblyai.transcript]")
     validate_local(settings)
     if not 0 <= settings.low_confidence <= 1:
         raise ConfigError(
@@ -514,3 +480,9 @@ def validate_local(settings: Settings) -> None:
     if settings.task == "translate" and settings.chosen_engine() == "assemblyai":
         raise ConfigError("--task translate is the local engine's (Whisper translates to English); "
                           "use --engine local, or leave --task unset with AssemblyAI.")  # fmt: skip
+
+
+def _cut(part: type[Part], settings: Settings, **given: Any) -> Part:
+    """The part of `settings` whose fields `part` names (same names, same values)."""
+    names = (f.name for f in fields(part) if f.name not in given)  # type: ignore[arg-type]
+    return part(**{name: getattr(settings, name) for name in names}, **given)

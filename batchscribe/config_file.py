@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import batchscribe.engines.assemblyai.request as request
 from batchscribe.errors import ConfigError
 from batchscribe.output.names import FORMATS
 
@@ -215,8 +214,8 @@ def _field_value(path: Path, section: str, key: str, value: Any) -> dict[str, An
     if name == "formats":
         return {name: parse_formats(list(value), source=f"{path}: '{dotted}'")}  # type: ignore[call-overload]
     if name == "transcript_options":
-        warnings = request.check(cast(dict[str, Any], value), where=f"{path}: [{dotted}]")
-        return {name: value, "config_warnings": tuple(warnings)}
+        # checked by the engine's family (engines/assemblyai/request.check_settings)
+        return {name: value, "file_transcript_options": value}
     if name == "prices":
         return {name: _prices(cast(dict[str, Any], value), source=f"{path}: [{dotted}]")}
     if name in {"output_dir", "metrics_file", "serve_state_dir"}:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchscribe.config import LIST_PRICES, LIST_PRICES_DATE, Settings
+from batchscribe.engines.assemblyai.request import to_send
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Interrupted, content_digest
 from batchscribe.run.durations import audio_seconds
@@ -141,7 +142,7 @@ def rate_for(settings: Settings) -> Rate:
     """The rate of the first model sent: [assemblyai.prices], else `price_per_hour` (any model),
     else the list price. A model the table does not know is priced at the highest list price,
     so that the estimate errs high, and says so."""
-    sent = settings.request_options()
+    sent = to_send(settings.transcript_options)
     model = str(sent["speech_models"][0])
     keyterms = 0.0
     if sent.get("keyterms_prompt"):

@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from batchscribe.config import ENGINES, parse_extensions, parse_formats
-from batchscribe.engines.assemblyai.request import parse_speech_models
 from batchscribe.errors import ConfigError
+from batchscribe.settings.request_flags import parse_speech_models
 
 EXAMPLES = """\b
 Examples:

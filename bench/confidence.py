@@ -45,7 +45,7 @@ def main() -> None:
     model = whisper_model(None, cache_dir=Path.home() / ".cache", device="cpu",
                           compute_type="int8", cpu_threads=1)  # fmt: skip
     for path, reference, language, what in cases():
-        options = transcribe_options(Settings(language=language))
+        options = transcribe_options(Settings(language=language).local())
         segments, info = model.transcribe(str(path), **options)
         segments = list(segments)
         text = " ".join(s.text.strip() for s in segments)

@@ -43,7 +43,7 @@ from batchscribe.engines.local.options import transcribe_options
 model_dir, threads, out, files = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
 for path in files:
-    segments, info = model.transcribe(path, **transcribe_options(Settings()))
+    segments, info = model.transcribe(path, **transcribe_options(Settings().local()))
     text = " ".join(s.text.strip() for s in segments)
     open(out + "/" + path.rsplit("/", 1)[-1] + ".txt", "w").write(text + "\\n")
 """

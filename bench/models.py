@@ -59,7 +59,7 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
                           batch_size=settings.batch_size, device="cpu", compute_type="int8",
                           cpu_threads=spec["threads"], num_workers=spec["workers"])  # fmt: skip
     loaded = time.monotonic() - started
-    options = transcribe_options(settings)
+    options = transcribe_options(settings.local())
 
     def transcribe(path: str) -> dict[str, Any]:
         segments, info = model.transcribe(path, **options)

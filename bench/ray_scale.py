@@ -68,7 +68,9 @@ def coordinator(args: list[str]) -> None:
     from batchscribe.engines.confidence import ConfidenceCheck
 
     def factory(settings: Any) -> Any:
-        return ConfidenceCheck(RayEngine(settings, make_transcriber=SleepingTranscriber), 0.0)
+        return ConfidenceCheck(
+            RayEngine(settings.cluster(), make_transcriber=SleepingTranscriber), 0.0
+        )
 
     make_cli(factory)(args, prog_name="batchscribe")
 

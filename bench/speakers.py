@@ -62,7 +62,7 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
         kept = json.loads(cache.read_text())
         return kept["words"], kept["duration"], kept["whisper_s"]
     began = time.perf_counter()
-    segments, info = model().transcribe(str(path), **transcribe_options(Settings()))
+    segments, info = model().transcribe(str(path), **transcribe_options(Settings().local()))
     data = to_transcript_data(list(segments), info, model="base")
     whisper = time.perf_counter() - began
     cache.parent.mkdir(parents=True, exist_ok=True)

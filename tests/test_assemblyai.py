@@ -102,7 +102,7 @@ def client(
         clock=gate_time,
         sleep=gate_time.sleep,
     )
-    settings = Settings(retry_attempts=3)
+    settings = Settings(retry_attempts=3).assemblyai()
     return AssemblyAIClient(
         session, base_url=BASE + "/", api_key=KEY, settings=settings, sleep=sleeps, gate=gate
     )
@@ -144,7 +144,9 @@ async def test_poll_unfinished_is_still_running(
     mocked: Any, client: AssemblyAIClient, status: str
 ) -> None:
     mocked.get(f"{BASE}/v2/transcript/t1", payload={"id": "t1", "status": status})
-    assert isinstance(await AssemblyAIEngine(client, Settings()).poll("t1"), StillRunning)
+    assert isinstance(
+        await AssemblyAIEngine(client, Settings().assemblyai()).poll("t1"), StillRunning
+    )
 
 
 async def test_poll_completed_returns_the_whole_object(
@@ -152,7 +154,7 @@ async def test_poll_completed_returns_the_whole_object(
 ) -> None:
     obj = {"id": "t1", "status": "completed", "text": "hi", "words": [], "extra": {"a": 1}}
     mocked.get(f"{BASE}/v2/transcript/t1", payload=obj)
-    result = await AssemblyAIEngine(client, Settings()).poll("t1")
+    result = await AssemblyAIEngine(client, Settings().assemblyai()).poll("t1")
     assert isinstance(result, Finished) and dict(result.transcript.data) == obj
 
 
@@ -162,7 +164,7 @@ async def test_poll_error_fails_with_the_api_text(mocked: Any, client: AssemblyA
         payload={"id": "t1", "status": "error", "error": "Transcoding failed."},
     )
     with pytest.raises(TranscriptionFailed, match="Transcoding failed"):
-        await AssemblyAIEngine(client, Settings()).poll("t1")
+        await AssemblyAIEngine(client, Settings().assemblyai()).poll("t1")
 
 
 async def test_401_is_an_auth_error_without_the_key(mocked: Any, client: AssemblyAIClient) -> None:
@@ -220,7 +222,9 @@ async def test_start_uploads_then_creates_and_checkpoints_each_step(
     mocked.post(f"{BASE}/v2/upload", payload={"upload_url": "https://cdn/up/9"})
     mocked.post(f"{BASE}/v2/transcript", payload={"id": "t9", "status": "queued"})
     checkpoints = Checkpoints()
-    result = await AssemblyAIEngine(client, Settings()).start(recording(audio), checkpoints)
+    result = await AssemblyAIEngine(client, Settings().assemblyai()).start(
+        recording(audio), checkpoints
+    )
     assert result == Submitted("t9")
     assert checkpoints.events == [("uploaded", "https://cdn/up/9"), ("submitted", "t9")]
 
@@ -231,7 +235,7 @@ async def test_resume_with_transcript_id_makes_no_request(
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
     resume = Resume(transcript_id="t5")
-    result = await AssemblyAIEngine(client, Settings()).start(
+    result = await AssemblyAIEngine(client, Settings().assemblyai()).start(
         recording(audio, resume), Checkpoints()
     )
     assert result == Submitted("t5") and not mocked.requests
@@ -243,7 +247,9 @@ async def test_empty_file_fails_before_any_request(
     audio = tmp_path / "empty.mp3"
     audio.write_bytes(b"")
     with pytest.raises(InputError, match="empty"):
-        await AssemblyAIEngine(client, Settings()).start(recording(audio), Checkpoints())
+        await AssemblyAIEngine(client, Settings().assemblyai()).start(
+            recording(audio), Checkpoints()
+        )
     assert not mocked.requests
 
 
@@ -263,7 +269,7 @@ async def test_every_request_and_retry_takes_a_token_of_the_budget(
         session,
         base_url=BASE,
         api_key=KEY,
-        settings=Settings(retry_attempts=3),
+        settings=Settings(retry_attempts=3).assemblyai(),
         sleep=sleeps,
         limiter=limiter,
     )

@@ -5,16 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from batchscribe.config import (
-    DEFAULT_BASE_URL,
-    Settings,
-    build_settings,
-    format_unknown_options,
-    request_options,
-    unknown_transcript_options,
-)
-from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS
+from batchscribe.config import DEFAULT_BASE_URL, Settings, build_settings
+from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS, to_send
+from batchscribe.engines.assemblyai.request import unknown as unknown_transcript_options
+from batchscribe.engines.factory import check_engine_available as format_unknown_options
 from batchscribe.errors import ConfigError
+from batchscribe.settings.request_flags import from_flags as request_options
 from tests.kit import run_cli
 
 
@@ -122,7 +118,7 @@ def test_cli_bad_ext_is_a_usage_error(tmp_path: Path) -> None:
 def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     s = build_settings(flags={}, env={}, cwd=tmp_path, config_path=example)
-    assert s == Settings()
+    assert replace(s, config_path=None) == Settings() and s.config_path == example
 
 
 def test_request_flags_become_request_fields_and_local_settings(tmp_path: Path) -> None:
@@ -157,7 +153,7 @@ def test_unknown_transcript_options_are_named_once_each_for_assemblyai_only() ->
 def test_a_user_who_sets_nothing_sends_the_default_models_outside_the_fingerprint() -> None:
     s = Settings(api_key="k")
     assert s.engine_options() == {}  # as before speech_models existed: nothing redone
-    assert s.request_options() == {"speech_models": list(DEFAULT_SPEECH_MODELS)}
+    assert to_send(s.transcript_options) == {"speech_models": list(DEFAULT_SPEECH_MODELS)}
     assert DEFAULT_SPEECH_MODELS == ("universal-3-pro", "universal-2")
 
 
@@ -166,10 +162,12 @@ def test_speech_model_flag_is_a_list_in_priority_order_and_part_of_the_fingerpri
 ) -> None:
     env = {"ASSEMBLYAI_API_KEY": "k"}
     several = settings(tmp_path, env=env, flags={"speech_model": "universal-2, universal-3-pro"})
-    assert several.request_options() == {"speech_models": ["universal-2", "universal-3-pro"]}
+    assert to_send(several.transcript_options) == {
+        "speech_models": ["universal-2", "universal-3-pro"]
+    }
     assert several.engine_options() == {"speech_models": ["universal-2", "universal-3-pro"]}
     one = settings(tmp_path, env=env, flags={"speech_model": ["universal-2"]})
-    assert one.request_options() == {"speech_models": ["universal-2"]}
+    assert to_send(one.transcript_options) == {"speech_models": ["universal-2"]}
     # spelled as before the API took a list, so a folder done with it is not redone
     assert one.engine_options() == {"speech_model": "universal-2"}
     assert format_unknown_options(one) == []
@@ -178,14 +176,14 @@ def test_speech_model_flag_is_a_list_in_priority_order_and_part_of_the_fingerpri
 def test_speech_model_flag_replaces_the_config_files_models(tmp_path: Path) -> None:
     toml = '[assemblyai.transcript]\nspeech_models = ["universal-3-pro"]\nspeech_model = "x"\n'
     s = settings(tmp_path, flags={"speech_model": "universal-2"}, config=toml)
-    assert s.request_options()["speech_models"] == ["universal-2"]
+    assert to_send(s.transcript_options)["speech_models"] == ["universal-2"]
 
 
 def test_config_speech_model_is_sent_as_speech_models_with_one_warning(tmp_path: Path) -> None:
     toml = '[assemblyai]\napi_key = "k"\n[assemblyai.transcript]\nspeech_model = "universal-2"\n'
     s = settings(tmp_path, config=toml)
 
-    assert s.request_options() == {"speech_models": ["universal-2"]}
+    assert to_send(s.transcript_options) == {"speech_models": ["universal-2"]}
     assert s.engine_options() == {"speech_model": "universal-2"}  # the fingerprint it had
     assert format_unknown_options(s) == [
         f"batchscribe: warning: {tmp_path / 'c.toml'}: [assemblyai.transcript] speech_model is "
@@ -203,7 +201,7 @@ def test_config_word_boost_becomes_keyterms_prompt_and_boost_param_is_dropped(
     )
     s = settings(tmp_path, config=toml)
 
-    assert s.request_options() == {
+    assert to_send(s.transcript_options) == {
         "keyterms_prompt": ["SQL", "Ada"],
         "speech_models": list(DEFAULT_SPEECH_MODELS),
     }
@@ -230,8 +228,8 @@ def test_config_word_boost_becomes_keyterms_prompt_and_boost_param_is_dropped(
 def test_deprecated_field_without_a_successor_is_refused_naming_what_to_use(
     tmp_path: Path, line: str, instead: str
 ) -> None:
-    with pytest.raises(ConfigError) as err:
-        settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n")
+    with pytest.raises(ConfigError) as err:  # refused before any work, whichever engine
+        format_unknown_options(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
     message = str(err.value)
     assert line.split()[0] in message and instead in message and "c.toml" in message
 
@@ -248,7 +246,7 @@ def test_deprecated_field_without_a_successor_is_refused_naming_what_to_use(
 )
 def test_badly_typed_model_or_keyterm_fields_are_refused(tmp_path: Path, line: str) -> None:
     with pytest.raises(ConfigError, match=line.split()[0]):
-        settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n")
+        format_unknown_options(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
 
 
 def test_cli_deprecated_config_field_exits_2_naming_it(tmp_path: Path) -> None:
@@ -319,8 +317,6 @@ def test_bad_local_values_are_refused_naming_them(tmp_path: Path, toml: str, nam
 
 
 def test_language_auto_asks_assemblyai_to_detect_it_instead_of_sending_auto() -> None:
-    from batchscribe.config import request_options
-
     assert request_options({"language": "auto"}) == {"language_detection": True}
     assert request_options({"language": "fr"}) == {"language_code": "fr"}
 

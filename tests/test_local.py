@@ -266,30 +266,30 @@ def test_english_only_models_refuse_any_language_but_english(model: str) -> None
     assert english_only(model)
     for language in ("de", "fr_fr"):
         with pytest.raises(ConfigError, match="English-only"):
-            check_language(Settings(model=model, language=language))
+            check_language(Settings(model=model, language=language).local())
     for language in (None, "en", "en_us", "EN-gb", "auto"):
-        check_language(Settings(model=model, language=language))
+        check_language(Settings(model=model, language=language).local())
 
 
 def test_english_only_models_refuse_to_translate() -> None:
     with pytest.raises(ConfigError, match="--task translate needs a multilingual model"):
-        check_language(Settings(model="tiny.en", task="translate"))
-    check_language(Settings(task="translate"))
+        check_language(Settings(model="tiny.en", task="translate").local())
+    check_language(Settings(task="translate").local())
 
 
 def test_multilingual_models_take_any_known_language_and_refuse_unknown_codes() -> None:
     assert not english_only(None) and not english_only("small")
     assert not english_only("/models/large-v3")
-    check_language(Settings(language="fr"))
-    check_language(Settings(model="small", language="fr"))
+    check_language(Settings(language="fr").local())
+    check_language(Settings(model="small", language="fr").local())
     with pytest.raises(ConfigError, match="not one Whisper knows"):
-        check_language(Settings(model="small", language="klingon"))
+        check_language(Settings(model="small", language="klingon").local())
     assert [whisper_language(c) for c in ("auto", "", None, "en_us", "pt-BR")] == [
         None, None, None, "en", "pt"]  # fmt: skip
 
 
 def test_transcribe_options_turn_vad_and_the_guards_on_and_detect_over_three_windows() -> None:
-    options = transcribe_options(Settings())
+    options = transcribe_options(Settings().local())
     assert options["vad_filter"] is True and options["word_timestamps"] is True
     assert options["vad_parameters"] == {
         "threshold": 0.5, "min_silence_duration_ms": 2000, "speech_pad_ms": 400}  # fmt: skip
@@ -297,7 +297,7 @@ def test_transcribe_options_turn_vad_and_the_guards_on_and_detect_over_three_win
     assert options["language"] is None and options["language_detection_segments"] == 3
     assert (options["compression_ratio_threshold"], options["log_prob_threshold"],
             options["no_speech_threshold"]) == (2.4, -1.0, 0.6)  # fmt: skip
-    off = transcribe_options(Settings(vad_filter=False, language="fr"))
+    off = transcribe_options(Settings(vad_filter=False, language="fr").local())
     assert off["vad_filter"] is False and "vad_parameters" not in off
     assert off["language"] == "fr" and "language_detection_segments" not in off
 
@@ -305,16 +305,16 @@ def test_transcribe_options_turn_vad_and_the_guards_on_and_detect_over_three_win
 def test_multilingual_decoding_is_on_when_the_language_is_detected_by_a_multilingual_model() -> (
     None
 ):
-    detected = transcribe_options(Settings())
+    detected = transcribe_options(Settings().local())
     assert detected["multilingual"] is True and detected["condition_on_previous_text"] is False
     for settings in (Settings(language="fr"), Settings(model="tiny.en"),
                      Settings(multilingual="off")):  # fmt: skip
-        options = transcribe_options(settings)
+        options = transcribe_options(settings.local())
         assert "multilingual" not in options and options["condition_on_previous_text"] is True
-    forced = transcribe_options(Settings(language="de", multilingual="on"))
+    forced = transcribe_options(Settings(language="de", multilingual="on").local())
     assert forced["multilingual"] is True and forced["condition_on_previous_text"] is False
     assert detected["task"] == "transcribe"
-    assert transcribe_options(Settings(task="translate"))["task"] == "translate"
+    assert transcribe_options(Settings(task="translate").local())["task"] == "translate"
 
 
 def test_a_translation_keeps_the_spoken_language_and_says_it_is_one() -> None:
@@ -440,7 +440,7 @@ async def test_device_auto_falls_back_to_the_cpu_when_the_gpu_fails_to_load(
     tmp_path: Path, gpu_lines: list[str]
 ) -> None:
     factory = Factory(load_fails="CUDA failed with error no CUDA-capable device is detected")
-    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+    engine = LocalEngine(Settings().local(), load_model=factory, cuda_devices=lambda: 1)
 
     [data] = await transcribe(engine, tmp_path / "a.wav")
 
@@ -453,7 +453,7 @@ async def test_device_auto_falls_back_once_when_cudnn_is_missing_at_the_first_fi
     tmp_path: Path, gpu_lines: list[str]
 ) -> None:
     factory = Factory(run_fails=CUDNN_MISSING)
-    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+    engine = LocalEngine(Settings().local(), load_model=factory, cuda_devices=lambda: 1)
 
     found = await transcribe(engine, tmp_path / "a.wav", tmp_path / "b.wav")
 
@@ -468,7 +468,7 @@ async def test_files_failing_on_the_gpu_at_once_all_go_again_on_one_cpu_model(
     tmp_path: Path, gpu_lines: list[str]
 ) -> None:
     factory = Factory(run_fails=CUDNN_MISSING, together=2)
-    engine = LocalEngine(Settings(workers=2), load_model=factory, cuda_devices=lambda: 1)
+    engine = LocalEngine(Settings(workers=2).local(), load_model=factory, cuda_devices=lambda: 1)
     paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
     for path in paths:
         path.write_bytes(b"audio")
@@ -487,17 +487,19 @@ async def test_device_auto_without_a_gpu_uses_the_cpu_and_says_nothing(
     tmp_path: Path, gpu_lines: list[str]
 ) -> None:
     factory = Factory()
-    await transcribe(LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 0),
+    await transcribe(LocalEngine(Settings().local(), load_model=factory, cuda_devices=lambda: 0),
                      tmp_path / "a.wav")  # fmt: skip
     assert [m.device for m in factory.built] == ["cpu"] and gpu_lines == []
 
 
 async def test_device_cuda_asked_for_stops_the_run_when_the_gpu_fails(tmp_path: Path) -> None:
-    at_load = LocalEngine(Settings(device="cuda"), load_model=Factory(load_fails=CUDNN_MISSING))
+    at_load = LocalEngine(
+        Settings(device="cuda").local(), load_model=Factory(load_fails=CUDNN_MISSING)
+    )
     with pytest.raises(ConfigError, match=r"cannot use the GPU .*device = \"auto\""):
         await transcribe(at_load, tmp_path / "a.wav")
     at_first_file = LocalEngine(
-        Settings(device="cuda"), load_model=Factory(run_fails=CUDNN_MISSING)
+        Settings(device="cuda").local(), load_model=Factory(run_fails=CUDNN_MISSING)
     )
     with pytest.raises(ConfigError, match="cudnn_ops"):
         await transcribe(at_first_file, tmp_path / "a.wav")
@@ -507,7 +509,7 @@ async def test_a_bad_file_on_the_gpu_fails_alone_without_a_fallback(
     tmp_path: Path, gpu_lines: list[str]
 ) -> None:
     factory = Factory(run_fails="Invalid data found when processing input")
-    engine = LocalEngine(Settings(), load_model=factory, cuda_devices=lambda: 1)
+    engine = LocalEngine(Settings().local(), load_model=factory, cuda_devices=lambda: 1)
     with pytest.raises(TranscriptionFailed, match="cannot decode it as audio"):
         await transcribe(engine, tmp_path / "a.wav")
     assert [m.device for m in factory.built] == ["cuda"] and gpu_lines == []
@@ -515,7 +517,7 @@ async def test_a_bad_file_on_the_gpu_fails_alone_without_a_fallback(
 
 async def test_a_multilingual_model_detects_the_language_and_says_how_sure(tmp_path: Path) -> None:
     factory = Factory(multilingual=True)
-    engine = LocalEngine(Settings(model="small", device="cpu"), load_model=factory)
+    engine = LocalEngine(Settings(model="small", device="cpu").local(), load_model=factory)
 
     [data] = await transcribe(engine, tmp_path / "a.wav")
 
@@ -598,7 +600,7 @@ def test_a_model_folder_that_does_not_exist_is_one_line_and_leaves_finished_file
 
 
 async def test_the_engine_says_how_far_it_has_heard_after_each_segment(tmp_path: Path) -> None:
-    engine = LocalEngine(Settings(device="cpu"), load_model=Factory())
+    engine = LocalEngine(Settings(device="cpu").local(), load_model=Factory())
     path = tmp_path / "a.wav"
     path.write_bytes(b"audio")
     checkpoint = NoCheckpoint()

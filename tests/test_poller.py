@@ -131,7 +131,7 @@ async def watch(
     outcomes = Outcomes()
     poller: Poller[FakeJob] = Poller(
         lambda: engine,  # an Engine as far as the poller looks: `poll` and `finished`
-        Settings(poll_interval=3.0, requests_per_minute=3000, max_wait=max_wait),
+        Settings(poll_interval=3.0, requests_per_minute=3000, max_wait=max_wait).assemblyai(),
         finish=outcomes.finish,
         fail=outcomes.fail,
         give_up=outcomes.give_up,

@@ -18,6 +18,7 @@ import pytest
 from batchscribe.config import RAY_CONCURRENCY, Settings, build_settings
 from batchscribe.engines.cluster import plan as ray_options
 from batchscribe.engines.cluster.plan import gcs_endpoint, plan_pool
+from batchscribe.engines.factory import check_engine_available
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
 from tests.fakes import journal_states, wait_for
 from tests.kit import EXAMPLES, copy_recordings, events, run_cli, spawn_cli
@@ -257,22 +258,29 @@ def test_ray_auto_is_ray_address_and_concurrency_follows_the_pool(tmp_path: Path
     from_file = build_settings(flags={}, env={}, cwd=tmp_path, config_path=config)
     assert (from_file.ray_address, from_file.ray_actors, from_file.concurrency) == ("h:1", 8, 16)
     with pytest.raises(ConfigError, match="--engine local"):
-        ray_options.check_ray(Settings(api_key="k", ray_address="h:1"))
+        check_engine_available(Settings(api_key="k", ray_address="h:1"))
 
 
 def test_the_pool_is_one_actor_per_cpu_slot_or_per_gpu() -> None:
     two_cpus = [{"CPU": 2.0}]
-    assert plan_pool(Settings(), two_cpus, where="h").actors == 2
-    assert plan_pool(Settings(ray_num_cpus=0.25), two_cpus, where="h").actors == 8
+    assert plan_pool(Settings(ray_address="h:1").cluster(), two_cpus, where="h").actors == 2
+    assert (
+        plan_pool(
+            Settings(ray_num_cpus=0.25, ray_address="h:1").cluster(), two_cpus, where="h"
+        ).actors
+        == 8
+    )
     gpus = [{"CPU": 16.0, "GPU": 2.0}, {"CPU": 16.0, "GPU": 2.0}, {"CPU": 4.0}]
-    on_gpus = plan_pool(Settings(), gpus, where="h")
+    on_gpus = plan_pool(Settings(ray_address="h:1").cluster(), gpus, where="h")
     assert (on_gpus.actors, on_gpus.num_gpus, on_gpus.device) == (4, 1.0, "auto")
-    on_cpus = plan_pool(Settings(device="cpu"), gpus, where="h")
+    on_cpus = plan_pool(Settings(device="cpu", ray_address="h:1").cluster(), gpus, where="h")
     assert (on_cpus.actors, on_cpus.num_gpus, on_cpus.device) == (36, 0.0, "cpu")
-    four = plan_pool(Settings(ray_actors=3, ray_num_cpus=4), gpus, where="h")
+    four = plan_pool(
+        Settings(ray_actors=3, ray_num_cpus=4, ray_address="h:1").cluster(), gpus, where="h"
+    )
     assert (four.actors, four.threads) == (3, 4)
     with pytest.raises(ConfigError, match="no node of the Ray cluster at h"):
-        plan_pool(Settings(ray_num_gpus=1), two_cpus, where="h")
+        plan_pool(Settings(ray_num_gpus=1, ray_address="h:1").cluster(), two_cpus, where="h")
 
 
 def test_the_head_is_asked_at_its_host_and_port() -> None:

@@ -64,7 +64,7 @@ def said_in_three_minutes(seconds: float) -> str:
 def test_a_recording_heard_in_windows_reads_as_heard_whole(tmp_path: Path) -> None:
     path = tmp_path / "lecture.wav"
     seconds = three_minutes_of_speech(path)
-    settings = Settings(model="tiny.en", device="cpu")
+    settings = Settings(model="tiny.en", device="cpu").local()
     plan = ThreadPlan(workers=1, threads=2)
     heard: list[tuple[float, float | None]] = []
 
@@ -94,7 +94,7 @@ def test_a_stop_between_segments_ends_a_windowed_recording(tmp_path: Path) -> No
 
     path = tmp_path / "lecture.wav"
     three_minutes_of_speech(path)
-    transcriber = Transcriber(Settings(model="tiny.en", device="cpu"), ThreadPlan(1, 2),
+    transcriber = Transcriber(Settings(model="tiny.en", device="cpu").local(), ThreadPlan(1, 2),
                               window_s=40)  # fmt: skip
     heard: list[Any] = []
 

@@ -156,7 +156,7 @@ class Pipeline:
             engine.get,
             self._attempts,
             options=wanted.options,
-            limits=settings.cue_limits(),
+            limits=settings.output().cue_limits(),
             delete_after=settings.delete_after,
             files=files,
         )
@@ -199,9 +199,7 @@ class Pipeline:
             self._state_dirs,
             self._wanted,
             extensions=settings.extensions,
-            settle=settings.watch_settle,
-            rescan=settings.watch_rescan,
-            poll=settings.watch_poll,
+            watching=settings.watching(),
             rescan_jobs=lambda: self._producer(announce=False).jobs(roots),
             stop_event=self._stop.event,
         )
@@ -222,7 +220,7 @@ class Pipeline:
         writer = self._writer
         poller = Poller(
             self._engine.get,
-            self._settings,
+            self._settings.assemblyai(),  # the service's cadence: poll interval, budget, wait
             finish=writer.finish,
             fail=writer.fail_together,
             give_up=writer.give_up,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from batchscribe.config import Settings
 from batchscribe.engines.base import Engine, Finished
 from batchscribe.errors import ApiError, FileError, RetryableApiError
 from batchscribe.run.cadence import Cadence
+from batchscribe.settings.parts import AssemblyAISettings
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.run.poller")
@@ -73,7 +73,7 @@ class Poller(Generic[J]):
     def __init__(
         self,
         engine_getter: Callable[[], Engine],
-        settings: Settings,
+        settings: AssemblyAISettings,
         *,
         finish: Callable[[J, Transcript], Awaitable[None]],
         fail: Callable[[J, FileError], Awaitable[None]],

@@ -23,6 +23,7 @@ import watchfiles
 
 from batchscribe.run.job import Job, Root, Wanted
 from batchscribe.run.walk import plan, walk
+from batchscribe.settings.parts import WatchSettings
 from batchscribe.state.journal import Record
 from batchscribe.state.lock import STATE_DIR
 from batchscribe.state.state_dirs import StateDirs
@@ -92,17 +93,15 @@ class Watcher:
         wanted: Wanted,
         *,
         extensions: frozenset[str],
-        settle: float,
-        rescan: float,
-        poll: bool,
+        watching: WatchSettings,
         rescan_jobs: Callable[[], AsyncIterator[Job]],
         stop_event: asyncio.Event,
         clock: Clock = time.monotonic,
     ) -> None:
         self._roots, self._state_dirs, self._wanted = roots, state_dirs, wanted
         self._extensions = extensions
-        self._settling = Settling(settle)
-        self._rescan, self._poll = rescan, poll
+        self._settling = Settling(watching.watch_settle)
+        self._rescan, self._poll = watching.watch_rescan, watching.watch_poll
         self._rescan_jobs = rescan_jobs
         self._stop, self._clock = stop_event, clock
 

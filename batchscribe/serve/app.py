@@ -51,7 +51,9 @@ def engine_factory(settings: Settings) -> MakeEngine:
     from batchscribe.engines.local.engine import LocalEngine, whisper_model
 
     shared = SharedModel(whisper_model)
-    return lambda wanted, decoding: LocalEngine(wanted, load_model=shared, decoding=decoding)
+    return lambda wanted, decoding: LocalEngine(
+        wanted.local(), load_model=shared, decoding=decoding
+    )
 
 
 def build_app(context: Context) -> web.Application:
@@ -167,6 +169,6 @@ async def _write_metrics(settings: Settings, jobs: Jobs, *, up: bool) -> None:
         exit_code=None if up else 0,
         up=up,
         engine="local",
-        model=model_label(settings),
+        model=model_label(settings.local()),
     )  # fmt: skip
     write_metrics(settings.metrics_file, figures)

@@ -124,7 +124,9 @@ class _Face:
         return f"{request.scheme}://{request.host}"
 
     def _object(self, request: web.Request, job: Job) -> dict[str, Any]:
-        return transcript_object(job, self._base(request), model_label(self.context.settings))
+        return transcript_object(
+            job, self._base(request), model_label(self.context.settings.local())
+        )
 
     async def upload(self, request: web.Request) -> web.Response:
         upload_id, problem = await read_upload(self.context, request, request.content.read)

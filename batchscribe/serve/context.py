@@ -37,7 +37,7 @@ class Context:
         from batchscribe.engines.local.options import check_language
 
         try:
-            check_language(wanted)
+            check_language(wanted.local())
             if wanted.speaker_labels:
                 from batchscribe.engines.speakers import clustering as speakers
 

@@ -22,7 +22,6 @@ from aiofiles.threadpool.binary import AsyncBufferedReader
 from aiolimiter import AsyncLimiter
 
 from batchscribe import __version__
-from batchscribe.config import Settings
 from batchscribe.engines.assemblyai.retry import Sleep, retrying
 from batchscribe.engines.assemblyai.throttle import AdaptiveRate, Gate, Link
 from batchscribe.engines.stats import RequestStats
@@ -33,6 +32,7 @@ from batchscribe.errors import (
     PermanentApiError,
     RetryableApiError,
 )
+from batchscribe.settings.parts import AssemblyAISettings
 
 log = logging.getLogger("batchscribe.assemblyai")
 
@@ -65,7 +65,7 @@ class AssemblyAIClient:
         *,
         base_url: str,
         api_key: str,
-        settings: Settings,
+        settings: AssemblyAISettings,
         sleep: Sleep = asyncio.sleep,
         limiter: Limiter | None = None,
         gate: Gate | None = None,

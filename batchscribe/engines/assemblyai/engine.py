@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from batchscribe.config import Settings
 from batchscribe.engines.assemblyai.client import AssemblyAIClient, field_of
+from batchscribe.engines.assemblyai.request import to_send
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning, Submitted, pages_to_list
 from batchscribe.errors import (
     InputError,
@@ -25,6 +25,7 @@ from batchscribe.errors import (
 )
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Recording
+from batchscribe.settings.parts import AssemblyAISettings
 from batchscribe.transcript import Transcript
 
 __all__ = ["AssemblyAIClient", "AssemblyAIEngine", "create_engine"]
@@ -50,7 +51,7 @@ class AssemblyAIEngine:
     def __init__(
         self,
         client: AssemblyAIClient,
-        settings: Settings,
+        settings: AssemblyAISettings,
         *,
         options: dict[str, Any] | None = None,
         session: aiohttp.ClientSession | None = None,
@@ -190,7 +191,7 @@ def _check_source(path: Path, expected: Fingerprint, limit: int) -> int:
     return st.st_size
 
 
-def create_engine(settings: Settings) -> AssemblyAIEngine:
+def create_engine(settings: AssemblyAISettings) -> AssemblyAIEngine:
     """The engine with its own session: pooled connections sized for the workers and poller."""
     assert settings.api_key, "config.validate guarantees a key for this engine"
     connector = aiohttp.TCPConnector(limit=settings.concurrency + POLL_CONNECTIONS)
@@ -198,7 +199,7 @@ def create_engine(settings: Settings) -> AssemblyAIEngine:
     client = AssemblyAIClient(
         session, base_url=settings.base_url, api_key=settings.api_key, settings=settings
     )
-    options = settings.request_options()  # today's fields, default speech_models included
+    options = to_send(settings.transcript_options)  # today's fields, default models included
     return AssemblyAIEngine(client, settings, options=options, session=session)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchscribe.errors import ConfigError
+from batchscribe.settings.parts import AssemblyAISettings
 
 #: AssemblyAI's recommended routing (docs, "Select the speech model", 2026): Universal-3 Pro,
 #: falling back to Universal-2 for what it does not take. Sent when the user names no model,
@@ -54,33 +55,6 @@ REFUSED = {
     "custom_topics": _TOPICS,
     "topics": _TOPICS,
 }
-
-
-def parse_speech_models(text: str) -> list[str]:
-    """`universal-3-pro, universal-2` -> the models in priority order; empty raises ConfigError."""
-    models = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    if not models:
-        raise ConfigError(
-            f"--speech-model needs at least one model name, e.g. {','.join(DEFAULT_SPEECH_MODELS)}."
-        )
-    return models
-
-
-def from_flag(models: str | list[str]) -> dict[str, Any]:
-    """`--speech-model`'s request field. One model keeps the spelling it had before the API took
-    a list, `speech_model`, so that the fingerprint of a folder done with `--speech-model X` stays
-    the same (`to_send` sends it as a list); several are `speech_models`."""
-    names = parse_speech_models(models) if isinstance(models, str) else list(models)
-    return {"speech_model": names[0]} if len(names) == 1 else {"speech_models": names}
-
-
-def merge(from_file: Mapping[str, Any], from_flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The flags' fields over the config file's; models given by a flag replace the file's,
-    whichever the spelling on either side."""
-    models = {"speech_model", "speech_models"}
-    if from_flags.keys() & models:
-        from_file = {name: value for name, value in from_file.items() if name not in models}
-    return {**from_file, **from_flags}
 
 
 def to_send(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,3 +120,26 @@ def _name(value: Any) -> bool:
 def unknown(options: Mapping[str, Any]) -> list[str]:
     """Option names the API spec does not list (nor translates): still sent, worth a word."""
     return sorted(set(options) - KNOWN_TRANSCRIPT_OPTIONS - TRANSLATED.keys())
+
+
+#: Where the request fields are set, as messages name it.
+TABLE = "[assemblyai.transcript]"
+
+
+def check_settings(part: AssemblyAISettings) -> list[str]:
+    """Refuse, before any work (ConfigError, exit 2), request fields no request may carry: the
+    config file's table in its own words (messages name the file), then with the flags' over
+    it. Returns the lines to warn about once per run: the file's deprecated fields translated,
+    and fields the API reference does not list (sent anyway: the API gains fields before our
+    copy of its spec does)."""
+    if "audio_url" in part.transcript_options:
+        raise ConfigError(f"{TABLE} must not set audio_url; batchscribe sets it.")
+    translated = check(part.file_transcript_options, where=f"{part.config_path}: {TABLE}")
+    check(part.transcript_options, where=TABLE)
+    return [
+        *translated,
+        *(
+            f"batchscribe: warning: {TABLE} {name} is not in the API reference; sending it anyway."
+            for name in unknown(part.transcript_options)
+        ),
+    ]

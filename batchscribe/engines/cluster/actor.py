@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from batchscribe import __version__
-from batchscribe.config import Settings
 from batchscribe.engines.local.engine import ThreadPlan, Transcriber
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
+from batchscribe.settings.parts import LocalSettings
 
 
 class Transcribes(Protocol):
@@ -28,10 +28,10 @@ class Transcribes(Protocol):
     def transcribe(self, audio: Any) -> dict[str, Any]: ...
 
 
-MakeTranscriber = Callable[[Settings, ThreadPlan], Transcribes]
+MakeTranscriber = Callable[[LocalSettings, ThreadPlan], Transcribes]
 
 
-def default_transcriber(settings: Settings, plan: ThreadPlan) -> Transcribes:
+def default_transcriber(settings: LocalSettings, plan: ThreadPlan) -> Transcribes:
     return Transcriber(settings, plan)
 
 
@@ -44,7 +44,7 @@ class TranscriberActor:
     "missing" (no such path on this node).
     """
 
-    def __init__(self, settings: Settings, plan: ThreadPlan, make: MakeTranscriber) -> None:
+    def __init__(self, settings: LocalSettings, plan: ThreadPlan, make: MakeTranscriber) -> None:
         # Ray sets OMP_NUM_THREADS to the actor's num_cpus; CTranslate2's arithmetic (and so,
         # on a borderline word, the text) follows it. The node's defaults, as in-process.
         os.environ.pop("OMP_NUM_THREADS", None)

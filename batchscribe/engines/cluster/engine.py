@@ -27,13 +27,13 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from batchscribe.config import Settings
 from batchscribe.engines.base import Checkpoint, Finished, StillRunning
 from batchscribe.engines.cluster.actor import MakeTranscriber, TranscriberActor, default_transcriber
 from batchscribe.engines.cluster.plan import PoolPlan, actor_settings, gcs_endpoint, plan_pool
 from batchscribe.engines.local.engine import ThreadPlan
 from batchscribe.errors import BatchscribeError, ConfigError, FileError, InputError, Unreachable
 from batchscribe.recording import Recording
+from batchscribe.settings.parts import ClusterSettings
 from batchscribe.transcript import Transcript
 
 log = logging.getLogger("batchscribe.ray")
@@ -126,7 +126,9 @@ class Pool:
     (the model cannot load, no actor can start) is put in the queue as an error, which the
     next taker raises (it stops the run)."""
 
-    def __init__(self, plan: PoolPlan, settings: Settings, make: MakeTranscriber, where: str):
+    def __init__(
+        self, plan: PoolPlan, settings: ClusterSettings, make: MakeTranscriber, where: str
+    ):
         self.plan, self.where = plan, where
         actor_class: Any = ray.remote(TranscriberActor)
         remote = actor_class.options(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=0)
@@ -238,9 +240,8 @@ class RayEngine:
     listing_page = 0
 
     def __init__(
-        self, settings: Settings, *, make_transcriber: MakeTranscriber = default_transcriber
+        self, settings: ClusterSettings, *, make_transcriber: MakeTranscriber = default_transcriber
     ) -> None:
-        assert settings.ray_address is not None
         self._settings, self._address = settings, settings.ray_address
         self._make = make_transcriber
         self._pool: Pool | None = None

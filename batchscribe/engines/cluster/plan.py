@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from batchscribe.config import Settings
 from batchscribe.errors import ConfigError
+from batchscribe.settings.parts import ClusterSettings, LocalSettings
 
 INSTALL_HINT = "--ray needs Ray on this machine: pip install 'batchscribe[ray]'."
 
@@ -29,14 +29,9 @@ class PoolPlan:
     device: str
 
 
-def check_ray(settings: Settings) -> None:
-    """Refuse --ray before any work (ConfigError, exit 2): Ray missing, AssemblyAI chosen, or
-    [ray] values no pool can have."""
-    if settings.chosen_engine() != "local":
-        raise ConfigError(
-            "--ray runs the local engine on a Ray cluster, but the engine is AssemblyAI (a key "
-            "is set): add --engine local."
-        )
+def check_ray(settings: ClusterSettings) -> None:
+    """Refuse --ray before any work (ConfigError, exit 2): Ray missing, or [ray] values no
+    pool can have."""
     gpus = settings.ray_num_gpus
     if settings.ray_actors < 0 or settings.ray_num_cpus <= 0 or (gpus is not None and gpus < 0):
         raise ConfigError(
@@ -48,7 +43,9 @@ def check_ray(settings: Settings) -> None:
         raise ConfigError(INSTALL_HINT)
 
 
-def plan_pool(settings: Settings, nodes: Sequence[Mapping[str, Any]], *, where: str) -> PoolPlan:
+def plan_pool(
+    settings: ClusterSettings, nodes: Sequence[Mapping[str, Any]], *, where: str
+) -> PoolPlan:
     """The pool for these settings on the cluster whose alive nodes' resources are `nodes`
     (`ray.nodes()`'s "Resources": {"CPU": 16.0, "GPU": 2.0, ...}).
 
@@ -60,7 +57,7 @@ def plan_pool(settings: Settings, nodes: Sequence[Mapping[str, Any]], *, where: 
     gpus = sum(float(node.get("GPU", 0)) for node in nodes)
     num_gpus = settings.ray_num_gpus
     if num_gpus is None:
-        num_gpus = 1.0 if gpus > 0 and settings.device != "cpu" else 0.0
+        num_gpus = 1.0 if gpus > 0 and settings.local.device != "cpu" else 0.0
     num_cpus = settings.ray_num_cpus
     fits = any(
         float(node.get("CPU", 0)) >= num_cpus and float(node.get("GPU", 0)) >= num_gpus
@@ -80,24 +77,15 @@ def plan_pool(settings: Settings, nodes: Sequence[Mapping[str, Any]], *, where: 
         actors=max(chosen, 1),
         num_cpus=num_cpus,
         num_gpus=num_gpus,
-        threads=settings.threads or max(1, math.floor(num_cpus)),
-        device=settings.device if num_gpus else "cpu",
+        threads=settings.local.threads or max(1, math.floor(num_cpus)),
+        device=settings.local.device if num_gpus else "cpu",
     )
 
 
-def actor_settings(settings: Settings, plan: PoolPlan) -> Settings:
+def actor_settings(settings: ClusterSettings, plan: PoolPlan) -> LocalSettings:
     """What an actor is given: the model settings as they are (model, VAD, guards, language,
-    task), its device; never the API key, the paths or this machine's files."""
-    return replace(
-        settings,
-        paths=(),
-        api_key=None,
-        log_file=None,
-        output_dir=None,
-        device=plan.device,
-        threads=plan.threads,
-        workers=1,
-    )
+    task) and its device; the local part holds no API key, paths or files of this machine."""
+    return replace(settings.local, device=plan.device, threads=plan.threads, workers=1)
 
 
 def gcs_endpoint(address: str) -> tuple[str, int] | None:

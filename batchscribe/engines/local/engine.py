@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from batchscribe.config import Settings
 from batchscribe.engines.base import DECODING_THREADS, Checkpoint, Finished, StillRunning
 from batchscribe.engines.local import windows
 from batchscribe.engines.local.batched import batched
@@ -36,6 +35,7 @@ from batchscribe.engines.local.options import (
 )
 from batchscribe.errors import ConfigError, InputError, Stopped, TranscriptionFailed
 from batchscribe.recording import Recording
+from batchscribe.settings.parts import LocalSettings
 from batchscribe.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class Transcriber:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalSettings,
         plan: ThreadPlan,
         *,
         load_model: Callable[..., Any] = whisper_model,
@@ -302,7 +302,7 @@ class LocalEngine:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalSettings,
         *,
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchscribe.config import Settings
 from batchscribe.engines.local.models import choose
 from batchscribe.errors import ConfigError
+from batchscribe.settings.parts import LocalSettings
 from batchscribe.transcript import OUR_KEY
 
 #: 30-second windows a multilingual model listens to before it names the language: one
@@ -33,12 +33,12 @@ def english_only(model: str | None) -> bool:
     return choose(model).english_only
 
 
-def model_label(settings: Settings) -> str:
+def model_label(settings: LocalSettings) -> str:
     """The model as the user knows it: `--model`'s value, or the bundled one's name."""
     return choose(settings.model).label
 
 
-def multilingual(settings: Settings) -> bool:
+def multilingual(settings: LocalSettings) -> bool:
     """Whether each 30-second window is decoded in its own language: `[local] multilingual`,
     whose `auto` is on when the language is detected and the model hears every language."""
     if settings.multilingual != "auto":
@@ -46,7 +46,7 @@ def multilingual(settings: Settings) -> bool:
     return whisper_language(settings.language) is None and not english_only(settings.model)
 
 
-def english_only_error(settings: Settings, code: str) -> ConfigError:
+def english_only_error(settings: LocalSettings, code: str) -> ConfigError:
     return ConfigError(
         f"language '{code}' needs a multilingual model, and the model {model_label(settings)} "
         "is English-only: it would write English words for any speech. Use --model with a "
@@ -55,7 +55,7 @@ def english_only_error(settings: Settings, code: str) -> ConfigError:
     )
 
 
-def check_language(settings: Settings) -> None:
+def check_language(settings: LocalSettings) -> None:
     """Refuse, before any work, a language the model cannot hear (ConfigError, exit 2): any
     but English with an English-only model, or a code Whisper does not know."""
     language = whisper_language(settings.language)
@@ -78,7 +78,7 @@ def check_language(settings: Settings) -> None:
         )
 
 
-def transcribe_options(settings: Settings) -> dict[str, Any]:
+def transcribe_options(settings: LocalSettings) -> dict[str, Any]:
     """`WhisperModel.transcribe`'s keyword arguments for these settings."""
     language = whisper_language(settings.language)
     options: dict[str, Any] = {

@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from batchscribe.config import Settings
 from batchscribe.engines.speakers.clustering import MAX_SPEAKERS, label_words, with_speakers
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, Floats, VoiceEncoder
 from batchscribe.errors import Stopped
+from batchscribe.settings.parts import LocalSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SpeakerLabels:
 
     @classmethod
     def wanted(
-        cls, settings: Settings, *, threads: int, stopping: threading.Event | None = None
+        cls, settings: LocalSettings, *, threads: int, stopping: threading.Event | None = None
     ) -> SpeakerLabels | None:
         """The labeller `settings` ask for; None without `speaker_labels`."""
         if not settings.speaker_labels:
