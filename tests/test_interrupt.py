@@ -14,7 +14,15 @@ from batchscribe.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from batchscribe.state.lock import RunLock
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states, wait_for
-from tests.kit import api_env, run_cli, spawn_cli, speech, start_cli, three_minutes_of_speech
+from tests.kit import (
+    api_env,
+    run_cli,
+    spawn_cli,
+    speech,
+    start_cli,
+    three_minutes_of_speech,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -24,8 +32,7 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     fake: FakeServer, tmp_path: Path, sig: signal.Signals
 ) -> None:
     fake.api.processing_seconds = 3600
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.05})
     root = tmp_path / "r"
     root.mkdir()
     for i in range(6):
@@ -61,8 +68,7 @@ def test_the_first_stop_drops_uploads_in_flight_and_waits_for_created_transcript
     root.mkdir()
     for i in range(6):
         (root / f"{i}.mp3").write_bytes(speech(f"number {i}") + os.urandom(200_000))
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.05})
     proc = start_cli(root, fake, "-c", "2", "--config", str(config))
     wait_for(lambda: api.transcript_count == 2 and api.uploads_in_flight == 2)
 
@@ -114,8 +120,7 @@ def expected_kill_points() -> list[str]:
 def test_kill_9_at_any_point_then_rerun_pays_nothing_twice(
     fake: FakeServer, tmp_path: Path, point: str
 ) -> None:
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\nretry_base_delay = 0.0\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.05})
     root = tmp_path / "r"
     root.mkdir()
     said = {}
@@ -217,15 +222,18 @@ def three_minute_recordings(root: Path, count: int) -> list[Path]:
 
 
 def start_local(root: Path) -> subprocess.Popen[str]:
-    # tiny.en: stopping does not depend on the model, and the test must stay fast
-    return spawn_cli(str(root), "--engine", "local", "--model", "tiny.en")
+    # tiny.en: stopping does not depend on the model, and the test must stay fast; two
+    # workers whatever the machine's cores, so that one of three files is still waiting
+    config = write_config(root.parent / "local.toml", local={"workers": 2})
+    return spawn_cli(str(root), "--engine", "local", "--model", "tiny.en", "--config", str(config))
 
 
 @pytest.mark.model
+@pytest.mark.timeout(300)  # two files finish after the stop, then the next run does the third
 def test_local_first_ctrl_c_finishes_the_files_in_progress_and_the_next_run_does_the_rest(
     tmp_path: Path,
 ) -> None:
-    paths = three_minute_recordings(tmp_path / "r", 4)
+    paths = three_minute_recordings(tmp_path / "r", 3)  # 2 under way (one per core), 1 waiting
     proc = start_local(tmp_path / "r")
     time.sleep(6)  # the model is loaded and the first files are being transcribed
 

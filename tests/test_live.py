@@ -14,7 +14,7 @@ from batchscribe.errors import EXIT_INTERRUPTED
 from batchscribe.state.journal_view import peek
 from batchscribe.state.watching import WATCH_FILE
 from tests.fakeapi import API_KEY, FakeServer
-from tests.kit import run_cli, speech
+from tests.kit import run_cli, speech, write_config
 from tests.test_metrics import samples, value
 from tests.test_watch import Watching, wait_for
 
@@ -38,8 +38,9 @@ def test_a_watcher_keeps_its_metrics_current_and_status_says_what_is_queued(
     (root / "present.wav").write_bytes(speech("there at the start"))
     for i in range(EMPTIES):
         (root / f"empty-{i:03}.wav").write_bytes(b"")
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n[watch]\nsettle = 0.5\n")
+    config = write_config(
+        tmp_path / "c.toml", assemblyai={"poll_interval": 0.05}, watch={"settle": 0.5}
+    )
     metrics, log = tmp_path / "batchscribe.prom", tmp_path / "batchscribe.log"
     watching = Watching(
         root, fake, config, "-c", "1", "--metrics-file", str(metrics),

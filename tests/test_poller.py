@@ -25,7 +25,7 @@ from batchscribe.run.poller import Poller
 from batchscribe.transcript import Transcript
 from tests.fakeapi import FakeServer
 from tests.fakes import journal_states
-from tests.kit import api_env, run_cli, speech
+from tests.kit import api_env, run_cli, speech, write_config
 
 #: Virtual seconds after which a poller still waiting is taken to be stuck.
 HORIZON = 24 * 3600.0
@@ -286,8 +286,7 @@ def test_many_pending_are_watched_with_one_listing_not_a_get_each(
     fake: FakeServer, tmp_path: Path
 ) -> None:
     fake.api.processing_seconds = 0.5
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.1\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.1})
     root = tmp_path / "r"
     root.mkdir()
     for i in range(30):
@@ -305,8 +304,7 @@ def test_many_pending_are_watched_with_one_listing_not_a_get_each(
 
 def test_a_few_pending_are_polled_one_by_one(fake: FakeServer, tmp_path: Path) -> None:
     fake.api.processing_seconds = 0.3
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.05})
     (tmp_path / "a.mp3").write_bytes(speech("only one"))
 
     result = run_cli(str(tmp_path / "a.mp3"), "--config", str(config), env=api_env(fake))
@@ -320,8 +318,7 @@ def test_max_wait_leaves_the_transcript_for_the_next_run_without_paying_again(
     fake: FakeServer, tmp_path: Path
 ) -> None:
     fake.api.processing_seconds = 3600
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n")
+    config = write_config(tmp_path / "c.toml", assemblyai={"poll_interval": 0.05})
     root = tmp_path / "r"
     root.mkdir()
     (root / "slow.mp3").write_bytes(speech("worth the wait"))

@@ -26,7 +26,7 @@ from batchscribe.config_file import RANGES, config_key
 from batchscribe.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USAGE
 from tests.fakeapi import API_KEY, FakeServer
 from tests.fakes import wait_for
-from tests.kit import REPO, api_env, cli_process, run_cli, speech, start_cli
+from tests.kit import REPO, api_env, cli_process, run_cli, speech, start_cli, write_config
 
 # -- 1. counts: every one has a range, checked before any work ------------------------------
 
@@ -100,8 +100,9 @@ def test_sigterm_stops_a_run_at_the_highest_concurrency_within_its_grace(
     root.mkdir()
     for i in range(300):
         (root / f"{i}.mp3").write_bytes(speech(f"number {i}"))
-    config = tmp_path / "c.toml"
-    config.write_text("concurrency = 256\n[assemblyai]\npoll_interval = 0.05\n")
+    config = write_config(
+        tmp_path / "c.toml", {"concurrency": 256}, assemblyai={"poll_interval": 0.05}
+    )
     proc = start_cli(root, fake, "--config", str(config), "--grace", "2")
     wait_for(lambda: fake.api.transcript_count >= 64)
 
@@ -335,8 +336,7 @@ def test_devices_fifos_and_sockets_in_a_folder_are_named_once_and_never_opened(
     root.mkdir()
     (root / "good.mp3").write_bytes(speech("fine"))
     kinds = special_files(root)
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+    config = write_config(tmp_path / "c.toml")  # the kit's timings: polls every 0.02 s
 
     first = cli_process(str(root), "--config", str(config), env=api_env(fake), timeout=60)
 
@@ -493,8 +493,7 @@ def test_piped_output_has_no_escape_codes_and_names_are_escaped(
     fake: FakeServer, tmp_path: Path, extra_env: dict[str, str], flags: list[str]
 ) -> None:
     root = hostile_folder(tmp_path / "r")
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+    config = write_config(tmp_path / "c.toml")  # the kit's timings: polls every 0.02 s
 
     done = cli_process(
         str(root), "--config", str(config), *flags, env={**api_env(fake), **extra_env}
@@ -541,8 +540,7 @@ def test_in_a_terminal_names_never_reach_it_raw(
     fake: FakeServer, tmp_path: Path, term: str, columns: int
 ) -> None:
     root = hostile_folder(tmp_path / "r")
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.02\n")
+    config = write_config(tmp_path / "c.toml")  # the kit's timings: polls every 0.02 s
     env = {**os.environ, **api_env(fake), "TERM": term}
 
     seen = in_a_terminal([str(root), "--config", str(config)], env, columns)

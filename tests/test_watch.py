@@ -17,7 +17,7 @@ from batchscribe.run.job import Root
 from batchscribe.run.watch import Settling, is_candidate, root_of
 from tests.fakeapi import FakeServer
 from tests.fakes import wait_for
-from tests.kit import api_env, spawn_cli, speech
+from tests.kit import api_env, spawn_cli, speech, write_config
 
 pytestmark = pytest.mark.slow  # subprocesses: left out of the quick loop
 
@@ -89,8 +89,9 @@ def test_watch_takes_each_file_once_complete_and_stops_promptly_when_idle(
 ) -> None:
     root = tmp_path / "inbox"
     root.mkdir()
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n[watch]\nsettle = 1.0\n")
+    config = write_config(
+        tmp_path / "c.toml", assemblyai={"poll_interval": 0.05}, watch={"settle": 1.0}
+    )
     (root / "present.wav").write_bytes(speech("there at the start"))
     watching = Watching(root, fake, config)
     wait_for(lambda: watching.done("present.wav") == 1)
@@ -127,8 +128,9 @@ def test_a_file_added_while_stopped_is_done_at_the_next_start(
 ) -> None:
     root = tmp_path / "inbox"
     root.mkdir()
-    config = tmp_path / "c.toml"
-    config.write_text("[assemblyai]\npoll_interval = 0.05\n[watch]\nsettle = 0.5\n")
+    config = write_config(
+        tmp_path / "c.toml", assemblyai={"poll_interval": 0.05}, watch={"settle": 0.5}
+    )
     first = Watching(root, fake, config)
     wait_for(first.is_watching)  # not a fixed sleep: a loaded machine starts Python slowly
     assert first.stop()[0] == EXIT_INTERRUPTED
