@@ -10,9 +10,9 @@ changing speaker costs SWITCH_PENALTY (free across a pause: a new speech region)
 Gaussians refitted on the new path; then each word takes the speaker of most of its frames.
 
 Measured (BENCHMARKS.md, issue #27, the last section): quick-fm 4.0% of words wrong -> 0%,
-the interview 0.7% -> 0%, every other recording the same, at under a second per minute of
-two-voice speech. Only the words' speakers change, never their count: a speaker left with no
-word keeps the clustering's labels.
+the interview 0.7% -> 0%, every other recording the same; about a second per minute of
+two-voice speech, 82 MB traced at most for an hour of it. Only the words' speakers change,
+never their count: a speaker left with no word keeps the clustering's labels.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from batchscribe.engines.speakers.encoder import (
     HOP_SAMPLES,
+    MEL_BANDS,
     SAMPLE_RATE,
     Floats,
     loudness_gain,
@@ -54,17 +55,24 @@ def frame_features(
     audio: Floats, regions: Sequence[tuple[int, int]]
 ) -> tuple[Floats, Labels, npt.NDArray[np.float64]]:
     """The speech regions' 10 ms frames: log mel energies less their mean over the
-    recording (float32, (n, 40)), the region of each (n,) and its time in seconds (n,)."""
+    recording (float32, (n, 40)), the region of each (n,) and its time in seconds (n,).
+    Filled in place, a region at a time: an hour of speech holds 55 MB of frames, once."""
     gain = np.float32(loudness_gain([audio[start:end] for start, end in regions]))
-    parts, owner, times = [], [], []
-    for index, (start, end) in enumerate(regions):
-        frames = np.log(mel_spectrogram(audio[start:end] * gain) + 1e-6)
-        parts.append(frames.astype(np.float32))
-        owner.append(np.full(len(frames), index, dtype=np.int64))
-        times.append(start / SAMPLE_RATE + np.arange(len(frames)) * HOP_SAMPLES / SAMPLE_RATE)
-    features = np.concatenate(parts) if parts else np.zeros((0, 40), np.float32)
-    features -= features.mean(axis=0) if len(features) else 0
-    return features, np.concatenate(owner), np.concatenate(times)
+    sizes = [1 + (end - start) // HOP_SAMPLES for start, end in regions]  # mel_spectrogram's
+    features = np.zeros((sum(sizes), MEL_BANDS), dtype=np.float32)
+    owner = np.repeat(np.arange(len(regions), dtype=np.int64), sizes)
+    times = np.zeros(len(features), dtype=np.float64)
+    first = 0
+    for (start, end), size in zip(regions, sizes, strict=True):
+        frames = mel_spectrogram(audio[start:end] * gain)[:size]
+        features[first : first + len(frames)] = np.log(frames + 1e-6)
+        times[first : first + size] = (
+            start / SAMPLE_RATE + np.arange(size) * HOP_SAMPLES / SAMPLE_RATE
+        )
+        first += size
+    if len(features):
+        features -= features.mean(axis=0)
+    return features, owner, times
 
 
 def log_likelihoods(features: Floats, labels: Labels, speakers: int) -> Floats:
@@ -72,19 +80,32 @@ def log_likelihoods(features: Floats, labels: Labels, speakers: int) -> Floats:
     to each speaker's frames (`labels`, -1 for none)."""
     result = np.zeros((len(features), speakers), dtype=np.float32)
     for s in range(speakers):
-        own = features[labels == s]
-        mean = own.mean(axis=0)
-        centred = own - mean
-        # float32 products: float64 ones took 100x longer on a loaded 2-core machine
-        covariance = (centred.T @ centred).astype(np.float64) / max(1, len(own) - 1)
+        mean, covariance = _moments(features, labels == s)
         covariance += COVARIANCE_FLOOR * np.eye(features.shape[1])
         inverse = np.linalg.inv(covariance).astype(np.float32)
         half_logdet = 0.5 * float(np.linalg.slogdet(covariance)[1])
         for first in range(0, len(features), BLOCK_FRAMES):
-            diff = features[first : first + BLOCK_FRAMES] - mean
+            diff = features[first : first + BLOCK_FRAMES] - mean.astype(np.float32)
             mahalanobis = ((diff @ inverse) * diff).sum(axis=1)
             result[first : first + len(diff), s] = -0.5 * mahalanobis - half_logdet
     return result
+
+
+def _moments(
+    features: Floats, chosen: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The mean and covariance of the `chosen` frames, summed a block at a time (no copy of
+    them all). The products are float32 (float64 ones took 100x longer on a loaded 2-core
+    machine), summed in float64; the features are centred on the recording's mean."""
+    size = features.shape[1]
+    total, products, count = np.zeros(size), np.zeros((size, size)), 0
+    for first in range(0, len(features), BLOCK_FRAMES):
+        block = features[first : first + BLOCK_FRAMES][chosen[first : first + BLOCK_FRAMES]]
+        total += block.sum(axis=0, dtype=np.float64)
+        products += (block.T @ block).astype(np.float64)
+        count += len(block)
+    mean = total / max(1, count)
+    return mean, (products - count * np.outer(mean, mean)) / max(1, count - 1)
 
 
 def averaged(scores: Floats, frames: int) -> Floats:
