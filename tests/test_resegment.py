@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from faster_whisper import decode_audio
 
-from batchscribe.engines.speakers.clustering import label_words
+from batchscribe.engines.speakers import resegment as resegment_module
+from batchscribe.engines.speakers.clustering import label_words, speech_regions
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder
 from batchscribe.engines.speakers.resegment import averaged, resegment, viterbi
 from tests.speaker_error import read_rttm, score
@@ -55,3 +57,18 @@ def test_turn_edges_move_to_where_the_voice_changes_on_two_real_voices() -> None
     found = score(words, read_rttm(DATA / "reference.rttm")["quick-fm"])
     assert found.found == 2 and found.scored >= 90, found
     assert found.wrong <= 1, found
+
+
+def test_a_path_that_loses_a_speaker_is_not_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The count is the clustering's (or --speakers-expected): when the frames' path gives no
+    word to a speaker, every word keeps the speaker it had."""
+    stored = json.loads((DATA / "quick-fm.word-times.json").read_text())
+    times = [tuple(t) for t in stored if t[1] > t[0]][:40]  # words with frames
+    audio = decode_audio(str(DATA / "quick-fm.flac"), sampling_rate=SAMPLE_RATE)
+    speakers = [0] * 20 + [1] * 20
+    regions = speech_regions(times, len(audio))
+    assert resegment(audio, regions, times, speakers) != [0] * 40
+
+    monkeypatch.setattr(resegment_module, "viterbi", lambda scores, *_: np.zeros(len(scores), int))
+
+    assert resegment(audio, regions, times, speakers) == speakers
