@@ -18,7 +18,9 @@ the voice is looked at.
    its midpoint (weighted by how central it is in them) against each speaker's mean.
 5. `smooth`: a turn of one or two words (under `SHORT_TURN_MS`) between two turns of one
    speaker goes to that speaker: one word does not flip the speaker inside a turn.
-6. Speakers are named A, B, ... in order of first appearance.
+6. `resegment` (resegment.py): each turn's edges moved to where the voice changes, by a
+   Viterbi pass over 10 ms frames scored against a Gaussian per speaker.
+7. Speakers are named A, B, ... in order of first appearance.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from batchscribe.engines.speakers.encoder import (
     loudness_gain,
     mel_spectrogram,
 )
+from batchscribe.engines.speakers.resegment import resegment
 from batchscribe.errors import ConfigError
 
 INSTALL_HINT = (
@@ -422,7 +425,9 @@ def label_words(
         if few is None:
             break
         labels = _merged_into_nearest(windows.embeddings, labels, few)
-    return [speaker_name(n) for n in _renumber(smoothed).tolist()]
+    # each turn's edges moved to where the voice changes, on 10 ms frames (resegment.py)
+    refined = resegment(audio, regions, times, smoothed.tolist())
+    return [speaker_name(n) for n in _renumber(np.array(refined, dtype=np.int64)).tolist()]
 
 
 def _heard_in_few_words(per_word: Labels, labels: Labels) -> int | None:
