@@ -5,12 +5,14 @@
     python bench/memory.py podcast --runs 2   # the 3-minute podcast: batchscribe vs direct
     python bench/memory.py long --runs 1      # the podcast looped to 2 hours: the same
     python bench/memory.py silence --runs 1   # 2 hours of silence (decoding and VAD only)
+    python bench/memory.py clips --before /tmp/old  # also an older tree (git archive REV | tar -x)
 
 whisper-ctranslate2 is installed by this script in its own venv, bench/out/wc2-venv (gitignored).
 Every contender is a fresh process measured by bench/common.measure (peak RSS of the process,
 wall seconds); the runs alternate contender by contender, so a load weighs on all alike. All use
 the default model (Whisper base, joined into $XDG_CACHE_HOME/batchscribe/models/whisper-base/),
-int8, VAD, beam 5, word timestamps, 2 threads in all. batchscribe runs under each [local]
+int8, VAD, beam 5, word timestamps, 2 threads in all (whisper-ctranslate2 also without word
+timestamps, its own default). batchscribe runs under each [local]
 plan given (`workers x threads`); "direct" is faster-whisper called as batchscribe calls it
 (`transcribe_options`), one file at a time, on the whole file (decode_audio).
 """
@@ -79,10 +81,14 @@ def model_dir() -> str:
     return locate(choose(None), cache=cache)
 
 
-def contenders(tmp: Path, files: list[Path], plans: list[str], with_wc2: bool) -> dict:
-    """name -> (command, environment, folder where `<file name>.txt` lands)."""
+def contenders(
+    tmp: Path, files: list[Path], plans: list[str], with_wc2: bool, before: Path | None = None
+) -> dict:
+    """name -> (command, environment, folder where `<file name>.txt` lands). `before`: another
+    source tree of batchscribe (an older commit, `git archive`), run beside this one per plan."""
     out: dict[str, tuple[list[str], dict[str, str], Path]] = {}
-    for plan in plans:
+    trees = [("", None)] + ([(" before", before)] if before else [])
+    for plan, (label, tree) in ((p, t) for p in plans for t in trees):
         workers, threads = plan.split("x")
         config = tmp / f"config-{plan}"
         (config / "batchscribe").mkdir(parents=True, exist_ok=True)
@@ -90,9 +96,12 @@ def contenders(tmp: Path, files: list[Path], plans: list[str], with_wc2: bool) -
             f"[local]\nworkers = {workers}\nthreads = {threads}\n"
         )
         env = {**os.environ, "XDG_CONFIG_HOME": str(config), "ASSEMBLYAI_API_KEY": ""}
-        folder = tmp / f"bs-{plan}"
-        cmd = [sys.executable, "-m", "batchscribe", str(folder), "-q", "--formats", "txt"]
-        out[f"batchscribe {plan}"] = (cmd, env, folder)
+        if tree:
+            env["PYTHONPATH"] = str(tree)  # ahead of the editable install (-P: not the cwd)
+        folder = tmp / f"bs-{plan}{label.strip()}"
+        python = [sys.executable, "-P"] if tree else [sys.executable]
+        cmd = [*python, "-m", "batchscribe", str(folder), "-q", "--formats", "txt"]
+        out[f"batchscribe {plan}{label}"] = (cmd, env, folder)
     direct = tmp / "direct"
     out["faster-whisper direct 1x2"] = (
         [sys.executable, "-c", DIRECT, model_dir(), "2", str(direct), *map(str, files)],
@@ -116,16 +125,18 @@ def contenders(tmp: Path, files: list[Path], plans: list[str], with_wc2: bool) -
             "5",
             "--vad_filter",
             "True",
-            "--word_timestamps",
-            "True",
             "--output_format",
             "txt",
-            "--output_dir",
-            str(folder),
             "--verbose",
             "False",
         ]
-        out["whisper-ctranslate2 1x2"] = (cmd, dict(os.environ), folder)
+        # with word timestamps (batchscribe's default output needs them), and without (its own
+        # default, what the issue measured): one folder each
+        words = [*cmd, "--word_timestamps", "True", "--output_dir", str(folder)]
+        out["whisper-ctranslate2 1x2"] = (words, dict(os.environ), folder)
+        bare = tmp / "wc2-no-words"
+        cmd = [*cmd, "--word_timestamps", "False", "--output_dir", str(bare)]
+        out["whisper-ctranslate2 1x2, no word times"] = (cmd, dict(os.environ), bare)
     return out
 
 
@@ -138,10 +149,15 @@ def text_of(name: str, folder: Path, source: Path) -> str:
 
 
 def bench(
-    tmp: Path, clips: list[tuple[Path, str | None]], plans: list[str], runs: int, with_wc2: bool
+    tmp: Path,
+    clips: list[tuple[Path, str | None]],
+    plans: list[str],
+    runs: int,
+    with_wc2: bool,
+    before: Path | None = None,
 ) -> list[dict]:
     files = [path for path, _ in clips]
-    found = contenders(tmp, files, plans, with_wc2)
+    found = contenders(tmp, files, plans, with_wc2, before)
     seen: dict[str, dict] = {name: {"s": [], "rss": [], "load": []} for name in found}
     for turn in range(runs):
         names = list(found) if turn % 2 == 0 else list(reversed(found))
@@ -181,6 +197,7 @@ def main() -> None:
     parser.add_argument("--plans", default="1x2,2x1", help="batchscribe's workers x threads")
     parser.add_argument("--no-wc2", action="store_true")
     parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--before", type=Path, help="an older batchscribe source tree, run too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -198,6 +215,7 @@ def main() -> None:
             args.plans.split(","),
             args.runs,
             with_wc2=args.work == "clips" and not args.no_wc2,
+            before=args.before,
         )
     for row in rows:
         print(
