@@ -158,7 +158,7 @@ def bench(
 ) -> list[dict]:
     files = [path for path, _ in clips]
     found = contenders(tmp, files, plans, with_wc2, before)
-    seen: dict[str, dict] = {name: {"s": [], "rss": [], "load": []} for name in found}
+    seen: dict[str, dict] = {name: {"s": [], "cpu": [], "rss": [], "load": []} for name in found}
     for turn in range(runs):
         names = list(found) if turn % 2 == 0 else list(reversed(found))
         for name in names:
@@ -170,6 +170,7 @@ def bench(
                     shutil.copyfile(path, folder / path.name)
             run = measure(cmd, env)
             seen[name]["s"].append(round(run.seconds, 1))
+            seen[name]["cpu"].append(round(run.cpu_s, 1))  # user + sys: less swayed by load
             seen[name]["rss"].append(round(run.rss_mb))
             seen[name]["load"].append(round(os.getloadavg()[0], 1))
             print(name, seen[name], file=sys.stderr, flush=True)
@@ -220,7 +221,8 @@ def main() -> None:
     for row in rows:
         print(
             f"{row['contender']:28} median {row['median_s']:7.1f} s  peak RSS "
-            f"{row['peak_rss_mb']:5} MB  WER {row['wer']}  runs {row['s']} load {row['load']}"
+            f"{row['peak_rss_mb']:5} MB  WER {row['wer']}  runs {row['s']} cpu {row['cpu']} "
+            f"load {row['load']}"
         )
     print(json.dumps(rows))
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from batchscribe.engines.base import DECODING_THREADS, Checkpoint, Finished, StillRunning
 from batchscribe.engines.local import windows
 from batchscribe.engines.local.batched import batched
-from batchscribe.engines.local.encoder import one_encoder_at_a_time
 from batchscribe.engines.local.models import choose, locate
 from batchscribe.engines.local.options import (
     english_only_error,
@@ -84,14 +83,11 @@ def whisper_model(
 ) -> Any:
     """The default model factory: faster-whisper's `WhisperModel` for `--model` (None: the
     default), its files joined, downloaded or found first (engines/local/models.py, ConfigError when
-    they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`. Several
-    CPU workers run one encoder pass at a time (engines/local/encoder.py: memory)."""
+    they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`."""
     from faster_whisper import WhisperModel
 
     folder = locate(choose(model), cache=cache_dir or Path.home() / ".cache")
     loaded = WhisperModel(folder, **options)
-    if options.get("device") == "cpu" and options.get("num_workers", 1) > 1:
-        one_encoder_at_a_time(loaded)
     return batched(loaded, batch_size) if batch_size else loaded
 
 
