@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 
 from batchscribe.config import DEFAULT_BASE_URL, Settings, build_settings
-from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS, to_send
-from batchscribe.engines.assemblyai.request import unknown as unknown_transcript_options
-from batchscribe.engines.factory import check_engine_available as format_unknown_options
+from batchscribe.engines.assemblyai.request import DEFAULT_SPEECH_MODELS, to_send, unknown
+from batchscribe.engines.factory import check_engine_available
 from batchscribe.errors import ConfigError
-from batchscribe.settings.request_flags import from_flags as request_options
+from batchscribe.settings.request_flags import from_flags
 from tests.kit import run_cli
 
 
@@ -123,7 +122,7 @@ def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
 
 def test_request_flags_become_request_fields_and_local_settings(tmp_path: Path) -> None:
     flags = {"language": "fr", "speaker_labels": True, "speech_model": None}
-    assert request_options(flags) == {"language_code": "fr", "speaker_labels": True}
+    assert from_flags(flags) == {"language_code": "fr", "speaker_labels": True}
 
     s = settings(tmp_path, flags=flags)
 
@@ -140,14 +139,14 @@ def test_request_flags_add_to_the_config_files_transcript_options(tmp_path: Path
 
 def test_unknown_transcript_options_are_named_once_each_for_assemblyai_only() -> None:
     options = {"speaker_labels": True, "shiny_new_field": 1, "another": 2}
-    assert unknown_transcript_options(options) == ["another", "shiny_new_field"]
+    assert unknown(options) == ["another", "shiny_new_field"]
     assemblyai = Settings(api_key="k", transcript_options=options)
-    assert format_unknown_options(assemblyai) == [
+    assert check_engine_available(assemblyai) == [
         f"batchscribe: warning: [assemblyai.transcript] {name} is not in the API reference; "
         "sending it anyway."
         for name in ("another", "shiny_new_field")
     ]
-    assert format_unknown_options(Settings(engine="local", transcript_options=options)) == []
+    assert check_engine_available(Settings(engine="local", transcript_options=options)) == []
 
 
 def test_a_user_who_sets_nothing_sends_the_default_models_outside_the_fingerprint() -> None:
@@ -170,7 +169,7 @@ def test_speech_model_flag_is_a_list_in_priority_order_and_part_of_the_fingerpri
     assert to_send(one.transcript_options) == {"speech_models": ["universal-2"]}
     # spelled as before the API took a list, so a folder done with it is not redone
     assert one.engine_options() == {"speech_model": "universal-2"}
-    assert format_unknown_options(one) == []
+    assert check_engine_available(one) == []
 
 
 def test_speech_model_flag_replaces_the_config_files_models(tmp_path: Path) -> None:
@@ -185,11 +184,11 @@ def test_config_speech_model_is_sent_as_speech_models_with_one_warning(tmp_path:
 
     assert to_send(s.transcript_options) == {"speech_models": ["universal-2"]}
     assert s.engine_options() == {"speech_model": "universal-2"}  # the fingerprint it had
-    assert format_unknown_options(s) == [
+    assert check_engine_available(s) == [
         f"batchscribe: warning: {tmp_path / 'c.toml'}: [assemblyai.transcript] speech_model is "
         'deprecated; sending speech_models = ["universal-2"] instead; update your config.'
     ]
-    assert format_unknown_options(replace(s, engine="local")) == []
+    assert check_engine_available(replace(s, engine="local")) == []
 
 
 def test_config_word_boost_becomes_keyterms_prompt_and_boost_param_is_dropped(
@@ -205,7 +204,7 @@ def test_config_word_boost_becomes_keyterms_prompt_and_boost_param_is_dropped(
         "keyterms_prompt": ["SQL", "Ada"],
         "speech_models": list(DEFAULT_SPEECH_MODELS),
     }
-    warnings = format_unknown_options(s)
+    warnings = check_engine_available(s)
     assert len(warnings) == 2 and not any("not in the API reference" in w for w in warnings)
     assert (
         'word_boost is deprecated; sending keyterms_prompt = ["SQL", "Ada"] instead'
@@ -229,7 +228,7 @@ def test_deprecated_field_without_a_successor_is_refused_naming_what_to_use(
     tmp_path: Path, line: str, instead: str
 ) -> None:
     with pytest.raises(ConfigError) as err:  # refused before any work, whichever engine
-        format_unknown_options(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
+        check_engine_available(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
     message = str(err.value)
     assert line.split()[0] in message and instead in message and "c.toml" in message
 
@@ -246,7 +245,7 @@ def test_deprecated_field_without_a_successor_is_refused_naming_what_to_use(
 )
 def test_badly_typed_model_or_keyterm_fields_are_refused(tmp_path: Path, line: str) -> None:
     with pytest.raises(ConfigError, match=line.split()[0]):
-        format_unknown_options(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
+        check_engine_available(settings(tmp_path, config=f"[assemblyai.transcript]\n{line}\n"))
 
 
 def test_cli_deprecated_config_field_exits_2_naming_it(tmp_path: Path) -> None:
@@ -317,8 +316,8 @@ def test_bad_local_values_are_refused_naming_them(tmp_path: Path, toml: str, nam
 
 
 def test_language_auto_asks_assemblyai_to_detect_it_instead_of_sending_auto() -> None:
-    assert request_options({"language": "auto"}) == {"language_detection": True}
-    assert request_options({"language": "fr"}) == {"language_code": "fr"}
+    assert from_flags({"language": "auto"}) == {"language_detection": True}
+    assert from_flags({"language": "fr"}) == {"language_code": "fr"}
 
 
 NOTEPAD_CONFIG = '[output]\nformats = ["txt", "srt"]\n# Réunions du lundi\n'
