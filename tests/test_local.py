@@ -636,6 +636,15 @@ def test_task_translate_with_an_english_only_model_exits_2_at_once(tmp_path: Pat
     assert "--task translate needs a multilingual model" in line
 
 
+def _malloc_probe(code: str, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter (glibc's malloc is set per process), with `mode` as its
+    argument ("tuned"/"capped": batchscribe's malloc tuning first) and `env` added."""
+    return subprocess.run(
+        [sys.executable, "-c", code, mode],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+    )  # fmt: skip
+
+
 #: Eight threads allocating at once (as decoding threads do), then glibc's own count of its
 #: malloc arenas (malloc_stats prints one "Arena N:" block each, on stderr).
 ARENAS_AFTER_CHURN = """
@@ -659,10 +668,7 @@ ctypes.CDLL(None).malloc_stats()
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
 def test_decoding_threads_share_two_malloc_arenas_unless_the_user_set_their_own() -> None:
     def arenas(mode: str, **env: str) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", ARENAS_AFTER_CHURN, mode],
-            capture_output=True, text=True, env={**os.environ, **env}, check=True,
-        )  # fmt: skip
+        done = _malloc_probe(ARENAS_AFTER_CHURN, mode, **env)
         return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
 
     assert arenas("capped") <= MALLOC_ARENAS
@@ -694,11 +700,7 @@ print(libc.mallinfo2().hblkhd)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mmap threshold")
 def test_big_decoding_buffers_are_mapped_on_their_own_unless_the_user_set_a_threshold() -> None:
     def mapped(mode: str, **env: str) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", MAPPED_AFTER_A_BIG_FREE, mode],
-            capture_output=True, text=True, env={**os.environ, **env}, check=True,
-        )  # fmt: skip
-        return int(done.stdout)
+        return int(_malloc_probe(MAPPED_AFTER_A_BIG_FREE, mode, **env).stdout)
 
     assert MMAP_THRESHOLD < 20_000_000
     assert mapped("tuned") >= 20_000_000  # returned to the system when freed
