@@ -83,11 +83,12 @@ def whisper_model(
 ) -> Any:
     """The default model factory: faster-whisper's `WhisperModel` for `--model` (None: the
     default), its files joined, downloaded or found first (engines/local/models.py, ConfigError when
-    they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`."""
-    from faster_whisper import WhisperModel
+    they cannot be), in faster-whisper's BatchedInferencePipeline with `batch_size`; each
+    window encoded once (encode_once.py)."""
+    from batchscribe.engines.local.encode_once import EncodeOnceWhisperModel
 
     folder = locate(choose(model), cache=cache_dir or Path.home() / ".cache")
-    loaded = WhisperModel(folder, **options)
+    loaded = EncodeOnceWhisperModel(folder, **options)
     return batched(loaded, batch_size) if batch_size else loaded
 
 
