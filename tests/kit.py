@@ -170,3 +170,26 @@ def cli_process(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+#: Python that defines `mapped_after_a_big_free()`: a 20 MB buffer freed, then another held,
+#: and how many more bytes glibc has mapped on their own while it is (mallinfo2's hblkhd). glibc's own threshold
+#: rises to the first one's size, so the second lands in the heap (kept there once freed);
+#: batchscribe's fixed one (settings/malloc.py) maps it. Source, for a process of its own.
+MAPPED_AFTER_A_BIG_FREE = """
+def mapped_after_a_big_free():
+    import ctypes
+    class Info(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = Info
+    first = bytearray(20_000_000)
+    del first
+    before = libc.mallinfo2().hblkhd
+    second = bytearray(20_000_000)
+    held = libc.mallinfo2().hblkhd - before
+    del second
+    return held
+"""

@@ -43,7 +43,8 @@ from batchscribe.errors import (
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Recording
 from batchscribe.report import low_confidence_note
-from batchscribe.run.session import MALLOC_ARENAS, MMAP_THRESHOLD
+from batchscribe.settings.malloc import MALLOC_ARENAS, MMAP_THRESHOLD
+from tests import kit
 from tests.fakes import FakeEngine
 from tests.kit import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.wer import edit_distance, wer, words
@@ -650,7 +651,7 @@ def _malloc_probe(code: str, mode: str, **env: str) -> subprocess.CompletedProce
 ARENAS_AFTER_CHURN = """
 import ctypes, sys, threading
 if sys.argv[1] == "capped":
-    from batchscribe.run.session import tune_malloc
+    from batchscribe.settings.malloc import tune_malloc
     tune_malloc()
 barrier = threading.Barrier(8)
 def churn():
@@ -676,25 +677,17 @@ def test_decoding_threads_share_two_malloc_arenas_unless_the_user_set_their_own(
     assert arenas("capped", MALLOC_ARENA_MAX="6") > MALLOC_ARENAS  # the user's choice
 
 
-#: A 20 MB buffer freed, then another: glibc's own threshold rises to the first one's size,
-#: so the second lands in the heap (kept there once freed); a fixed one maps it on its own.
-#: Prints the bytes mapped on their own while the second is held (mallinfo2's hblkhd).
-MAPPED_AFTER_A_BIG_FREE = """
-import ctypes, sys
+#: Prints the bytes mapped on their own after a big free (tests/kit.MAPPED_AFTER_A_BIG_FREE).
+MAPPED_AFTER_A_BIG_FREE = (
+    """
+import sys
 if sys.argv[1] == "tuned":
-    from batchscribe.run.session import tune_malloc
+    from batchscribe.settings.malloc import tune_malloc
     tune_malloc()
-class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = Info
-first = bytearray(20_000_000)
-del first
-second = bytearray(20_000_000)
-print(libc.mallinfo2().hblkhd)
 """
+    + kit.MAPPED_AFTER_A_BIG_FREE
+    + "print(mapped_after_a_big_free())\n"
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mmap threshold")

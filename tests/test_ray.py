@@ -20,6 +20,7 @@ from batchscribe.engines.cluster import plan as ray_options
 from batchscribe.engines.cluster.plan import gcs_endpoint, plan_pool
 from batchscribe.engines.factory import check_engine_available
 from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ConfigError
+from tests import kit
 from tests.fakes import journal_states, wait_for
 from tests.kit import EXAMPLES, copy_recordings, events, run_cli, spawn_cli
 from tests.rayhead import Head, free_port, ray_env, ray_head
@@ -321,3 +322,46 @@ def test_a_head_lost_mid_run_is_one_line_exit_1_and_nothing_failed(tmp_path: Pat
     status = run_cli(str(tmp_path / "r"), "--status")
     assert "failed" not in status.output.split("files:")[1].splitlines()[0]
     assert len(paths) == 6
+
+
+#: A driver of its own: one real TranscriberActor on the head, holding a stand-in that runs
+#: tests/kit.MAPPED_AFTER_A_BIG_FREE in the actor's process (defined here in __main__, so Ray
+#: sends it by value). Prints what the actor saw.
+ACTOR_MALLOC_PROBE = (
+    kit.MAPPED_AFTER_A_BIG_FREE
+    + """
+import sys, ray
+from batchscribe.config import Settings
+from batchscribe.engines.cluster.actor import TranscriberActor
+from batchscribe.engines.local.engine import ThreadPlan
+
+class Probe:
+    def load(self):
+        pass
+    def transcribe(self, audio):
+        return {"mapped": mapped_after_a_big_free()}
+
+def make(settings, plan):
+    return Probe()
+
+ray.init(address=sys.argv[1], logging_level="ERROR")
+actor = ray.remote(TranscriberActor).options(num_cpus=1).remote(
+    Settings().local(), ThreadPlan(1, 1), make)
+print(ray.get(actor.transcribe.remote(b""), timeout=120)["data"]["mapped"])
+ray.shutdown()
+"""
+)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mmap threshold")
+def test_an_actor_s_process_has_the_run_s_malloc_tuning(head: Head) -> None:
+    """Ray starts the actors' processes, not batchscribe: the actor tunes glibc's malloc
+    itself, so a transcription's big freed buffers go back there as in a run."""
+    done = subprocess.run(
+        [sys.executable, "-c", ACTOR_MALLOC_PROBE, head.address],
+        capture_output=True, text=True, env=ray_env(), timeout=180, check=True,
+    )  # fmt: skip
+
+    assert int(done.stdout.split()[-1]) >= 20_000_000

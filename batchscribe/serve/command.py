@@ -20,9 +20,9 @@ from batchscribe.engines.factory import check_engine_available
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.lines import one_line
 from batchscribe.logs import setup_logging
-from batchscribe.run.session import tune_malloc
 from batchscribe.serve.app import serve
 from batchscribe.serve.auth import check_bind
+from batchscribe.settings.malloc import tune_malloc
 
 EXAMPLES = """\b
 Examples:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from batchscribe import __version__
 from batchscribe.engines.local.engine import ThreadPlan, Transcriber
 from batchscribe.errors import BatchscribeError, ConfigError, FileError
+from batchscribe.settings.malloc import tune_malloc
 from batchscribe.settings.parts import LocalSettings
 
 
@@ -48,6 +49,7 @@ class TranscriberActor:
         # Ray sets OMP_NUM_THREADS to the actor's num_cpus; CTranslate2's arithmetic (and so,
         # on a borderline word, the text) follows it. The node's defaults, as in-process.
         os.environ.pop("OMP_NUM_THREADS", None)
+        tune_malloc()  # as a run does: Ray started this process, not batchscribe
         self._node = socket.gethostname()
         self._load_error: str | None = None
         self._transcriber = make(settings, plan)
