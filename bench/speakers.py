@@ -2,6 +2,7 @@
 
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
+    python bench/speakers.py --encoder campplus   # CAM++ in place of GE2E (not adopted)
 
 (1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
 the shared corpus (and corpus-hard's french.wav) and the 3-minute
@@ -32,7 +33,8 @@ sys.path.insert(0, str(REPO))
 from batchscribe.config import Settings  # noqa: E402
 from batchscribe.engines.local.engine import whisper_model  # noqa: E402
 from batchscribe.engines.local.options import to_transcript_data, transcribe_options  # noqa: E402
-from batchscribe.engines.speakers.clustering import label_words  # noqa: E402
+from batchscribe.engines.speakers.campplus import SpeakerEncoder  # noqa: E402
+from batchscribe.engines.speakers.clustering import Encoder, label_words  # noqa: E402
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
@@ -71,7 +73,7 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
     return data["words"], data["audio_duration"], whisper
 
 
-def per_recording() -> None:
+def per_recording(encoder: Encoder) -> None:
     from faster_whisper import decode_audio
 
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
@@ -82,7 +84,6 @@ def per_recording() -> None:
             loaded.append(whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1))
         return loaded[0]
 
-    encoder = VoiceEncoder(threads=1)
     print("| recording | s | words | speakers found (reference) | wrong | Whisper s | "
           "diarization s | share |")  # fmt: skip
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
@@ -134,8 +135,12 @@ def cli_runs(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cli", type=int, default=0, help="whole runs with and without, N each")
+    parser.add_argument("--encoder", choices=["ge2e", "campplus"], default="ge2e",
+                        help="the voice encoder of the windows (ge2e: the engine's)")  # fmt: skip
     args = parser.parse_args()
-    per_recording()
+    per_recording(
+        SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1)
+    )
     if args.cli:
         cli_runs(args.cli)
 

@@ -34,14 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from batchscribe.engines.speakers.encoder import (
-    EMBEDDING_SIZE,
-    HOP_SAMPLES,
-    SAMPLE_RATE,
-    Floats,
-    loudness_gain,
-    mel_spectrogram,
-)
+from batchscribe.engines.speakers.encoder import HOP_SAMPLES, SAMPLE_RATE, Floats, loudness_gain
 from batchscribe.engines.speakers.resegment import resegment
 from batchscribe.errors import ConfigError
 
@@ -49,7 +42,7 @@ INSTALL_HINT = (
     "--speaker-labels with the local engine needs the speakers extra: "
     "pip install 'batchscribe[speakers]' (or use AssemblyAI: set ASSEMBLYAI_API_KEY)."
 )
-#: What the extra brings: onnxruntime runs the voice encoder, scipy clusters.
+#: What the extra brings that a run needs: onnxruntime runs the voice encoder, scipy clusters.
 REQUIRED_MODULES = ("onnxruntime", "scipy")
 
 #: One embedding describes 1 s of speech, one every 0.5 s: each moment is heard by two
@@ -97,6 +90,11 @@ Bounds = tuple[int, int]
 
 
 class Encoder(Protocol):
+    """A voice encoder: its frames (10 ms apart) of some audio, and one embedding per slice
+    of those frames."""
+
+    def features(self, audio: Floats) -> Floats: ...
+
     def embed(self, partials: Floats) -> Floats: ...
 
 
@@ -145,7 +143,7 @@ def window_embeddings(
     gain = loudness_gain([audio[start:end] for start, end in regions])
     partials, owner, spans, full = [], [], [], []
     for index, (start, end) in enumerate(regions):
-        frames = mel_spectrogram(audio[start:end] * np.float32(gain))
+        frames = encoder.features(audio[start:end] * np.float32(gain))
         if len(frames) == 0:
             continue
         if len(frames) < WINDOW_FRAMES:
@@ -166,7 +164,7 @@ def window_embeddings(
     # the windows are views of their region's spectrogram: stacked a batch at a time
     batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
                for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
-    embeddings = np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)
+    embeddings = np.concatenate(batches) if batches else np.zeros((0, 1), np.float32)
     return Windows(
         embeddings=embeddings.astype(np.float32),
         region=np.array(owner, dtype=np.int64),

@@ -49,6 +49,11 @@ class SpeakerLabels:
         return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping,
                    bounds=(settings.min_speakers, settings.max_speakers))  # fmt: skip
 
+    @staticmethod
+    def features(audio: Floats) -> Floats:
+        """The encoder's frames of `audio` (an `Encoder` for label_words)."""
+        return VoiceEncoder.features(audio)
+
     def embed(self, partials: Floats) -> Floats:
         """The encoder's embeddings (an `Encoder` for label_words), unless the run stops."""
         if self._stopping.is_set():

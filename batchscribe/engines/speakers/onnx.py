@@ -1,0 +1,24 @@
+"""The speaker models shipped in batchscribe/engines/speakers/data, as onnxruntime sessions."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+def data_path(name: str) -> Path:
+    """A file shipped in batchscribe/engines/speakers/data (package data)."""
+    return Path(str(resources.files("batchscribe.engines.speakers") / "data" / name))
+
+
+def onnx_session(path: Path, threads: int) -> Any:
+    """An onnxruntime session of `path` on `threads` CPU cores. Blocking to run; sessions
+    may be run from several threads at once."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # its warnings about unused initialisers are noise
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
