@@ -6,6 +6,7 @@
     python bench/memory.py long --runs 1      # the podcast looped to 2 hours: the same
     python bench/memory.py silence --runs 1   # 2 hours of silence (decoding and VAD only)
     python bench/memory.py clips --before /tmp/old  # also an older tree (git archive REV | tar -x)
+    python bench/memory.py clips --variant t4=MALLOC_MMAP_THRESHOLD_=4194304  # also under an env
 
 whisper-ctranslate2 is installed by this script in its own venv, bench/out/wc2-venv (gitignored).
 Every contender is a fresh process measured by bench/common.measure (peak RSS of the process,
@@ -82,20 +83,31 @@ def model_dir() -> str:
 
 
 def contenders(
-    tmp: Path, files: list[Path], plans: list[str], with_wc2: bool, before: Path | None = None
+    tmp: Path,
+    files: list[Path],
+    plans: list[str],
+    with_wc2: bool,
+    before: Path | None = None,
+    variants: tuple[str, ...] = (),
 ) -> dict:
     """name -> (command, environment, folder where `<file name>.txt` lands). `before`: another
-    source tree of batchscribe (an older commit, `git archive`), run beside this one per plan."""
+    source tree of batchscribe (an older commit, `git archive`), run beside this one per plan;
+    `variants`: `LABEL=NAME=VALUE`, this tree again per plan with NAME=VALUE in its environment
+    (glibc's malloc settings, say)."""
     out: dict[str, tuple[list[str], dict[str, str], Path]] = {}
-    trees = [("", None)] + ([(" before", before)] if before else [])
-    for plan, (label, tree) in ((p, t) for p in plans for t in trees):
+    trees: list[tuple[str, Path | None, dict[str, str]]] = [("", None, {})]
+    trees += [(" before", before, {})] if before else []
+    for variant in variants:
+        label, name, value = variant.split("=", 2)
+        trees.append((f" {label}", None, {name: value}))
+    for plan, (label, tree, extra) in ((p, t) for p in plans for t in trees):
         workers, threads = plan.split("x")
         config = tmp / f"config-{plan}"
         (config / "batchscribe").mkdir(parents=True, exist_ok=True)
         (config / "batchscribe" / "config.toml").write_text(
             f"[local]\nworkers = {workers}\nthreads = {threads}\n"
         )
-        env = {**os.environ, "XDG_CONFIG_HOME": str(config), "ASSEMBLYAI_API_KEY": ""}
+        env = {**os.environ, **extra, "XDG_CONFIG_HOME": str(config), "ASSEMBLYAI_API_KEY": ""}
         if tree:
             env["PYTHONPATH"] = str(tree)  # ahead of the editable install (-P: not the cwd)
         folder = tmp / f"bs-{plan}{label.strip()}"
@@ -155,9 +167,12 @@ def bench(
     runs: int,
     with_wc2: bool,
     before: Path | None = None,
+    variants: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
 ) -> list[dict]:
     files = [path for path, _ in clips]
-    found = contenders(tmp, files, plans, with_wc2, before)
+    found = contenders(tmp, files, plans, with_wc2, before, variants)
+    found = {name: how for name, how in found.items() if not any(s in name for s in skip)}
     seen: dict[str, dict] = {name: {"s": [], "cpu": [], "rss": [], "load": []} for name in found}
     for turn in range(runs):
         names = list(found) if turn % 2 == 0 else list(reversed(found))
@@ -199,6 +214,12 @@ def main() -> None:
     parser.add_argument("--no-wc2", action="store_true")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--before", type=Path, help="an older batchscribe source tree, run too")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="LABEL=NAME=VALUE: this tree, NAME=VALUE set"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], help="leave out the contenders whose name has this"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -217,6 +238,8 @@ def main() -> None:
             args.runs,
             with_wc2=args.work == "clips" and not args.no_wc2,
             before=args.before,
+            variants=tuple(args.variant),
+            skip=tuple(args.skip),
         )
     for row in rows:
         print(

@@ -43,7 +43,7 @@ from batchscribe.errors import (
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.recording import Recording
 from batchscribe.report import low_confidence_note
-from batchscribe.run.session import MALLOC_ARENAS
+from batchscribe.run.session import MALLOC_ARENAS, MMAP_THRESHOLD
 from tests.fakes import FakeEngine
 from tests.kit import EXAMPLES, copy_recordings, run_cli, three_minutes_of_speech
 from tests.wer import edit_distance, wer, words
@@ -636,13 +636,22 @@ def test_task_translate_with_an_english_only_model_exits_2_at_once(tmp_path: Pat
     assert "--task translate needs a multilingual model" in line
 
 
+def _malloc_probe(code: str, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter (glibc's malloc is set per process), with `mode` as its
+    argument ("tuned"/"capped": batchscribe's malloc tuning first) and `env` added."""
+    return subprocess.run(
+        [sys.executable, "-c", code, mode],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+    )  # fmt: skip
+
+
 #: Eight threads allocating at once (as decoding threads do), then glibc's own count of its
 #: malloc arenas (malloc_stats prints one "Arena N:" block each, on stderr).
 ARENAS_AFTER_CHURN = """
 import ctypes, sys, threading
 if sys.argv[1] == "capped":
-    from batchscribe.run.session import few_malloc_arenas
-    few_malloc_arenas()
+    from batchscribe.run.session import tune_malloc
+    tune_malloc()
 barrier = threading.Barrier(8)
 def churn():
     barrier.wait()
@@ -659,12 +668,41 @@ ctypes.CDLL(None).malloc_stats()
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
 def test_decoding_threads_share_two_malloc_arenas_unless_the_user_set_their_own() -> None:
     def arenas(mode: str, **env: str) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", ARENAS_AFTER_CHURN, mode],
-            capture_output=True, text=True, env={**os.environ, **env}, check=True,
-        )  # fmt: skip
+        done = _malloc_probe(ARENAS_AFTER_CHURN, mode, **env)
         return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
 
     assert arenas("capped") <= MALLOC_ARENAS
     assert arenas("free") > MALLOC_ARENAS  # what glibc does without the cap
     assert arenas("capped", MALLOC_ARENA_MAX="6") > MALLOC_ARENAS  # the user's choice
+
+
+#: A 20 MB buffer freed, then another: glibc's own threshold rises to the first one's size,
+#: so the second lands in the heap (kept there once freed); a fixed one maps it on its own.
+#: Prints the bytes mapped on their own while the second is held (mallinfo2's hblkhd).
+MAPPED_AFTER_A_BIG_FREE = """
+import ctypes, sys
+if sys.argv[1] == "tuned":
+    from batchscribe.run.session import tune_malloc
+    tune_malloc()
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+first = bytearray(20_000_000)
+del first
+second = bytearray(20_000_000)
+print(libc.mallinfo2().hblkhd)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mmap threshold")
+def test_big_decoding_buffers_are_mapped_on_their_own_unless_the_user_set_a_threshold() -> None:
+    def mapped(mode: str, **env: str) -> int:
+        return int(_malloc_probe(MAPPED_AFTER_A_BIG_FREE, mode, **env).stdout)
+
+    assert MMAP_THRESHOLD < 20_000_000
+    assert mapped("tuned") >= 20_000_000  # returned to the system when freed
+    assert mapped("free") < 20_000_000  # glibc's rising threshold: kept in the heap
+    assert mapped("tuned", MALLOC_MMAP_THRESHOLD_="33554432") < 20_000_000  # the user's

@@ -20,7 +20,7 @@ from batchscribe.engines.factory import check_engine_available
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, ConfigError
 from batchscribe.lines import one_line
 from batchscribe.logs import setup_logging
-from batchscribe.run.session import few_malloc_arenas
+from batchscribe.run.session import tune_malloc
 from batchscribe.serve.app import serve
 from batchscribe.serve.auth import check_bind
 
@@ -88,7 +88,7 @@ def serve_command(config_path: Path | None, **flags: Any) -> None:
         setup_logging(settings)
     except ConfigError as err:
         _fail(err)
-    few_malloc_arenas()  # before the server's threads, as a run does
+    tune_malloc()  # before the server's threads, as a run does
     try:
         asyncio.run(serve(settings, ready=lambda line: click.echo(line, err=True)))
     except BatchscribeError as err:
