@@ -3,6 +3,7 @@
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
     python bench/speakers.py --encoder campplus   # CAM++ in place of GE2E (not adopted)
+    python bench/speakers.py --words-only  # without the segmentation's missed speakers
 
 (1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
 the shared corpus (and corpus-hard's french.wav) and the 3-minute
@@ -36,6 +37,7 @@ from batchscribe.engines.local.options import to_transcript_data, transcribe_opt
 from batchscribe.engines.speakers.campplus import SpeakerEncoder  # noqa: E402
 from batchscribe.engines.speakers.clustering import Encoder, label_words  # noqa: E402
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
+from batchscribe.engines.speakers.segmentation import Segmenter  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
 SHARED = next(
@@ -73,7 +75,7 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
     return data["words"], data["audio_duration"], whisper
 
 
-def per_recording(encoder: Encoder) -> None:
+def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
     from faster_whisper import decode_audio
 
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
@@ -93,7 +95,8 @@ def per_recording(encoder: Encoder) -> None:
         names: list[str] = []
         if words:
             audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-            names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None)
+            names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None,
+                                missed=segmenter)  # fmt: skip
         diarization = time.perf_counter() - began
         labelled = [{**w, "speaker": n} for w, n in zip(words, names, strict=True)]
         turns = reference.get(path.stem)
@@ -137,9 +140,13 @@ def main() -> None:
     parser.add_argument("--cli", type=int, default=0, help="whole runs with and without, N each")
     parser.add_argument("--encoder", choices=["ge2e", "campplus"], default="ge2e",
                         help="the voice encoder of the windows (ge2e: the engine's)")  # fmt: skip
+    parser.add_argument("--words-only", action="store_true",
+                        help="no segmentation pass for the speakers the words miss (as before "
+                        "issue #27's last step)")  # fmt: skip
     args = parser.parse_args()
     per_recording(
-        SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1)
+        SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1),
+        None if args.words_only else Segmenter(threads=1),
     )
     if args.cli:
         cli_runs(args.cli)

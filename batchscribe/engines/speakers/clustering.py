@@ -20,7 +20,10 @@ the voice is looked at.
    speaker goes to that speaker: one word does not flip the speaker inside a turn.
 6. `resegment` (resegment.py): each turn's edges moved to where the voice changes, by a
    Viterbi pass over 10 ms frames scored against a Gaussian per speaker.
-7. Speakers are named A, B, ... in order of first appearance.
+7. Without a count given, the speakers the words' voices miss (people heard mostly in
+   overlap, far from the microphone) added from pyannote's segmentation of the whole
+   recording (segmentation.py, `Segmenter.missed_speakers`).
+8. Speakers are named A, B, ... in order of first appearance.
 """
 
 from __future__ import annotations
@@ -96,6 +99,15 @@ class Encoder(Protocol):
     def features(self, audio: Floats) -> Floats: ...
 
     def embed(self, partials: Floats) -> Floats: ...
+
+
+class FindsMissed(Protocol):
+    """Adds to a speaker per word (0, 1, ...) the speakers it missed in the audio, up to
+    `most` in all (segmentation.Segmenter)."""
+
+    def missed_speakers(
+        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+    ) -> list[int]: ...
 
 
 def check_installed() -> None:
@@ -396,10 +408,12 @@ def label_words(
     expected: int | None,
     bounds: Bounds = (1, MAX_SPEAKERS),
     warn: Callable[[str], None] | None = None,
+    missed: FindsMissed | None = None,
 ) -> list[str]:
     """A speaker name per word (A, B, ... in order of first appearance), from the audio
     (16 kHz mono) and the words' (start ms, end ms). `warn` is told when `expected` is more
-    speakers than the speech has segments to give them."""
+    speakers than the speech has segments to give them. `missed`, when the count is the
+    data's, adds the speakers the words' voices missed."""
     if not times:
         return []
     regions = speech_regions(times, len(audio))
@@ -425,6 +439,8 @@ def label_words(
         labels = _merged_into_nearest(windows.embeddings, labels, few)
     # each turn's edges moved to where the voice changes, on 10 ms frames (resegment.py)
     refined = resegment(audio, regions, times, smoothed.tolist())
+    if missed is not None and not expected and max(refined) + 1 < bounds[1]:
+        refined = missed.missed_speakers(audio, times, refined, bounds[1])
     return [speaker_name(n) for n in _renumber(np.array(refined, dtype=np.int64)).tolist()]
 
 
