@@ -4,6 +4,7 @@
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
     python bench/speakers.py --encoder campplus   # CAM++ in place of GE2E (not adopted)
     python bench/speakers.py --words-only  # without the segmentation's missed speakers
+    python bench/speakers.py --alternate 1  # Whisper, words only, with segmentation: in turn
 
 (1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
 the shared corpus (and corpus-hard's french.wav) and the 3-minute
@@ -49,7 +50,9 @@ LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
 
 
 def recordings() -> list[Path]:
-    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + sorted(OWN.glob("*.flac"))
+    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav"))
+    # (the tests' meeting-trn*.flac are the shared trn07, trn09: scored once, from the set)
+    found += sorted(p for p in OWN.glob("*.flac") if not p.name.startswith("meeting-"))
     found.append(OWN / "monologue-real.mp3")
     # one voice each: the shared corpus's synthetic clips (7-8 s) and the French one
     audio = {".wav", ".mp3", ".ogg", ".flac", ".m4a"}
@@ -109,6 +112,40 @@ def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
               f"| {wrong} | {whisper:.2f} | {diarization:.2f} | {share:.0%} |")  # fmt: skip
 
 
+def alternated(rounds: int) -> None:
+    """Per recording, in one process and in turn: Whisper (not the cache), the labels from
+    the words' voices alone, then with the segmentation's missed speakers; the medians."""
+    from statistics import median
+
+    from faster_whisper import decode_audio
+
+    model = whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1)
+    encoder, segmenter = VoiceEncoder(threads=1), Segmenter(threads=1)
+    totals = [0.0, 0.0, 0.0]
+    print("| recording | Whisper s | words only s | with segmentation s | share before / after |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for path in recordings():
+        taken: list[list[float]] = [[], [], []]
+        for _ in range(rounds):
+            began = time.perf_counter()
+            segments, _info = model.transcribe(str(path), **transcribe_options(Settings().local()))
+            times = [(int(w.start * 1000), int(w.end * 1000))
+                     for s in segments for w in (s.words or [])]  # fmt: skip
+            taken[0].append(time.perf_counter() - began)
+            for column, missed in ((1, None), (2, segmenter)):
+                began = time.perf_counter()
+                if times:
+                    audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+                    label_words(audio, times, encoder, None, missed=missed)
+                taken[column].append(time.perf_counter() - began)
+        whisper, before, after = (median(t) for t in taken)
+        totals = [totals[0] + whisper, totals[1] + before, totals[2] + after]
+        print(f"| {path.name} | {whisper:.2f} | {before:.2f} | {after:.2f} | "
+              f"{before / whisper:.0%} / {after / whisper:.0%} |")  # fmt: skip
+    print(f"| all | {totals[0]:.1f} | {totals[1]:.1f} | {totals[2]:.1f} | "
+          f"{totals[1] / totals[0]:.1%} / {totals[2] / totals[0]:.1%} |")  # fmt: skip
+
+
 _PEAK = (
     "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
@@ -143,7 +180,12 @@ def main() -> None:
     parser.add_argument("--words-only", action="store_true",
                         help="no segmentation pass for the speakers the words miss (as before "
                         "issue #27's last step)")  # fmt: skip
+    parser.add_argument("--alternate", type=int, default=0,
+                        help="Whisper and both labellings timed in turn, N rounds")  # fmt: skip
     args = parser.parse_args()
+    if args.alternate:
+        alternated(args.alternate)
+        return
     per_recording(
         SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1),
         None if args.words_only else Segmenter(threads=1),

@@ -21,4 +21,9 @@ def onnx_session(path: Path, threads: int) -> Any:
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # its warnings about unused initialisers are noise
+    # Inputs change length (CAM++'s stretches of a voice, a region's windows): the arena and
+    # the memory patterns keep the largest. Measured without both, CAM++ and the segmentation
+    # over the 3-minute podcast: 257 MB peak against 304, the same CPU (BENCHMARKS.md, #27).
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -8,9 +8,10 @@ windows of clustering.py, embedded over the words, show one or two of a meeting'
 1. The recording is cut into 10 s chunks every `STEP_SAMPLES` (`chunk_starts`); pyannote's
    segmentation-3.0 (`data/segmentation.onnx`: a powerset of 3 local speakers, 2 at once, per
    17 ms frame) says who is heard in each frame of each chunk (`Segmenter.heard`).
-2. Each local speaker heard alone for `MIN_ALONE_S` or more is embedded by CAM++ over its
-   frames alone; one heard more briefly founds nothing (a cough, a word at a turn's edge, the
-   next voice heard through the last: measured, they over-count every two-person call).
+2. Each local speaker heard alone for `MIN_ALONE_S` or more is embedded by CAM++ over all its
+   frames alone (only the first 4 or 6 s of them, measured, split the 3-minute podcast in
+   two); one heard more briefly founds nothing (a cough, a word at a turn's edge, the next
+   voice heard through the last: measured, they over-count the two-person interview).
 3. `global_speakers`: average linkage on their cosine similarity, cut at
    `SAME_SPEAKER_SIMILARITY`; then each chunk's local speakers take distinct speakers (the
    nearest by the Hungarian assignment: two voices of one chunk are two people).
