@@ -1,4 +1,6 @@
-"""A probe (not adopted yet): the speaker count from pyannote's segmentation and CAM++.
+"""A probe: the speaker count from pyannote's segmentation and CAM++, clustered without
+constraints (what a run does, with a cannot-link and local speakers heard alone 1 s, is
+engines/speakers/segmentation.py; BENCHMARKS.md, issue #27).
 
     python bench/speaker_count.py [--step 5] FILE...
 
@@ -9,7 +11,7 @@ once) says who is heard in each frame of each chunk; each local speaker heard 0.
 embedded by CAM++ (data/campplus.onnx) over its frames alone (all its frames if under 0.5 s
 alone); the embeddings are clustered (average linkage on the cosine similarity) at several
 thresholds. It prints, per file and threshold, the speakers found, and those heard 1 s alone.
-Words are not labelled: wiring this into `label_words` is what remains of the issue's point 1.
+Words are not labelled.
 """
 
 from __future__ import annotations
@@ -26,12 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from batchscribe.engines.speakers.campplus import SpeakerEncoder
 from batchscribe.engines.speakers.fbank import fbank
 from batchscribe.engines.speakers.onnx import data_path, onnx_session
-
-CHUNK = 160000  # 10 s: the length the model was trained on
-#: The model's frames: 991 samples long, every 270 (pyannote's receptive field of SincNet).
-FRAME_STEP, FRAME_LENGTH, FRAME_S = 270, 991, 270 / 16000
-#: The powerset classes as local speakers: none, each alone, each pair.
-POWERSET = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]])
+from batchscribe.engines.speakers.segmentation import CHUNK_SAMPLES as CHUNK
+from batchscribe.engines.speakers.segmentation import FRAME_LENGTH, FRAME_S, FRAME_STEP, POWERSET
 
 
 def local_speakers(audio: np.ndarray, step_s: float) -> tuple[np.ndarray, list[float]]:

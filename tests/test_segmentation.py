@@ -41,7 +41,7 @@ def _audio(name: str) -> np.ndarray:
 @pytest.mark.parametrize("name", ["meeting-trn07", "meeting-trn09"])
 def test_a_meetings_speaker_the_words_miss_is_found(segmenter: Segmenter, name: str) -> None:
     """Real meetings (AMI, far-field), Whisper's words of them: the voices over the words
-    are one person; the segmentation hears a second, heard alone for a second or more, and
+    are one person; the segmentation hears a second, heard alone for 2 s or more, and
     gives it the words where it is the most heard, without a word wrong. (The reference's
     other 1-2 people speak only over someone else: not found.)"""
     times = [tuple(t) for t in json.loads((DATA / f"{name}.word-times.json").read_text())]
@@ -66,8 +66,8 @@ def test_a_meetings_speaker_the_words_miss_is_found(segmenter: Segmenter, name: 
 @pytest.mark.parametrize("name", ["interview.wav", "monologue-real.mp3", "quick-overlap.flac"])
 def test_a_voice_heard_briefly_founds_no_speaker(segmenter: Segmenter, name: str) -> None:
     """Two clean voices are two speakers, one real person one, two people overlapping in
-    quick turns two: the local speakers heard alone under a second (a turn's edge, the next
-    voice through the last) found none (at 0.3 s the interview is 4 people)."""
+    quick turns two: the local speakers heard alone under 2 s (a turn's edge, the next
+    voice through the last) found none."""
     heard = segmenter.heard(_audio(name))
     expected = 1 if name.startswith("monologue") else 2
     assert len(set(global_speakers(heard).tolist())) == expected

@@ -8,7 +8,7 @@ windows of clustering.py, embedded over the words, show one or two of a meeting'
 1. The recording is cut into 10 s chunks every `STEP_SAMPLES` (`chunk_starts`); pyannote's
    segmentation-3.0 (`data/segmentation.onnx`: a powerset of 3 local speakers, 2 at once, per
    17 ms frame) says who is heard in each frame of each chunk (`Segmenter.heard`).
-2. Each local speaker heard alone for `MIN_ALONE_S` or more is embedded by CAM++ over all its
+2. Each local speaker heard alone for `MIN_ALONE_S` (2 s) or more is embedded by CAM++ over all its
    frames alone (only the first 4 or 6 s of them, measured, split the 3-minute podcast in
    two); one heard more briefly founds nothing (a cough, a word at a turn's edge, the next
    voice heard through the last: measured, they over-count the two-person interview).
@@ -48,12 +48,15 @@ FRAME_S = FRAME_STEP / 16_000
 #: The powerset classes as local speakers: none, each alone, each pair.
 POWERSET = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]],
                     dtype=np.int8)  # fmt: skip
-#: A local speaker founds a speaker only when heard this long alone in its chunk. Measured
-#: (0.3-2 s): 0.3-0.5 s makes 4 of the clean interview's 2 people; 1-2 s, all alike.
-MIN_ALONE_S = 1.0
-#: Two local speakers more alike (CAM++ cosine, average linkage) are one person. Measured
-#: (0.3-0.7): 0.4-0.6 give the same counts everywhere; 0.3 merges, 0.7 splits a meeting.
-SAME_SPEAKER_SIMILARITY = 0.5
+#: A local speaker founds a speaker only when heard this long alone in its chunk: 20% of it,
+#: pyannote's own `min_active_ratio`. Measured (0.3-2 s, BENCHMARKS.md): at 0.3 s the clean
+#: interview is 3 people; at 0.5 s, the podcast 2 from a similarity of 0.55; from 0.75 s the
+#: counts are alike, and at 2 s they stay so for any SAME_SPEAKER_SIMILARITY from 0.45 to 0.7
+#: (at 1 s, 0.45-0.5 only).
+MIN_ALONE_S = 2.0
+#: Two local speakers more alike (CAM++ cosine, average linkage) are one person: the middle
+#: of 0.45-0.7, where every count is the same (0.4 merges two-men, 0.75 splits a meeting).
+SAME_SPEAKER_SIMILARITY = 0.55
 
 Labels = npt.NDArray[np.int64]
 
