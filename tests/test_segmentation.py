@@ -135,3 +135,28 @@ def test_the_engines_labeller_adds_the_missed_speaker() -> None:
     labelled = SpeakerLabels(expected=None, threads=1).label(DATA / "meeting-trn09.flac", data)
     assert {w["speaker"] for w in labelled["words"]} == {"A", "B"}
     assert score(labelled["words"], REFERENCE["meeting-trn09"]).error <= 0.2
+
+
+def test_a_long_recordings_local_speakers_are_linked_from_a_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two voices over 40 chunks, linked 10 at most: still two people, every one labelled."""
+    monkeypatch.setattr("batchscribe.engines.speakers.segmentation.MAX_LINKED", 10)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=192), rng.normal(size=192)
+    chunks = [[(0, list(a + 0.1 * rng.normal(size=192))), (1, list(b + 0.1 * rng.normal(size=192)))]
+              for _ in range(40)]  # fmt: skip
+    import scipy.cluster.hierarchy
+
+    linked: list[int] = []
+    real_linkage = scipy.cluster.hierarchy.linkage
+
+    def linkage(points: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        linked.append(len(points))
+        return real_linkage(points, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scipy.cluster.hierarchy, "linkage", linkage)
+    labels = global_speakers(_heard(chunks)).tolist()
+    assert linked == [10]
+    assert labels[0::2] == [labels[0]] * 40 and labels[1::2] == [labels[1]] * 40
+    assert labels[0] != labels[1]

@@ -57,6 +57,8 @@ MIN_ALONE_S = 2.0
 #: Two local speakers more alike (CAM++ cosine, average linkage) are one person: the middle
 #: of 0.45-0.7, where every count is the same (0.4 merges two-men, 0.75 splits a meeting).
 SAME_SPEAKER_SIMILARITY = 0.55
+#: The most local speakers linked at once (their distances: 9 MB); over it, a sample.
+MAX_LINKED = 1500
 
 Labels = npt.NDArray[np.int64]
 
@@ -134,8 +136,9 @@ class Segmenter:
 
 def global_speakers(heard: Heard) -> Labels:
     """A speaker (0, 1, ...) per embedded local speaker: average linkage of their cosine
-    similarity cut at SAME_SPEAKER_SIMILARITY, then the local speakers of each chunk given
-    distinct speakers, the nearest (by the clusters' mean voices) as a whole."""
+    similarity cut at SAME_SPEAKER_SIMILARITY (of MAX_LINKED of them at most), then the
+    local speakers of each chunk given distinct speakers, the nearest (by the clusters' mean
+    voices) as a whole."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.optimize import linear_sum_assignment
 
@@ -143,9 +146,14 @@ def global_speakers(heard: Heard) -> Labels:
     if count < 2:
         return np.zeros(count, dtype=np.int64)
     vectors = heard.embeddings / np.linalg.norm(heard.embeddings, axis=1, keepdims=True)
-    tree = linkage(vectors, "average", metric="cosine")
+    linked = vectors
+    if count > MAX_LINKED:  # over ~4 hours: a sample linked (the distances are count²/2);
+        # drawn (with a fixed seed), not every n-th: chunks' speakers come in a rhythm
+        chosen = np.random.default_rng(0).choice(count, MAX_LINKED, replace=False)
+        linked = vectors[np.sort(chosen)]
+    tree = linkage(linked, "average", metric="cosine")
     clusters = fcluster(tree, 1 - SAME_SPEAKER_SIMILARITY, "distance") - 1
-    centroids = np.stack([vectors[clusters == c].mean(axis=0) for c in range(clusters.max() + 1)])
+    centroids = np.stack([linked[clusters == c].mean(axis=0) for c in range(clusters.max() + 1)])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     labels = np.zeros(count, dtype=np.int64)
     chunks = np.array([chunk for chunk, _ in heard.speakers])
