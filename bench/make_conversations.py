@@ -10,6 +10,8 @@ in `reference.rttm` (`SPEAKER <file> 1 <start s> <duration s> <NA> <NA> <speaker
   there is two-person, so this takes the stretches where only FEE083 (trn09) or only MEE075
   (trn04) speaks, by its reference.rttm, and alternates them. Two meetings, two rooms: easier
   than one meeting's two people, but real far-field speech.
+- `meeting-trn07.flac`, `meeting-trn09.flac` (`--meetings`): two excerpts of the shared set as
+  they are, 16-bit FLAC: people heard mostly in overlap, a few words said alone.
 - `monologue-real.mp3`: the first 60 s of fsp-orm.mp3 (the shared corpus-real set): one
   real person.
 
@@ -174,6 +176,8 @@ TURNS = (1.4, 3.2, 2.1, 3.8, 1.1, 2.6, 1.7, 3.5)
 #: negative ones are overlaps (the next voice starts before the last one ends), up to 0.5 s.
 QUICK_GAPS = (0.05, 0.15, 0.0, 0.1, 0.18, 0.02)
 OVERLAP_GAPS = (0.1, -0.3, 0.05, -0.5, 0.0, -0.2, 0.15, -0.4)
+#: The meeting excerpts kept as they are (`--meetings`).
+MEETINGS = ("trn07", "trn09")
 #: (file, first speaker, second speaker, gaps)
 QUICK = [
     ("quick-fm", "FEE083", "MEE075", QUICK_GAPS),
@@ -213,8 +217,6 @@ def _turns(audio: np.ndarray, offset: int) -> list[np.ndarray]:
 def quick_turns(name: str, first: str, second: str, gaps: tuple[float, ...]) -> list[str]:
     """Turns of two real people alternated with the `gaps`, written as 16 kHz FLAC; RTTM lines
     from the splice itself."""
-    import av
-
     a, b = _turns(_solo_audio(first), 0), _turns(_solo_audio(second), 3)
     order = [(first, t) for t in a]
     order = [x for pair in zip(order, [(second, t) for t in b], strict=False) for x in pair]
@@ -224,8 +226,16 @@ def quick_turns(name: str, first: str, second: str, gaps: tuple[float, ...]) -> 
         track[begin : begin + len(said)] += said
         lines.append(f"SPEAKER {name} 1 {at:.3f} {len(said) / RATE:.3f} <NA> <NA> {who} <NA> <NA>")
         at += len(said) / RATE + gaps[i % len(gaps)]
-    track = track[: int((at + 0.3) * RATE)]
-    with av.open(str(OUT / f"{name}.flac"), "w") as out:
+    _write_flac(OUT / f"{name}.flac", track[: int((at + 0.3) * RATE)])
+    print(f"{name}.flac: {at:.1f} s, {len(order)} turns")
+    return lines
+
+
+def _write_flac(path: Path, track: np.ndarray) -> None:
+    """16 kHz mono 16-bit FLAC of float samples."""
+    import av
+
+    with av.open(str(path), "w") as out:
         stream = out.add_stream("flac", rate=RATE, layout="mono")
         frame = av.AudioFrame.from_ndarray(
             (np.clip(track, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono"
@@ -233,7 +243,22 @@ def quick_turns(name: str, first: str, second: str, gaps: tuple[float, ...]) -> 
         frame.sample_rate = RATE
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
-    print(f"{name}.flac: {at:.1f} s, {len(order)} turns")
+
+
+def meeting_excerpts() -> list[str]:
+    """trn07 and trn09 of the shared corpus-speakers set as they are (30 s of a real meeting:
+    people heard mostly in overlap), as 16-bit FLAC, with their reference turns."""
+    from faster_whisper import decode_audio
+
+    corpus = SHARED / "corpus-speakers"
+    lines = []
+    for source in MEETINGS:
+        _write_flac(OUT / f"meeting-{source}.flac",
+                    decode_audio(str(corpus / f"{source}.wav"), sampling_rate=RATE))  # fmt: skip
+        for line in (corpus / "reference.rttm").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 8 and fields[1] == source:
+                lines.append(" ".join([fields[0], f"meeting-{source}", *fields[2:]]))
     return lines
 
 
@@ -251,6 +276,11 @@ def main() -> None:
                 if line.split()[1] not in {name for name, *_ in QUICK}]  # fmt: skip
         lines = [*kept, *(line for spec in QUICK for line in quick_turns(*spec))]
         (OUT / "reference.rttm").write_text("\n".join(lines) + "\n")
+        return
+    if sys.argv[1:] == ["--meetings"]:  # only the meeting excerpts, as they are
+        kept = [line for line in (OUT / "reference.rttm").read_text().splitlines()
+                if not line.split()[1].startswith("meeting-trn")]  # fmt: skip
+        (OUT / "reference.rttm").write_text("\n".join([*kept, *meeting_excerpts()]) + "\n")
         return
     lines = [
         *build("interview", INTERVIEW, PAUSES),

@@ -2,6 +2,9 @@
 
     python bench/speakers.py            # every recording: score, Whisper vs diarization time
     python bench/speakers.py --cli 3    # and whole runs with and without, 3 times each
+    python bench/speakers.py --encoder campplus   # CAM++ in place of GE2E (not adopted)
+    python bench/speakers.py --words-only  # without the segmentation's missed speakers
+    python bench/speakers.py --alternate 1  # Whisper, words only, with segmentation: in turn
 
 (1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
 the shared corpus (and corpus-hard's french.wav) and the 3-minute
@@ -32,8 +35,10 @@ sys.path.insert(0, str(REPO))
 from batchscribe.config import Settings  # noqa: E402
 from batchscribe.engines.local.engine import whisper_model  # noqa: E402
 from batchscribe.engines.local.options import to_transcript_data, transcribe_options  # noqa: E402
-from batchscribe.engines.speakers.clustering import label_words  # noqa: E402
+from batchscribe.engines.speakers.campplus import SpeakerEncoder  # noqa: E402
+from batchscribe.engines.speakers.clustering import Encoder, label_words  # noqa: E402
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
+from batchscribe.engines.speakers.segmentation import Segmenter  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
 SHARED = next(
@@ -45,7 +50,9 @@ LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
 
 
 def recordings() -> list[Path]:
-    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav")) + sorted(OWN.glob("*.flac"))
+    found = sorted(CORPUS.glob("*.wav")) + sorted(OWN.glob("*.wav"))
+    # (the tests' meeting-trn*.flac are the shared trn07, trn09: scored once, from the set)
+    found += sorted(p for p in OWN.glob("*.flac") if not p.name.startswith("meeting-"))
     found.append(OWN / "monologue-real.mp3")
     # one voice each: the shared corpus's synthetic clips (7-8 s) and the French one
     audio = {".wav", ".mp3", ".ogg", ".flac", ".m4a"}
@@ -71,7 +78,7 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
     return data["words"], data["audio_duration"], whisper
 
 
-def per_recording() -> None:
+def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
     from faster_whisper import decode_audio
 
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
@@ -82,7 +89,6 @@ def per_recording() -> None:
             loaded.append(whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1))
         return loaded[0]
 
-    encoder = VoiceEncoder(threads=1)
     print("| recording | s | words | speakers found (reference) | wrong | Whisper s | "
           "diarization s | share |")  # fmt: skip
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
@@ -92,7 +98,8 @@ def per_recording() -> None:
         names: list[str] = []
         if words:
             audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-            names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None)
+            names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None,
+                                missed=segmenter)  # fmt: skip
         diarization = time.perf_counter() - began
         labelled = [{**w, "speaker": n} for w, n in zip(words, names, strict=True)]
         turns = reference.get(path.stem)
@@ -103,6 +110,40 @@ def per_recording() -> None:
         share = diarization / whisper
         print(f"| {path.name} | {duration:.0f} | {len(words)} | {found} ({truth}) "
               f"| {wrong} | {whisper:.2f} | {diarization:.2f} | {share:.0%} |")  # fmt: skip
+
+
+def alternated(rounds: int) -> None:
+    """Per recording, in one process and in turn: Whisper (not the cache), the labels from
+    the words' voices alone, then with the segmentation's missed speakers; the medians."""
+    from statistics import median
+
+    from faster_whisper import decode_audio
+
+    model = whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1)
+    encoder, segmenter = VoiceEncoder(threads=1), Segmenter(threads=1)
+    totals = [0.0, 0.0, 0.0]
+    print("| recording | Whisper s | words only s | with segmentation s | share before / after |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for path in recordings():
+        taken: list[list[float]] = [[], [], []]
+        for _ in range(rounds):
+            began = time.perf_counter()
+            segments, _info = model.transcribe(str(path), **transcribe_options(Settings().local()))
+            times = [(int(w.start * 1000), int(w.end * 1000))
+                     for s in segments for w in (s.words or [])]  # fmt: skip
+            taken[0].append(time.perf_counter() - began)
+            for column, missed in ((1, None), (2, segmenter)):
+                began = time.perf_counter()
+                if times:
+                    audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+                    label_words(audio, times, encoder, None, missed=missed)
+                taken[column].append(time.perf_counter() - began)
+        whisper, before, after = (median(t) for t in taken)
+        totals = [totals[0] + whisper, totals[1] + before, totals[2] + after]
+        print(f"| {path.name} | {whisper:.2f} | {before:.2f} | {after:.2f} | "
+              f"{before / whisper:.0%} / {after / whisper:.0%} |")  # fmt: skip
+    print(f"| all | {totals[0]:.1f} | {totals[1]:.1f} | {totals[2]:.1f} | "
+          f"{totals[1] / totals[0]:.1%} / {totals[2] / totals[0]:.1%} |")  # fmt: skip
 
 
 _PEAK = (
@@ -134,8 +175,21 @@ def cli_runs(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cli", type=int, default=0, help="whole runs with and without, N each")
+    parser.add_argument("--encoder", choices=["ge2e", "campplus"], default="ge2e",
+                        help="the voice encoder of the windows (ge2e: the engine's)")  # fmt: skip
+    parser.add_argument("--words-only", action="store_true",
+                        help="no segmentation pass for the speakers the words miss (as before "
+                        "issue #27's last step)")  # fmt: skip
+    parser.add_argument("--alternate", type=int, default=0,
+                        help="Whisper and both labellings timed in turn, N rounds")  # fmt: skip
     args = parser.parse_args()
-    per_recording()
+    if args.alternate:
+        alternated(args.alternate)
+        return
+    per_recording(
+        SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1),
+        None if args.words_only else Segmenter(threads=1),
+    )
     if args.cli:
         cli_runs(args.cli)
 

@@ -20,7 +20,10 @@ the voice is looked at.
    speaker goes to that speaker: one word does not flip the speaker inside a turn.
 6. `resegment` (resegment.py): each turn's edges moved to where the voice changes, by a
    Viterbi pass over 10 ms frames scored against a Gaussian per speaker.
-7. Speakers are named A, B, ... in order of first appearance.
+7. Without a count given, the speakers the words' voices miss (people heard mostly in
+   overlap, far from the microphone) added from pyannote's segmentation of the whole
+   recording (segmentation.py, `Segmenter.missed_speakers`).
+8. Speakers are named A, B, ... in order of first appearance.
 """
 
 from __future__ import annotations
@@ -34,14 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from batchscribe.engines.speakers.encoder import (
-    EMBEDDING_SIZE,
-    HOP_SAMPLES,
-    SAMPLE_RATE,
-    Floats,
-    loudness_gain,
-    mel_spectrogram,
-)
+from batchscribe.engines.speakers.encoder import HOP_SAMPLES, SAMPLE_RATE, Floats, loudness_gain
 from batchscribe.engines.speakers.resegment import resegment
 from batchscribe.errors import ConfigError
 
@@ -49,7 +45,7 @@ INSTALL_HINT = (
     "--speaker-labels with the local engine needs the speakers extra: "
     "pip install 'batchscribe[speakers]' (or use AssemblyAI: set ASSEMBLYAI_API_KEY)."
 )
-#: What the extra brings: onnxruntime runs the voice encoder, scipy clusters.
+#: What the extra brings that a run needs: onnxruntime runs the voice encoder, scipy clusters.
 REQUIRED_MODULES = ("onnxruntime", "scipy")
 
 #: One embedding describes 1 s of speech, one every 0.5 s: each moment is heard by two
@@ -97,7 +93,21 @@ Bounds = tuple[int, int]
 
 
 class Encoder(Protocol):
+    """A voice encoder: its frames (10 ms apart) of some audio, and one embedding per slice
+    of those frames."""
+
+    def features(self, audio: Floats) -> Floats: ...
+
     def embed(self, partials: Floats) -> Floats: ...
+
+
+class FindsMissed(Protocol):
+    """Adds to a speaker per word (0, 1, ...) the speakers it missed in the audio, up to
+    `most` in all (segmentation.Segmenter)."""
+
+    def missed_speakers(
+        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+    ) -> list[int]: ...
 
 
 def check_installed() -> None:
@@ -145,7 +155,7 @@ def window_embeddings(
     gain = loudness_gain([audio[start:end] for start, end in regions])
     partials, owner, spans, full = [], [], [], []
     for index, (start, end) in enumerate(regions):
-        frames = mel_spectrogram(audio[start:end] * np.float32(gain))
+        frames = encoder.features(audio[start:end] * np.float32(gain))
         if len(frames) == 0:
             continue
         if len(frames) < WINDOW_FRAMES:
@@ -166,7 +176,7 @@ def window_embeddings(
     # the windows are views of their region's spectrogram: stacked a batch at a time
     batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
                for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
-    embeddings = np.concatenate(batches) if batches else np.zeros((0, EMBEDDING_SIZE), np.float32)
+    embeddings = np.concatenate(batches) if batches else np.zeros((0, 1), np.float32)
     return Windows(
         embeddings=embeddings.astype(np.float32),
         region=np.array(owner, dtype=np.int64),
@@ -398,10 +408,12 @@ def label_words(
     expected: int | None,
     bounds: Bounds = (1, MAX_SPEAKERS),
     warn: Callable[[str], None] | None = None,
+    missed: FindsMissed | None = None,
 ) -> list[str]:
     """A speaker name per word (A, B, ... in order of first appearance), from the audio
     (16 kHz mono) and the words' (start ms, end ms). `warn` is told when `expected` is more
-    speakers than the speech has segments to give them."""
+    speakers than the speech has segments to give them. `missed`, when the count is the
+    data's, adds the speakers the words' voices missed."""
     if not times:
         return []
     regions = speech_regions(times, len(audio))
@@ -427,6 +439,8 @@ def label_words(
         labels = _merged_into_nearest(windows.embeddings, labels, few)
     # each turn's edges moved to where the voice changes, on 10 ms frames (resegment.py)
     refined = resegment(audio, regions, times, smoothed.tolist())
+    if missed is not None and not expected and max(refined) + 1 < bounds[1]:
+        refined = missed.missed_speakers(audio, times, refined, bounds[1])
     return [speaker_name(n) for n in _renumber(np.array(refined, dtype=np.int64)).tolist()]
 
 

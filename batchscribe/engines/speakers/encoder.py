@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from batchscribe.engines.speakers.onnx import data_path, onnx_session
 
 Floats = npt.NDArray[np.float32]
 
@@ -105,11 +106,6 @@ def normalize_volume(wav: Floats) -> Floats:
     return (wav * loudness_gain([wav])).astype(np.float32)
 
 
-def model_path() -> Path:
-    """The shipped `voice_encoder.onnx` (package data of batchscribe.engines)."""
-    return Path(str(resources.files("batchscribe.engines.speakers") / "data" / MODEL_FILE))
-
-
 class VoiceEncoder:
     """The ONNX voice encoder in one onnxruntime session, on `threads` cores.
 
@@ -118,15 +114,12 @@ class VoiceEncoder:
     """
 
     def __init__(self, path: Path | None = None, *, threads: int = 1) -> None:
-        import onnxruntime
+        self._session: Any = onnx_session(path or data_path(MODEL_FILE), threads)
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # its warnings about unused initialisers are noise
-        self._session: Any = onnxruntime.InferenceSession(
-            str(path or model_path()), options, providers=["CPUExecutionProvider"]
-        )
+    @staticmethod
+    def features(audio: Floats) -> Floats:
+        """The frames `embed` takes, 10 ms apart: (frames, 40) mel power spectrogram."""
+        return mel_spectrogram(audio)
 
     def embed(self, partials: Floats, *, batch: int = 16) -> Floats:
         """One embedding per (160, 40) mel slice of `partials` (n, 160, 40): shape (n, 256)."""

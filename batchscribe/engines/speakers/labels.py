@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchscribe.engines.speakers.clustering import MAX_SPEAKERS, label_words, with_speakers
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, Floats, VoiceEncoder
+from batchscribe.engines.speakers.segmentation import Segmenter
 from batchscribe.errors import Stopped
 from batchscribe.settings.parts import LocalSettings
 
@@ -17,12 +19,13 @@ log = logging.getLogger(__name__)
 
 
 class SpeakerLabels:
-    """Labels the speakers of finished local transcripts; the voice encoder loads once, on
-    first use, and is shared by the decoding threads (onnxruntime sessions are thread-safe).
+    """Labels the speakers of finished local transcripts; the voice encoder (and the
+    segmentation that finds the speakers it misses) loads once, on first use, and is shared
+    by the decoding threads (onnxruntime sessions are thread-safe).
 
     Blocking: call `label` in the engine's decoding thread, after Whisper. When `stopping` is
-    set (the run stops now), it raises Stopped before its next batch of windows: an hour of
-    speech does not hold up the exit.
+    set (the run stops now), it raises Stopped before its next batch of windows or chunk of
+    the segmentation: an hour of speech does not hold up the exit.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class SpeakerLabels:
         self._bounds = (bounds[0] or 1, bounds[1] or MAX_SPEAKERS)
         self._stopping = stopping or threading.Event()
         self._encoder: VoiceEncoder | None = None
+        self._segmenter: Segmenter | None = None
         self._loading = threading.Lock()
 
     @classmethod
@@ -49,11 +53,25 @@ class SpeakerLabels:
         return cls(expected=settings.speakers_expected, threads=threads, stopping=stopping,
                    bounds=(settings.min_speakers, settings.max_speakers))  # fmt: skip
 
+    @staticmethod
+    def features(audio: Floats) -> Floats:
+        """The encoder's frames of `audio` (an `Encoder` for label_words)."""
+        return VoiceEncoder.features(audio)
+
     def embed(self, partials: Floats) -> Floats:
         """The encoder's embeddings (an `Encoder` for label_words), unless the run stops."""
         if self._stopping.is_set():
             raise Stopped()
         return self._load().embed(partials)
+
+    def missed_speakers(
+        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+    ) -> list[int]:
+        """The speakers the voices missed, added (a `FindsMissed` for label_words)."""
+        with self._loading:
+            if self._segmenter is None:
+                self._segmenter = Segmenter(threads=self._threads, stopping=self._stopping)
+        return self._segmenter.missed_speakers(audio, times, per_word, most)
 
     def label(self, audio: str | Path | BinaryIO, data: dict[str, Any]) -> dict[str, Any]:
         """`data` (to_transcript_data's) with speakers. The audio is decoded again, at 16 kHz
@@ -72,7 +90,7 @@ class SpeakerLabels:
             def warn(line: str) -> None:
                 log.warning("%s: %s", name, line)
 
-            names = label_words(samples, times, self, self._expected, self._bounds, warn)
+            names = label_words(samples, times, self, self._expected, self._bounds, warn, self)
         return with_speakers(data, names, self._expected)
 
     def _load(self) -> VoiceEncoder:
