@@ -173,9 +173,10 @@ def cli_process(
 
 
 #: Python that defines `mapped_after_a_big_free()`: a 20 MB buffer freed, then another held,
-#: and how many more bytes glibc has mapped on their own while it is (mallinfo2's hblkhd). glibc's own threshold
-#: rises to the first one's size, so the second lands in the heap (kept there once freed);
-#: batchscribe's fixed one (settings/malloc.py) maps it. Source, for a process of its own.
+#: and how many more bytes glibc has mapped on their own while it is (mallinfo2's hblkhd).
+#: glibc's own threshold rises to the first one's size, so the second lands in the heap (kept
+#: there once freed); batchscribe's fixed one (settings/malloc.py) maps it. Source, for a
+#: process of its own.
 MAPPED_AFTER_A_BIG_FREE = """
 def mapped_after_a_big_free():
     import ctypes
