@@ -162,13 +162,19 @@ def meeting_pair() -> list[str]:
     return lines
 
 
-#: Where one real person speaks alone in the shared corpus-speakers set (its reference.rttm):
-#: (excerpt, start s, end s). The material of the quick-turn conversations.
+#: Where one real person speaks alone: (recording, start s, end s); a recording is an excerpt
+#: of the shared corpus-speakers set (by its reference.rttm) or the shared corpus-real podcast
+#: (one person throughout). The material of the quick-turn conversations.
 SOLO = {
     "FEE083": [("trn09", 6.045, 12.857), ("trn09", 18.224, 24.992), ("trn09", 27.350, 29.687)],
     "MEE075": [("trn04", 16.816, 21.158), ("trn04", 21.765, 23.952), ("trn04", 25.200, 25.936)],
     "MEE094": [("trn09", 12.857, 13.342), ("trn09", 14.201, 15.726), ("trn09", 16.549, 18.224),
                ("trn09", 24.992, 27.350)],
+    # held out: voices no threshold was chosen on (the host of the podcast, a studio
+    # microphone; FEE087 of trn07, far-field)
+    "FEE087": [("trn07", 8.275, 9.727), ("trn07", 15.600, 18.410), ("trn07", 19.901, 20.277),
+               ("trn07", 22.592, 23.197), ("trn07", 26.506, 27.182)],
+    "host": [("fsp-orm", 100.0, 112.0)],
 }  # fmt: skip
 #: Turn lengths (s), cycled: a lively call, 1-4 s each.
 TURNS = (1.4, 3.2, 2.1, 3.8, 1.1, 2.6, 1.7, 3.5)
@@ -178,20 +184,30 @@ QUICK_GAPS = (0.05, 0.15, 0.0, 0.1, 0.18, 0.02)
 OVERLAP_GAPS = (0.1, -0.3, 0.05, -0.5, 0.0, -0.2, 0.15, -0.4)
 #: The meeting excerpts kept as they are (`--meetings`).
 MEETINGS = ("trn07", "trn09")
-#: (file, first speaker, second speaker, gaps)
+#: (file, its speakers in their first turns' order, gaps): the speakers take turns in that
+#: order, round after round, until one has no material left.
 QUICK = [
-    ("quick-fm", "FEE083", "MEE075", QUICK_GAPS),
-    ("quick-same-room", "FEE083", "MEE094", QUICK_GAPS),
-    ("quick-overlap", "MEE075", "MEE094", OVERLAP_GAPS),
+    ("quick-fm", ("FEE083", "MEE075"), QUICK_GAPS),
+    ("quick-same-room", ("FEE083", "MEE094"), QUICK_GAPS),
+    ("quick-overlap", ("MEE075", "MEE094"), OVERLAP_GAPS),
+    # held out (made after every threshold was set; `--held-out` writes only these)
+    ("quick-studio", ("host", "MEE094"), QUICK_GAPS),
+    ("quick-two-women", ("FEE087", "FEE083"), QUICK_GAPS),
+    ("quick-three", ("FEE083", "MEE075", "host"), QUICK_GAPS),
+    ("quick-four", ("FEE083", "MEE075", "MEE094", "host"), OVERLAP_GAPS),
 ]
+HELD_OUT = {"quick-studio", "quick-two-women", "quick-three", "quick-four"}
 
 
 def _solo_audio(who: str) -> np.ndarray:
     """All of `who`'s solo stretches, joined, at one loudness (so the level tells nothing)."""
     from faster_whisper import decode_audio
 
-    corpus = SHARED / "corpus-speakers"
-    parts = [decode_audio(str(corpus / f"{source}.wav"), sampling_rate=RATE)[
+    def path(source: str) -> Path:
+        podcast = SHARED / "corpus-real" / f"{source}.mp3"
+        return podcast if podcast.exists() else SHARED / "corpus-speakers" / f"{source}.wav"
+
+    parts = [decode_audio(str(path(source)), sampling_rate=RATE)[
         int(start * RATE) : int(end * RATE)] for source, start, end in SOLO[who]]  # fmt: skip
     joined = np.concatenate(parts)
     return joined * (0.1 / np.sqrt(np.mean(joined**2)))
@@ -214,12 +230,12 @@ def _turns(audio: np.ndarray, offset: int) -> list[np.ndarray]:
     return pieces
 
 
-def quick_turns(name: str, first: str, second: str, gaps: tuple[float, ...]) -> list[str]:
-    """Turns of two real people alternated with the `gaps`, written as 16 kHz FLAC; RTTM lines
+def quick_turns(name: str, speakers: tuple[str, ...], gaps: tuple[float, ...]) -> list[str]:
+    """Turns of real people taken in turn with the `gaps`, written as 16 kHz FLAC; RTTM lines
     from the splice itself."""
-    a, b = _turns(_solo_audio(first), 0), _turns(_solo_audio(second), 3)
-    order = [(first, t) for t in a]
-    order = [x for pair in zip(order, [(second, t) for t in b], strict=False) for x in pair]
+    pieces = [_turns(_solo_audio(who), 3 * i) for i, who in enumerate(speakers)]
+    rounds = zip(*pieces, strict=False)  # up to the speaker with the fewest turns
+    order = [(who, said) for turns in rounds for who, said in zip(speakers, turns, strict=True)]
     track, lines, at = np.zeros(int(60 * RATE), dtype=np.float32), [], 0.3
     for i, (who, said) in enumerate(order):
         begin = int(at * RATE)
@@ -271,10 +287,11 @@ def monologue_real() -> None:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    if sys.argv[1:] == ["--quick"]:  # only the quick-turn conversations (no espeak-ng, sox)
+    if sys.argv[1:] in (["--quick"], ["--held-out"]):  # only (the held-out) quick-turn calls
+        made = [spec for spec in QUICK if sys.argv[1] == "--quick" or spec[0] in HELD_OUT]
         kept = [line for line in (OUT / "reference.rttm").read_text().splitlines()
-                if line.split()[1] not in {name for name, *_ in QUICK}]  # fmt: skip
-        lines = [*kept, *(line for spec in QUICK for line in quick_turns(*spec))]
+                if line.split()[1] not in {name for name, *_ in made}]  # fmt: skip
+        lines = [*kept, *(line for spec in made for line in quick_turns(*spec))]
         (OUT / "reference.rttm").write_text("\n".join(lines) + "\n")
         return
     if sys.argv[1:] == ["--meetings"]:  # only the meeting excerpts, as they are
