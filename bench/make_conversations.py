@@ -194,7 +194,7 @@ QUICK = [
     ("quick-studio", ("host", "MEE094"), QUICK_GAPS),
     ("quick-two-women", ("FEE087", "FEE083"), QUICK_GAPS),
     ("quick-three", ("FEE083", "MEE075", "host"), QUICK_GAPS),
-    ("quick-four", ("FEE083", "MEE075", "MEE094", "host"), OVERLAP_GAPS),
+    ("quick-four", ("FEE083", "MEE075", "FEE087", "host"), OVERLAP_GAPS),
 ]
 HELD_OUT = {"quick-studio", "quick-two-women", "quick-three", "quick-four"}
 

@@ -89,7 +89,8 @@ def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
             loaded.append(whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1))
         return loaded[0]
 
-    print("| recording | s | words | speakers found (reference) | wrong | Whisper s | "
+    # "in words": the reference speakers alone at a scored word's midpoint (Score.speaking)
+    print("| recording | s | words | speakers found (reference; in words) | wrong | Whisper s | "
           "diarization s | share |")  # fmt: skip
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for path in recordings():
@@ -107,8 +108,9 @@ def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
         result = score(labelled, turns) if turns else None
         wrong = f"{result.error:.1%} ({result.wrong}/{result.scored})" if result else "n/a"
         found = result.found if result else len(set(names))
+        truth_text = f"{truth}; {result.speaking}" if result else f"{truth}"
         share = diarization / whisper
-        print(f"| {path.name} | {duration:.0f} | {len(words)} | {found} ({truth}) "
+        print(f"| {path.name} | {duration:.0f} | {len(words)} | {found} ({truth_text}) "
               f"| {wrong} | {whisper:.2f} | {diarization:.2f} | {share:.0%} |")  # fmt: skip
 
 

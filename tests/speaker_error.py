@@ -42,6 +42,10 @@ class Score:
     words: int
     #: distinct speakers found
     found: int
+    #: reference speakers alone at the midpoint of a scored word: the most a transcript's
+    #: words can show (a person Whisper wrote no word of, or only words said over someone
+    #: else, is in no scored word)
+    speaking: int = 0
 
     @property
     def error(self) -> float:
@@ -72,4 +76,5 @@ def score(words: Sequence[Mapping[str, Any]], reference: Iterable[Turn]) -> Scor
         labelled=sum(1 for w in words if w.get("speaker")),
         words=len(words),
         found=len({w["speaker"] for w in words if w.get("speaker")}),
+        speaking=len(truth),
     )
