@@ -193,10 +193,11 @@ QUICK = [
     # held out (made after every threshold was set; `--held-out` writes only these)
     ("quick-studio", ("host", "MEE094"), QUICK_GAPS),
     ("quick-two-women", ("FEE087", "FEE083"), QUICK_GAPS),
+    ("quick-two-men", ("host", "MEE075"), OVERLAP_GAPS),
     ("quick-three", ("FEE083", "MEE075", "host"), QUICK_GAPS),
     ("quick-four", ("FEE083", "MEE075", "FEE087", "host"), OVERLAP_GAPS),
 ]
-HELD_OUT = {"quick-studio", "quick-two-women", "quick-three", "quick-four"}
+HELD_OUT = {"quick-studio", "quick-two-women", "quick-two-men", "quick-three", "quick-four"}
 
 
 def _solo_audio(who: str) -> np.ndarray:

@@ -130,8 +130,9 @@ def test_the_count_hint_gives_that_many_speakers(encoder: VoiceEncoder) -> None:
 @pytest.mark.parametrize(
     "name",
     ["quick-fm", "quick-same-room", "quick-overlap",
-     # held out: made after every threshold was set (two studio/far-field, two women, three)
-     "quick-studio", "quick-two-women", "quick-three"],
+     # held out: made after every threshold was set (studio and far-field, two women, two
+     # men with overlaps, three people)
+     "quick-studio", "quick-two-women", "quick-two-men", "quick-three"],
 )  # fmt: skip
 def test_quick_turns_of_real_voices_are_their_speakers_without_a_count(
     encoder: VoiceEncoder, name: str
