@@ -12,7 +12,7 @@ from faster_whisper import decode_audio
 
 from batchscribe.engines.speakers.clustering import label_words
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder
-from batchscribe.engines.speakers.labels import SpeakerLabels
+from batchscribe.engines.speakers.labels import SpeakerLabels, decoded
 from batchscribe.engines.speakers.segmentation import (
     CHUNK_SAMPLES,
     STEP_SAMPLES,
@@ -125,6 +125,20 @@ def test_chunks_cover_the_recording_to_its_end() -> None:
     assert chunk_starts(5 * SAMPLE_RATE) == [0]
     assert chunk_starts(CHUNK_SAMPLES) == [0]
     assert chunk_starts(25 * SAMPLE_RATE) == [0, 10 * SAMPLE_RATE, 15 * SAMPLE_RATE]
+
+
+def test_16_bit_samples_are_labelled_as_their_float32(segmenter: Segmenter) -> None:
+    """The labeller holds a recording as 16-bit samples (labels.decoded): every step (the
+    windows, the resegmentation, the segmentation) reads them as decode_audio's float32."""
+    times = [tuple(t) for t in json.loads((DATA / "quick-overlap.word-times.json").read_text())]
+    samples = decoded(str(DATA / "quick-overlap.flac"))
+    encoder = VoiceEncoder(threads=1)
+    floats = samples.astype(np.float32) / 32768
+    assert label_words(samples, times, encoder, None, missed=segmenter) == label_words(
+        floats, times, encoder, None, missed=segmenter
+    )
+    heard, again = segmenter.heard(samples), segmenter.heard(floats)
+    assert np.array_equal(heard.embeddings, again.embeddings)
 
 
 def test_the_engines_labeller_adds_the_missed_speaker() -> None:

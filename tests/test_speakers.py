@@ -34,7 +34,7 @@ from batchscribe.engines.speakers.encoder import (
     mel_spectrogram,
     normalize_volume,
 )
-from batchscribe.engines.speakers.labels import SpeakerLabels
+from batchscribe.engines.speakers.labels import SpeakerLabels, decoded
 from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
 from tests.fakeapi import FakeServer
 from tests.kit import api_env, events, run_cli, speech
@@ -164,6 +164,39 @@ def test_the_engines_labeller_labels_the_stored_words_and_stops_when_the_run_sto
     with pytest.raises(Stopped):
         labeller.label(DATA / "interview.wav", data)
     assert labeller.label(DATA / "interview.wav", {**data, "words": []})["utterances"] == []
+
+
+@pytest.mark.parametrize("told", ["as is", "too short", "too long", "unknown"])
+def test_the_labellers_audio_is_decode_audios_in_16_bits_however_long_it_is_said_to_be(
+    monkeypatch: pytest.MonkeyPatch, told: str
+) -> None:
+    """The labeller holds the recording as 16-bit samples, filled into one array sized by the
+    container's length (a guess: an MP3's may be off), grown or cut to what was decoded; the
+    same numbers as decode_audio's float32, at a fraction of its memory."""
+    import tracemalloc
+
+    from batchscribe.engines.local import windows
+
+    path = str(DATA / "interview.wav")  # 54 s
+    real = windows.probe(path)
+    assert real is not None
+    said = {"as is": real, "too short": 0.5, "too long": real * 10, "unknown": float("inf")}
+    monkeypatch.setattr(windows, "probe", lambda audio: said[told])
+    expected = decode_audio(path, sampling_rate=SAMPLE_RATE)
+    tracemalloc.start()
+    try:
+        samples = decoded(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert samples.dtype == np.int16 and len(samples) == len(expected)
+    assert np.array_equal(samples.astype(np.float32) / 32768, expected)
+    with open(path, "rb") as opened:  # a file's bytes (through Ray): the same
+        assert np.array_equal(decoded(opened), samples)
+    if told in ("as is", "unknown"):  # 2 bytes a sample, and a block (decode_audio: 10.8)
+        assert peak <= 2.5 * len(samples) + 4_000_000, peak
+    if told == "too long":  # cut to what was decoded
+        assert samples.base is None or len(samples.base) == len(samples)
 
 
 def test_speaker_labels_count_in_the_options_only_when_on() -> None:

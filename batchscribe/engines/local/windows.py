@@ -66,6 +66,13 @@ def quiet_cut(samples: np.ndarray, end: int, search: int, frame: int = QUIET_FRA
 
 def stream(audio: str | BinaryIO, chunk: int = 500_000) -> Iterator[np.ndarray]:
     """The recording as 16 kHz mono float32 blocks of about `chunk` samples."""
+    for block in stream_16bit(audio, chunk):
+        yield block.astype(np.float32) / 32768.0
+
+
+def stream_16bit(audio: str | BinaryIO, chunk: int = 500_000) -> Iterator[np.ndarray]:
+    """The recording as 16 kHz mono 16-bit blocks of about `chunk` samples: what
+    faster-whisper's `decode_audio` divides by 32768."""
     import av
     from faster_whisper import audio as fw_audio
 
@@ -75,7 +82,7 @@ def stream(audio: str | BinaryIO, chunk: int = 500_000) -> Iterator[np.ndarray]:
         frames = fw_audio._ignore_invalid_frames(container.decode(audio=0))
         frames = fw_audio._group_frames(frames, chunk)
         for frame in fw_audio._resample_frames(frames, resampler):
-            yield frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+            yield frame.to_ndarray().reshape(-1)
 
 
 def windows(blocks: Iterator[np.ndarray], seconds: float) -> Iterator[tuple[int, np.ndarray]]:

@@ -37,7 +37,14 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from batchscribe.engines.speakers.encoder import HOP_SAMPLES, SAMPLE_RATE, Floats, loudness_gain
+from batchscribe.engines.speakers.encoder import (
+    HOP_SAMPLES,
+    SAMPLE_RATE,
+    Floats,
+    Samples,
+    as_floats,
+    loudness_gain,
+)
 from batchscribe.engines.speakers.resegment import resegment
 from batchscribe.errors import ConfigError
 
@@ -106,7 +113,7 @@ class FindsMissed(Protocol):
     `most` in all (segmentation.Segmenter)."""
 
     def missed_speakers(
-        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
     ) -> list[int]: ...
 
 
@@ -147,15 +154,15 @@ class Windows:
 
 
 def window_embeddings(
-    audio: Floats, regions: tuple[tuple[int, int], ...], encoder: Encoder
+    audio: Samples, regions: tuple[tuple[int, int], ...], encoder: Encoder
 ) -> Windows:
     """Embeddings of WINDOW_FRAMES windows every HOP_FRAMES inside each region (the last one
     ending with the region); a region shorter than a window is repeated to fill one. The
     speech is raised to Resemblyzer's loudness, all regions by one gain."""
-    gain = loudness_gain([audio[start:end] for start, end in regions])
+    gain = loudness_gain(audio[start:end] for start, end in regions)
     partials, owner, spans, full = [], [], [], []
     for index, (start, end) in enumerate(regions):
-        frames = encoder.features(audio[start:end] * np.float32(gain))
+        frames = encoder.features(as_floats(audio[start:end]) * np.float32(gain))
         if len(frames) == 0:
             continue
         if len(frames) < WINDOW_FRAMES:
@@ -402,7 +409,7 @@ def speaker_name(number: int) -> str:
 
 
 def label_words(
-    audio: Floats,
+    audio: Samples,
     times: Sequence[tuple[int, int]],
     encoder: Encoder,
     expected: int | None,

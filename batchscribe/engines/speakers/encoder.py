@@ -11,7 +11,7 @@ embeddings Resemblyzer's own code gave.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,9 @@ import numpy.typing as npt
 from batchscribe.engines.speakers.onnx import data_path, onnx_session
 
 Floats = npt.NDArray[np.float32]
+#: A recording as the labeller holds it: 16-bit samples (half of float32's memory: an hour is
+#: 115 MB), or float32 in [-1, 1) (a test's, a window's); `as_floats` reads either.
+Samples = npt.NDArray[np.float32] | npt.NDArray[np.int16]
 
 SAMPLE_RATE = 16000
 #: Resemblyzer's hyperparameters (`resemblyzer/hparams.py`): what the model was trained on.
@@ -90,11 +93,23 @@ def mel_spectrogram(wav: Floats) -> Floats:
     return mel
 
 
-def loudness_gain(parts: Sequence[Floats]) -> float:
+def as_floats(samples: Samples) -> Floats:
+    """float32 in [-1, 1): 16-bit samples over 32768, as faster-whisper's `decode_audio` scales
+    them (so the same numbers); float32 as it is, not copied."""
+    if samples.dtype == np.int16:
+        floats: Floats = samples.astype(np.float32) / np.float32(32768)
+        return floats
+    return samples.astype(np.float32, copy=False)
+
+
+def loudness_gain(parts: Iterable[Samples]) -> float:
     """The gain that raises quiet audio (all `parts` together) to TARGET_DBFS, as Resemblyzer
-    does before embedding; 1 for audio at or above it (never lowered), or silent."""
-    samples = sum(len(part) for part in parts)
-    energy = sum(float(np.sum(np.square(part, dtype=np.float64))) for part in parts)
+    does before embedding; 1 for audio at or above it (never lowered), or silent. One part
+    at a time: each 16-bit part is made float32 only while it is summed."""
+    samples, energy = 0, 0.0
+    for part in parts:
+        samples += len(part)
+        energy += float(np.sum(np.square(as_floats(part), dtype=np.float64)))
     if samples == 0 or energy <= 0:
         return 1.0
     change = TARGET_DBFS - 10 * np.log10(energy / samples)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchscribe.engines.speakers.clustering import MAX_SPEAKERS, label_words, with_speakers
-from batchscribe.engines.speakers.encoder import SAMPLE_RATE, Floats, VoiceEncoder
+from batchscribe.engines.speakers.encoder import Floats, Samples, VoiceEncoder
 from batchscribe.engines.speakers.segmentation import Segmenter
 from batchscribe.errors import Stopped
 from batchscribe.settings.parts import LocalSettings
@@ -65,7 +65,7 @@ class SpeakerLabels:
         return self._load().embed(partials)
 
     def missed_speakers(
-        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
     ) -> list[int]:
         """The speakers the voices missed, added (a `FindsMissed` for label_words)."""
         with self._loading:
@@ -79,11 +79,7 @@ class SpeakerLabels:
         words = data.get("words") or []
         names: list[str] = []
         if words:
-            from faster_whisper import decode_audio
-
-            samples = decode_audio(
-                audio if not isinstance(audio, Path) else str(audio), sampling_rate=SAMPLE_RATE
-            )
+            samples = decoded(audio if not isinstance(audio, Path) else str(audio))
             times = [(int(w["start"]), int(w["end"])) for w in words]
             name = getattr(audio, "name", audio)
 
@@ -98,3 +94,28 @@ class SpeakerLabels:
             if self._encoder is None:
                 self._encoder = VoiceEncoder(threads=self._threads)
             return self._encoder
+
+
+def decoded(audio: str | BinaryIO) -> Samples:
+    """The whole recording, 16 kHz mono, as 16-bit samples (faster-whisper's `decode_audio`'s,
+    before it divides them by 32768), filled into one array sized by the container's length:
+    an hour is 115 MB. decode_audio peaked at 570 MB more for an hour (its buffer, its bytes
+    and their float32 copy; BENCHMARKS.md, issue #27)."""
+    import math
+
+    import numpy as np
+
+    from batchscribe.engines.local.windows import RATE, probe, stream_16bit
+
+    seconds = probe(audio)  # a guess (an MP3's may be off): grown when short, cut when long
+    room = int(seconds * 1.01 * RATE) + RATE if seconds and math.isfinite(seconds) else RATE * 60
+    samples, filled = np.empty(room, dtype=np.int16), 0
+    for block in stream_16bit(audio):
+        if filled + len(block) > len(samples):
+            grown = np.empty(max(2 * len(samples), filled + len(block)), dtype=np.int16)
+            grown[:filled] = samples[:filled]
+            samples = grown
+        samples[filled : filled + len(block)] = block
+        filled += len(block)
+    # a guess far too long (a broken header): the samples copied, the room given back
+    return samples[:filled] if len(samples) <= filled * 1.1 + RATE else samples[:filled].copy()

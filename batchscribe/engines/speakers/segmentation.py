@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from batchscribe.engines.speakers.campplus import EMBEDDING_SIZE, SpeakerEncoder
+from batchscribe.engines.speakers.encoder import Samples, as_floats
 from batchscribe.engines.speakers.fbank import Floats, fbank
 from batchscribe.engines.speakers.onnx import data_path, onnx_session
 from batchscribe.errors import Stopped
@@ -95,7 +96,7 @@ class Segmenter:
         self._stopping = stopping or threading.Event()
 
     def missed_speakers(
-        self, audio: Floats, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
     ) -> list[int]:
         """`per_word` (clustering.py's speaker per word, 0, 1, ...) with the speakers it
         missed in `audio` added (`with_missed_speakers`), up to `most` in all."""
@@ -103,7 +104,7 @@ class Segmenter:
         return with_missed_speakers(per_word, word_activity(heard, global_speakers(heard), times),
                                     most)  # fmt: skip
 
-    def heard(self, audio: Floats) -> Heard:
+    def heard(self, audio: Samples) -> Heard:
         """Who is heard in each chunk of `audio` (16 kHz mono), and the voices of those
         heard alone MIN_ALONE_S or more."""
         starts = chunk_starts(len(audio))
@@ -112,7 +113,7 @@ class Segmenter:
             if self._stopping.is_set():
                 raise Stopped()
             chunk = np.zeros(CHUNK_SAMPLES, np.float32)
-            part = audio[start : start + CHUNK_SAMPLES]
+            part = as_floats(audio[start : start + CHUNK_SAMPLES])
             chunk[: len(part)] = part
             scores = self._session.run(None, {"audio": chunk[None, None]})[0][0]
             heard = POWERSET[scores.argmax(axis=-1)]
