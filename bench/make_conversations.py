@@ -37,6 +37,8 @@ SHARED = next(
     (p / "shared" for p in REPO.parents if (p / "shared").is_dir()), REPO.parent / "shared"
 )
 RATE = 16000
+#: The shared corpus-real podcast: one person throughout (the "host" of the quick calls).
+PODCAST = SHARED / "corpus-real" / "fsp-orm.mp3"
 
 INTERVIEW = [
     (
@@ -205,8 +207,7 @@ def _solo_audio(who: str) -> np.ndarray:
     from faster_whisper import decode_audio
 
     def path(source: str) -> Path:
-        podcast = SHARED / "corpus-real" / f"{source}.mp3"
-        return podcast if podcast.exists() else SHARED / "corpus-speakers" / f"{source}.wav"
+        return PODCAST if source == PODCAST.stem else SHARED / "corpus-speakers" / f"{source}.wav"
 
     parts = [decode_audio(str(path(source)), sampling_rate=RATE)[
         int(start * RATE) : int(end * RATE)] for source, start, end in SOLO[who]]  # fmt: skip
@@ -237,7 +238,12 @@ def quick_turns(name: str, speakers: tuple[str, ...], gaps: tuple[float, ...]) -
     pieces = [_turns(_solo_audio(who), 3 * i) for i, who in enumerate(speakers)]
     rounds = zip(*pieces, strict=False)  # up to the speaker with the fewest turns
     order = [(who, said) for turns in rounds for who, said in zip(speakers, turns, strict=True)]
-    track, lines, at = np.zeros(int(60 * RATE), dtype=np.float32), [], 0.3
+    length = (
+        1.0  # the 0.3 s before and after, and room for rounding
+        + sum(len(said) / RATE for _, said in order)
+        + sum(max(0.0, gaps[i % len(gaps)]) for i in range(len(order)))
+    )
+    track, lines, at = np.zeros(int(length * RATE), dtype=np.float32), [], 0.3
     for i, (who, said) in enumerate(order):
         begin = int(at * RATE)
         track[begin : begin + len(said)] += said
@@ -280,7 +286,7 @@ def meeting_excerpts() -> list[str]:
 
 
 def monologue_real() -> None:
-    source = SHARED / "corpus-real" / "fsp-orm.mp3"
+    source = PODCAST
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-t", "60", "-ac", "1",
                     "-ar", "16000", "-b:a", "48k", str(OUT / "monologue-real.mp3")],
                    check=True)  # fmt: skip

@@ -37,7 +37,8 @@ from batchscribe.engines.local.engine import whisper_model  # noqa: E402
 from batchscribe.engines.local.options import to_transcript_data, transcribe_options  # noqa: E402
 from batchscribe.engines.speakers.campplus import SpeakerEncoder  # noqa: E402
 from batchscribe.engines.speakers.clustering import Encoder, label_words  # noqa: E402
-from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder  # noqa: E402
+from batchscribe.engines.speakers.encoder import VoiceEncoder  # noqa: E402
+from batchscribe.engines.speakers.labels import decoded  # noqa: E402
 from batchscribe.engines.speakers.segmentation import Segmenter  # noqa: E402
 from tests.speaker_error import read_rttm, score  # noqa: E402
 
@@ -79,8 +80,6 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
 
 
 def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
-    from faster_whisper import decode_audio
-
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
     loaded: list[Any] = []
 
@@ -98,7 +97,7 @@ def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
         began = time.perf_counter()
         names: list[str] = []
         if words:
-            audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+            audio = decoded(str(path))
             names = label_words(audio, [(w["start"], w["end"]) for w in words], encoder, None,
                                 missed=segmenter)  # fmt: skip
         diarization = time.perf_counter() - began
@@ -119,8 +118,6 @@ def alternated(rounds: int) -> None:
     the words' voices alone, then with the segmentation's missed speakers; the medians."""
     from statistics import median
 
-    from faster_whisper import decode_audio
-
     model = whisper_model(None, device="cpu", compute_type="int8", cpu_threads=1)
     encoder, segmenter = VoiceEncoder(threads=1), Segmenter(threads=1)
     totals = [0.0, 0.0, 0.0]
@@ -137,7 +134,7 @@ def alternated(rounds: int) -> None:
             for column, missed in ((1, None), (2, segmenter)):
                 began = time.perf_counter()
                 if times:
-                    audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+                    audio = decoded(str(path))
                     label_words(audio, times, encoder, None, missed=missed)
                 taken[column].append(time.perf_counter() - began)
         whisper, before, after = (median(t) for t in taken)

@@ -45,7 +45,7 @@ class Score:
     #: reference speakers alone at the midpoint of a scored word: the most a transcript's
     #: words can show (a person Whisper wrote no word of, or only words said over someone
     #: else, is in no scored word)
-    speaking: int = 0
+    speaking: int
 
     @property
     def error(self) -> float:

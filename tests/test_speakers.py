@@ -131,7 +131,8 @@ def test_the_count_hint_gives_that_many_speakers(encoder: VoiceEncoder) -> None:
     "name",
     ["quick-fm", "quick-same-room", "quick-overlap",
      # held out: made after every threshold was set (studio and far-field, two women, two
-     # men with overlaps, three people)
+     # men with overlaps, three people; not quick-four, 3 of its 4 found: Whisper writes 5
+     # words of FEE087, under MIN_SPEAKER_WORDS, BENCHMARKS.md)
      "quick-studio", "quick-two-women", "quick-two-men", "quick-three"],
 )  # fmt: skip
 def test_quick_turns_of_real_voices_are_their_speakers_without_a_count(
@@ -166,22 +167,40 @@ def test_the_engines_labeller_labels_the_stored_words_and_stops_when_the_run_sto
     assert labeller.label(DATA / "interview.wav", {**data, "words": []})["utterances"] == []
 
 
-@pytest.mark.parametrize("told", ["as is", "too short", "too long", "unknown"])
+def _flac(path: Path, samples: np.ndarray) -> Path:
+    """16 kHz mono 16-bit FLAC of float samples."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (np.clip(samples, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("told", ["as is", "too short", "too long", "absurd", "unknown"])
 def test_the_labellers_audio_is_decode_audios_in_16_bits_however_long_it_is_said_to_be(
-    monkeypatch: pytest.MonkeyPatch, told: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, told: str
 ) -> None:
     """The labeller holds the recording as 16-bit samples, filled into one array sized by the
-    container's length (a guess: an MP3's may be off), grown or cut to what was decoded; the
-    same numbers as decode_audio's float32, at a fraction of its memory."""
+    container's length (a guess: an MP3's may be off, a broken header's absurd), grown or cut
+    to what was decoded; the same numbers as decode_audio's float32, at a fraction of its
+    memory. (A broken MP3 frame count said 77 million seconds: 2 TiB asked, MemoryError.)"""
     import tracemalloc
 
     from batchscribe.engines.local import windows
 
-    path = str(DATA / "interview.wav")  # 54 s
+    interview = decode_audio(str(DATA / "interview.wav"), sampling_rate=SAMPLE_RATE)
+    path = str(_flac(tmp_path / "long.flac", np.tile(interview, 4)))  # 3.6 minutes
     real = windows.probe(path)
     assert real is not None
-    said = {"as is": real, "too short": 0.5, "too long": real * 10, "unknown": float("inf")}
-    monkeypatch.setattr(windows, "probe", lambda audio: said[told])
+    said = {"as is": real, "too short": 0.5, "too long": real * 10, "absurd": 7.7e7,
+            "unknown": float("inf")}[told]  # fmt: skip
+    monkeypatch.setattr(windows, "probe", lambda audio: said)
     expected = decode_audio(path, sampling_rate=SAMPLE_RATE)
     tracemalloc.start()
     try:
@@ -193,9 +212,10 @@ def test_the_labellers_audio_is_decode_audios_in_16_bits_however_long_it_is_said
     assert np.array_equal(samples.astype(np.float32) / 32768, expected)
     with open(path, "rb") as opened:  # a file's bytes (through Ray): the same
         assert np.array_equal(decoded(opened), samples)
-    if told in ("as is", "unknown"):  # 2 bytes a sample, and a block (decode_audio: 10.8)
-        assert peak <= 2.5 * len(samples) + 4_000_000, peak
-    if told == "too long":  # cut to what was decoded
+    if told == "as is":  # 2 bytes a sample, and a block being decoded (1 MB; decode_audio:
+        # 11 bytes a sample; blocks joined at the end: 4)
+        assert peak <= 2.2 * len(samples) + 1_500_000, peak
+    if told in ("too long", "absurd"):  # cut to what was decoded
         assert samples.base is None or len(samples.base) == len(samples)
 
 

@@ -28,6 +28,8 @@ WINDOW_S = 300.0
 #: Where a window may end: the quietest frame of its last seconds.
 QUIET_SEARCH_S = 10.0
 QUIET_FRAME = RATE // 10
+#: 16-bit samples over this are float32 in [-1, 1), as faster-whisper's `decode_audio` makes them.
+FULL_SCALE = 32768.0
 
 
 def probe(audio: str | BinaryIO) -> float | None:
@@ -67,12 +69,12 @@ def quiet_cut(samples: np.ndarray, end: int, search: int, frame: int = QUIET_FRA
 def stream(audio: str | BinaryIO, chunk: int = 500_000) -> Iterator[np.ndarray]:
     """The recording as 16 kHz mono float32 blocks of about `chunk` samples."""
     for block in stream_16bit(audio, chunk):
-        yield block.astype(np.float32) / 32768.0
+        yield block.astype(np.float32) / FULL_SCALE
 
 
 def stream_16bit(audio: str | BinaryIO, chunk: int = 500_000) -> Iterator[np.ndarray]:
     """The recording as 16 kHz mono 16-bit blocks of about `chunk` samples: what
-    faster-whisper's `decode_audio` divides by 32768."""
+    faster-whisper's `decode_audio` divides by FULL_SCALE."""
     import av
     from faster_whisper import audio as fw_audio
 

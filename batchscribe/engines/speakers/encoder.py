@@ -94,10 +94,12 @@ def mel_spectrogram(wav: Floats) -> Floats:
 
 
 def as_floats(samples: Samples) -> Floats:
-    """float32 in [-1, 1): 16-bit samples over 32768, as faster-whisper's `decode_audio` scales
-    them (so the same numbers); float32 as it is, not copied."""
+    """float32 in [-1, 1): 16-bit samples over FULL_SCALE, as faster-whisper's `decode_audio`
+    scales them (so the same numbers); float32 as it is, not copied."""
+    from batchscribe.engines.local.windows import FULL_SCALE
+
     if samples.dtype == np.int16:
-        floats: Floats = samples.astype(np.float32) / np.float32(32768)
+        floats: Floats = samples.astype(np.float32) / np.float32(FULL_SCALE)
         return floats
     return samples.astype(np.float32, copy=False)
 

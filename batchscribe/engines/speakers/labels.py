@@ -17,6 +17,14 @@ from batchscribe.settings.parts import LocalSettings
 
 log = logging.getLogger(__name__)
 
+#: The most a container's length may reserve before a sample is decoded: an hour (115 MB).
+#: A header can say anything (a broken MP3 frame count: 77 million seconds, 2 TiB); longer
+#: recordings grow as they are decoded.
+MOST_RESERVED_S = 3600
+#: Reserved over what the container says (an MP3's length is a guess from its bit rate: a
+#: share and a second more), and when it says nothing; kept unless the samples fill under 90%.
+MARGIN_SHARE, MARGIN_S, UNKNOWN_S, KEPT_FILLED = 0.01, 1.0, 60.0, 0.9
+
 
 class SpeakerLabels:
     """Labels the speakers of finished local transcripts; the voice encoder (and the
@@ -98,7 +106,7 @@ class SpeakerLabels:
 
 def decoded(audio: str | BinaryIO) -> Samples:
     """The whole recording, 16 kHz mono, as 16-bit samples (faster-whisper's `decode_audio`'s,
-    before it divides them by 32768), filled into one array sized by the container's length:
+    before it divides them by FULL_SCALE), filled into one array sized by the container's length:
     an hour is 115 MB. decode_audio peaked at 570 MB more for an hour (its buffer, its bytes
     and their float32 copy; BENCHMARKS.md, issue #27)."""
     import math
@@ -107,9 +115,11 @@ def decoded(audio: str | BinaryIO) -> Samples:
 
     from batchscribe.engines.local.windows import RATE, probe, stream_16bit
 
-    seconds = probe(audio)  # a guess (an MP3's may be off): grown when short, cut when long
-    room = int(seconds * 1.01 * RATE) + RATE if seconds and math.isfinite(seconds) else RATE * 60
-    samples, filled = np.empty(room, dtype=np.int16), 0
+    said = probe(audio)  # a guess: grown when short, cut when long
+    seconds = UNKNOWN_S
+    if said is not None and math.isfinite(said) and said > 0:
+        seconds = min(said * (1 + MARGIN_SHARE) + MARGIN_S, MOST_RESERVED_S)
+    samples, filled = np.empty(int(seconds * RATE), dtype=np.int16), 0
     for block in stream_16bit(audio):
         if filled + len(block) > len(samples):
             grown = np.empty(max(2 * len(samples), filled + len(block)), dtype=np.int16)
@@ -117,5 +127,6 @@ def decoded(audio: str | BinaryIO) -> Samples:
             samples = grown
         samples[filled : filled + len(block)] = block
         filled += len(block)
-    # a guess far too long (a broken header): the samples copied, the room given back
-    return samples[:filled] if len(samples) <= filled * 1.1 + RATE else samples[:filled].copy()
+    if filled >= KEPT_FILLED * len(samples):
+        return samples[:filled]
+    return samples[:filled].copy()  # a guess far too long: the room given back
