@@ -5,6 +5,7 @@
     python bench/speakers.py --encoder campplus   # CAM++ in place of GE2E (not adopted)
     python bench/speakers.py --words-only  # without the segmentation's missed speakers
     python bench/speakers.py --alternate 1  # Whisper, words only, with segmentation: in turn
+    python bench/speakers.py --telephone   # the conversations as a phone line carries them
 
 (1) Per recording of the shared corpus-speakers set, tests/data/speakers, the one-voice clips of
 the shared corpus (and corpus-hard's french.wav) and the 3-minute
@@ -48,6 +49,7 @@ SHARED = next(
 OWN = REPO / "tests" / "data" / "speakers"
 CORPUS = SHARED / "corpus-speakers"
 LONG = SHARED / "corpus-real" / "fsp-orm.mp3"
+TELEPHONE = REPO / "bench" / "out" / "telephone"
 
 
 def recordings() -> list[Path]:
@@ -65,7 +67,8 @@ def recordings() -> list[Path]:
 def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, float]:
     """Whisper's words of `path`, its audio seconds and Whisper's seconds: cached under
     bench/out/speakers/ (a variant of the diarization reruns without Whisper)."""
-    cache = REPO / "bench" / "out" / "speakers" / f"{path.name}.json"
+    kept_as = f"telephone-{path.name}" if path.parent == TELEPHONE else path.name
+    cache = REPO / "bench" / "out" / "speakers" / f"{kept_as}.json"
     if cache.exists():
         kept = json.loads(cache.read_text())
         return kept["words"], kept["duration"], kept["whisper_s"]
@@ -79,7 +82,42 @@ def transcribed(path: Path, model: Any) -> tuple[list[dict[str, Any]], float, fl
     return data["words"], data["audio_duration"], whisper
 
 
-def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
+def telephoned() -> list[Path]:
+    """The recordings with two or more people, as a phone line carries them: 8 kHz, 300-3400
+    Hz, mu-law (G.711), back at 16 kHz, in bench/out/telephone/ (their names kept, so their
+    reference turns are theirs)."""
+    import av
+    import numpy as np
+    from scipy.signal import butter, resample_poly, sosfilt
+
+    reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
+    TELEPHONE.mkdir(parents=True, exist_ok=True)
+    made = []
+    for path in recordings():
+        turns = reference.get(path.stem)
+        if not turns or len({t.speaker for t in turns}) < 2:
+            continue
+        narrow = resample_poly(decoded(str(path)).astype(np.float64) / 32768, 1, 2)
+        narrow = sosfilt(butter(4, [300, 3400], btype="band", fs=8000, output="sos"), narrow)
+        mu = 255.0  # G.711's mu-law, 8 bits
+        coded = np.sign(narrow) * np.log1p(mu * np.abs(np.clip(narrow, -1, 1))) / np.log1p(mu)
+        coded = np.round(coded * 127) / 127
+        narrow = np.sign(coded) * np.expm1(np.abs(coded) * np.log1p(mu)) / mu
+        wide = (np.clip(resample_poly(narrow, 2, 1), -1, 1) * 32767).astype("<i2")
+        out_path = TELEPHONE / f"{path.stem}.flac"
+        with av.open(str(out_path), "w") as out:
+            stream = out.add_stream("flac", rate=16000, layout="mono")
+            frame = av.AudioFrame.from_ndarray(wide[None, :], format="s16", layout="mono")
+            frame.sample_rate = 16000
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                out.mux(packet)
+        made.append(out_path)
+    return made
+
+
+def per_recording(
+    encoder: Encoder, segmenter: Segmenter | None, paths: list[Path] | None = None
+) -> None:
     reference = {**read_rttm(CORPUS / "reference.rttm"), **read_rttm(OWN / "reference.rttm")}
     loaded: list[Any] = []
 
@@ -92,7 +130,7 @@ def per_recording(encoder: Encoder, segmenter: Segmenter | None) -> None:
     print("| recording | s | words | speakers found (reference; in words) | wrong | Whisper s | "
           "diarization s | share |")  # fmt: skip
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
-    for path in recordings():
+    for path in paths or recordings():
         words, duration, whisper = transcribed(path, model)
         began = time.perf_counter()
         names: list[str] = []
@@ -179,6 +217,8 @@ def main() -> None:
     parser.add_argument("--words-only", action="store_true",
                         help="no segmentation pass for the speakers the words miss (as before "
                         "issue #27's last step)")  # fmt: skip
+    parser.add_argument("--telephone", action="store_true",
+                        help="the conversations through a phone line's band, mu-law")  # fmt: skip
     parser.add_argument("--alternate", type=int, default=0,
                         help="Whisper and both labellings timed in turn, N rounds")  # fmt: skip
     args = parser.parse_args()
@@ -188,6 +228,7 @@ def main() -> None:
     per_recording(
         SpeakerEncoder(threads=1) if args.encoder == "campplus" else VoiceEncoder(threads=1),
         None if args.words_only else Segmenter(threads=1),
+        telephoned() if args.telephone else None,
     )
     if args.cli:
         cli_runs(args.cli)
