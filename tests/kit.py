@@ -94,8 +94,6 @@ def three_minutes_of_speech(path: Path, *, lead: float = 0.0) -> float:
     """The example clips read one after another, again and again, with the half-second
     silences of speech read aloud (no long pause), as a 16 kHz WAV: its length in seconds.
     `lead` seconds of silence in front make recordings that differ (each one is decoded)."""
-    import wave
-
     import numpy as np
     from faster_whisper import decode_audio
 
@@ -107,12 +105,22 @@ def three_minutes_of_speech(path: Path, *, lead: float = 0.0) -> float:
     while sum(len(p) for p in parts) < 180 * 16000:
         parts.extend([clips[len(parts) // 2 % len(clips)], gap])
     audio = np.concatenate(parts)
+    write_wav(path, audio)
+    return len(audio) / 16000
+
+
+def write_wav(path: Path, samples: Any) -> Path:
+    """Float samples in [-1, 1] as a 16 kHz mono 16-bit WAV."""
+    import wave
+
+    import numpy as np
+
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(16000)
-        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return len(audio) / 16000
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
 
 
 #: What every config file a test writes starts from: nobody waits on purpose.

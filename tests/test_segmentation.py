@@ -13,6 +13,7 @@ from faster_whisper import decode_audio
 from batchscribe.engines.speakers.clustering import label_words
 from batchscribe.engines.speakers.encoder import SAMPLE_RATE, VoiceEncoder
 from batchscribe.engines.speakers.labels import SpeakerLabels, decoded
+from batchscribe.engines.speakers.recording import InMemory, Streamed
 from batchscribe.engines.speakers.segmentation import (
     CHUNK_SAMPLES,
     STEP_SAMPLES,
@@ -23,6 +24,7 @@ from batchscribe.engines.speakers.segmentation import (
     with_missed_speakers,
     word_activity,
 )
+from tests.kit import write_wav
 from tests.speaker_error import Score, read_rttm, score
 
 DATA = Path(__file__).resolve().parent / "data" / "speakers"
@@ -174,3 +176,65 @@ def test_a_long_recordings_local_speakers_are_linked_from_a_sample(
     assert linked == [10]
     assert labels[0::2] == [labels[0]] * 40 and labels[1::2] == [labels[1]] * 40
     assert labels[0] != labels[1]
+
+
+def test_a_streamed_recording_is_labelled_as_one_held_in_memory(segmenter: Segmenter) -> None:
+    """A long recording is decoded again for each pass (recording.Streamed): every step (the
+    windows, the resegmentation, the segmentation) reads the same samples, so the same
+    labels and voices as from the samples held."""
+    times = [tuple(t) for t in json.loads((DATA / "quick-overlap.word-times.json").read_text())]
+    path = str(DATA / "quick-overlap.flac")
+    held, streamed = InMemory(decoded(path)), Streamed(path)
+    assert len(streamed) == len(held)
+    encoder = VoiceEncoder(threads=1)
+    assert label_words(streamed, times, encoder, None, missed=segmenter) == label_words(
+        held, times, encoder, None, missed=segmenter
+    )
+    assert np.array_equal(segmenter.heard(streamed).embeddings, segmenter.heard(held).embeddings)
+
+
+def test_a_streamed_recording_gives_each_span_and_holds_only_what_it_reads(
+    tmp_path: Path,
+) -> None:
+    """Spans in order (overlapping, past the end) are the samples there, from a path or a
+    file's bytes, pass after pass; reading an hour's worth holds a block, not the hour."""
+    import tracemalloc
+
+    path = str(DATA / "quick-overlap.flac")
+    samples = decoded(path)
+    spans = [(0, 100), (50, 400_000), (160_000, 170_000), (290_000, 400_000), (500_000, 600_000)]
+    want = [samples[a:b].astype(np.float32) / 32768 for a, b in spans]
+    with open(path, "rb") as opened:
+        for recording in (Streamed(path), Streamed(opened)):
+            for _ in range(2):  # each pass decodes from the start
+                got = list(recording.spans(spans))
+                assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+    with pytest.raises(ValueError, match="in order"):
+        list(Streamed(path).spans([(1000, 2000), (0, 10)]))
+    long = write_wav(tmp_path / "long.wav", np.tile(samples.astype(np.float32) / 32768, 48))
+    recording = Streamed(str(long))
+    size = 2 * len(recording)  # bytes, as 16-bit samples held
+    tracemalloc.start()
+    try:
+        for part in recording.spans([(s, s + CHUNK_SAMPLES) for s in chunk_starts(len(recording))]):
+            assert len(part) <= CHUNK_SAMPLES
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # 15 minutes: 28 MB as 16-bit samples; read as they come, a block or two (1 MB each)
+    assert peak < size / 4, (peak, size)
+
+
+def test_the_labeller_streams_a_recording_longer_than_a_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from batchscribe.engines.local import windows
+    from batchscribe.engines.speakers import labels
+
+    path = str(DATA / "quick-overlap.flac")
+    assert isinstance(labels.recording(path), InMemory)
+    monkeypatch.setattr(windows, "WINDOW_S", 10.0)
+    assert isinstance(labels.recording(path), Streamed)
+    monkeypatch.setattr(windows, "probe", lambda audio: float("inf"))  # length unknown
+    monkeypatch.setattr(windows, "WINDOW_S", 300.0)
+    assert isinstance(labels.recording(path), Streamed)

@@ -37,7 +37,7 @@ from batchscribe.engines.speakers.encoder import (
 from batchscribe.engines.speakers.labels import SpeakerLabels, decoded
 from batchscribe.errors import EXIT_OK, EXIT_USAGE, Stopped
 from tests.fakeapi import FakeServer
-from tests.kit import api_env, events, run_cli, speech
+from tests.kit import api_env, events, run_cli, speech, write_wav
 from tests.speaker_error import Score, read_rttm, score
 
 DATA = Path(__file__).resolve().parent / "data" / "speakers"
@@ -167,21 +167,6 @@ def test_the_engines_labeller_labels_the_stored_words_and_stops_when_the_run_sto
     assert labeller.label(DATA / "interview.wav", {**data, "words": []})["utterances"] == []
 
 
-def _flac(path: Path, samples: np.ndarray) -> Path:
-    """16 kHz mono 16-bit FLAC of float samples."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray(
-            (np.clip(samples, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono"
-        )
-        frame.sample_rate = SAMPLE_RATE
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return path
-
-
 @pytest.mark.parametrize("told", ["as is", "too short", "too long", "absurd", "unknown"])
 def test_the_labellers_audio_is_decode_audios_in_16_bits_however_long_it_is_said_to_be(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, told: str
@@ -195,7 +180,7 @@ def test_the_labellers_audio_is_decode_audios_in_16_bits_however_long_it_is_said
     from batchscribe.engines.local import windows
 
     interview = decode_audio(str(DATA / "interview.wav"), sampling_rate=SAMPLE_RATE)
-    path = str(_flac(tmp_path / "long.flac", np.tile(interview, 4)))  # 3.6 minutes
+    path = str(write_wav(tmp_path / "long.wav", np.tile(interview, 4)))  # 3.6 minutes
     real = windows.probe(path)
     assert real is not None
     said = {"as is": real, "too short": 0.5, "too long": real * 10, "absurd": 7.7e7,

@@ -42,9 +42,9 @@ from batchscribe.engines.speakers.encoder import (
     SAMPLE_RATE,
     Floats,
     Samples,
-    as_floats,
     loudness_gain,
 )
+from batchscribe.engines.speakers.recording import Recording, as_recording
 from batchscribe.engines.speakers.resegment import resegment
 from batchscribe.errors import ConfigError
 
@@ -113,7 +113,11 @@ class FindsMissed(Protocol):
     `most` in all (segmentation.Segmenter)."""
 
     def missed_speakers(
-        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self,
+        audio: Recording,
+        times: Sequence[tuple[int, int]],
+        per_word: Sequence[int],
+        most: int,
     ) -> list[int]: ...
 
 
@@ -154,15 +158,27 @@ class Windows:
 
 
 def window_embeddings(
-    audio: Samples, regions: tuple[tuple[int, int], ...], encoder: Encoder
+    audio: Recording | Samples, regions: tuple[tuple[int, int], ...], encoder: Encoder
 ) -> Windows:
     """Embeddings of WINDOW_FRAMES windows every HOP_FRAMES inside each region (the last one
     ending with the region); a region shorter than a window is repeated to fill one. The
-    speech is raised to Resemblyzer's loudness, all regions by one gain."""
-    gain = loudness_gain(audio[start:end] for start, end in regions)
-    partials, owner, spans, full = [], [], [], []
-    for index, (start, end) in enumerate(regions):
-        frames = encoder.features(as_floats(audio[start:end]) * np.float32(gain))
+    speech is raised to Resemblyzer's loudness, all regions by one gain. Two passes over the
+    regions; a batch of windows embedded as soon as it is full (an hour's spectrogram is not
+    held: 58 MB)."""
+    recording = as_recording(audio)
+    gain = loudness_gain(recording.spans(regions))
+    partials: list[Floats] = []
+    batches: list[Floats] = []
+    owner, spans, full = [], [], []
+
+    def embed_full_batch() -> None:
+        if len(partials) == BATCH_WINDOWS:
+            batches.append(encoder.embed(np.stack(partials)))
+            partials.clear()
+
+    for index, ((start, end), speech) in enumerate(zip(regions, recording.spans(regions),
+                                                       strict=True)):  # fmt: skip
+        frames = encoder.features(speech * np.float32(gain))
         if len(frames) == 0:
             continue
         if len(frames) < WINDOW_FRAMES:
@@ -170,6 +186,7 @@ def window_embeddings(
             full.append(False)
             owner.append(index)
             spans.append((start / SAMPLE_RATE, end / SAMPLE_RATE))
+            embed_full_batch()
             continue
         offsets = list(range(0, len(frames) - WINDOW_FRAMES + 1, HOP_FRAMES))
         if offsets[-1] + WINDOW_FRAMES < len(frames):
@@ -180,9 +197,9 @@ def window_embeddings(
             owner.append(index)
             begin = start / SAMPLE_RATE + offset * HOP_SAMPLES / SAMPLE_RATE
             spans.append((begin, begin + WINDOW_FRAMES * HOP_SAMPLES / SAMPLE_RATE))
-    # the windows are views of their region's spectrogram: stacked a batch at a time
-    batches = [encoder.embed(np.stack(partials[i : i + BATCH_WINDOWS]))
-               for i in range(0, len(partials), BATCH_WINDOWS)]  # fmt: skip
+            embed_full_batch()
+    if partials:  # the windows are views of their region's spectrogram: stacked a batch
+        batches.append(encoder.embed(np.stack(partials)))  # at a time
     embeddings = np.concatenate(batches) if batches else np.zeros((0, 1), np.float32)
     return Windows(
         embeddings=embeddings.astype(np.float32),
@@ -409,7 +426,7 @@ def speaker_name(number: int) -> str:
 
 
 def label_words(
-    audio: Samples,
+    audio: Recording | Samples,
     times: Sequence[tuple[int, int]],
     encoder: Encoder,
     expected: int | None,
@@ -423,6 +440,7 @@ def label_words(
     data's, adds the speakers the words' voices missed."""
     if not times:
         return []
+    audio = as_recording(audio)
     regions = speech_regions(times, len(audio))
     windows = window_embeddings(audio, regions, encoder) if regions else None
     if windows is None or len(windows.embeddings) == 0:

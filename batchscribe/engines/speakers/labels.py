@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from batchscribe.engines.speakers.clustering import MAX_SPEAKERS, label_words, with_speakers
 from batchscribe.engines.speakers.encoder import Floats, Samples, VoiceEncoder
+from batchscribe.engines.speakers.recording import InMemory, Recording, Streamed
 from batchscribe.engines.speakers.segmentation import Segmenter
 from batchscribe.errors import Stopped
 from batchscribe.settings.parts import LocalSettings
@@ -73,7 +74,11 @@ class SpeakerLabels:
         return self._load().embed(partials)
 
     def missed_speakers(
-        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self,
+        audio: Recording | Samples,
+        times: Sequence[tuple[int, int]],
+        per_word: Sequence[int],
+        most: int,
     ) -> list[int]:
         """The speakers the voices missed, added (a `FindsMissed` for label_words)."""
         with self._loading:
@@ -87,14 +92,14 @@ class SpeakerLabels:
         words = data.get("words") or []
         names: list[str] = []
         if words:
-            samples = decoded(audio if not isinstance(audio, Path) else str(audio))
+            recorded = recording(audio if not isinstance(audio, Path) else str(audio))
             times = [(int(w["start"]), int(w["end"])) for w in words]
             name = getattr(audio, "name", audio)
 
             def warn(line: str) -> None:
                 log.warning("%s: %s", name, line)
 
-            names = label_words(samples, times, self, self._expected, self._bounds, warn, self)
+            names = label_words(recorded, times, self, self._expected, self._bounds, warn, self)
         return with_speakers(data, names, self._expected)
 
     def _load(self) -> VoiceEncoder:
@@ -102,6 +107,21 @@ class SpeakerLabels:
             if self._encoder is None:
                 self._encoder = VoiceEncoder(threads=self._threads)
             return self._encoder
+
+
+def recording(audio: str | BinaryIO) -> Recording:
+    """What the labels read: a recording of up to a window of Whisper's (windows.py, 5
+    minutes) held as 16-bit samples (`decoded`); a longer one, or one of unknown length,
+    decoded again for each pass (recording.Streamed), as the transcriber streams it: an
+    hour's labelling held 393 MB with its samples in memory (BENCHMARKS.md, issue #27)."""
+    import math
+
+    from batchscribe.engines.local.windows import WINDOW_S, probe
+
+    said = probe(audio)
+    if said is not None and math.isfinite(said) and said <= WINDOW_S:
+        return InMemory(decoded(audio))
+    return Streamed(audio)
 
 
 def decoded(audio: str | BinaryIO) -> Samples:

@@ -32,9 +32,10 @@ import numpy as np
 import numpy.typing as npt
 
 from batchscribe.engines.speakers.campplus import EMBEDDING_SIZE, SpeakerEncoder
-from batchscribe.engines.speakers.encoder import Samples, as_floats
+from batchscribe.engines.speakers.encoder import Samples
 from batchscribe.engines.speakers.fbank import Floats, fbank
 from batchscribe.engines.speakers.onnx import data_path, onnx_session
+from batchscribe.engines.speakers.recording import Recording, as_recording
 from batchscribe.errors import Stopped
 
 MODEL_FILE = "segmentation.onnx"
@@ -96,7 +97,11 @@ class Segmenter:
         self._stopping = stopping or threading.Event()
 
     def missed_speakers(
-        self, audio: Samples, times: Sequence[tuple[int, int]], per_word: Sequence[int], most: int
+        self,
+        audio: Recording | Samples,
+        times: Sequence[tuple[int, int]],
+        per_word: Sequence[int],
+        most: int,
     ) -> list[int]:
         """`per_word` (clustering.py's speaker per word, 0, 1, ...) with the speakers it
         missed in `audio` added (`with_missed_speakers`), up to `most` in all."""
@@ -104,16 +109,17 @@ class Segmenter:
         return with_missed_speakers(per_word, word_activity(heard, global_speakers(heard), times),
                                     most)  # fmt: skip
 
-    def heard(self, audio: Samples) -> Heard:
+    def heard(self, audio: Recording | Samples) -> Heard:
         """Who is heard in each chunk of `audio` (16 kHz mono), and the voices of those
         heard alone MIN_ALONE_S or more."""
-        starts = chunk_starts(len(audio))
+        recording = as_recording(audio)
+        starts = chunk_starts(len(recording))
         frames, speakers, embeddings = [], [], []
-        for index, start in enumerate(starts):
+        parts = recording.spans([(start, start + CHUNK_SAMPLES) for start in starts])
+        for index, part in enumerate(parts):
             if self._stopping.is_set():
                 raise Stopped()
             chunk = np.zeros(CHUNK_SAMPLES, np.float32)
-            part = as_floats(audio[start : start + CHUNK_SAMPLES])
             chunk[: len(part)] = part
             scores = self._session.run(None, {"audio": chunk[None, None]})[0][0]
             heard = POWERSET[scores.argmax(axis=-1)]
