@@ -127,6 +127,9 @@ def test_chunks_cover_the_recording_to_its_end() -> None:
     assert chunk_starts(5 * SAMPLE_RATE) == [0]
     assert chunk_starts(CHUNK_SAMPLES) == [0]
     assert chunk_starts(25 * SAMPLE_RATE) == [0, 10 * SAMPLE_RATE, 15 * SAMPLE_RATE]
+    # a tail too short for anyone to found a speaker in: its own chunk, not 11-21 s again
+    assert chunk_starts(21 * SAMPLE_RATE) == [0, 10 * SAMPLE_RATE, 20 * SAMPLE_RATE]
+    assert chunk_starts(22 * SAMPLE_RATE) == [0, 10 * SAMPLE_RATE, 12 * SAMPLE_RATE]
 
 
 def test_16_bit_samples_are_labelled_as_their_float32(segmenter: Segmenter) -> None:

@@ -79,10 +79,14 @@ class Heard:
 
 def chunk_starts(length: int) -> list[int]:
     """The first sample of each chunk of a recording of `length` samples: every STEP_SAMPLES,
-    the last one ending with the recording."""
+    the last one ending with the recording; but a tail under MIN_ALONE_S is a chunk of its
+    own, padded with silence (nobody in it can found a speaker, and a chunk ending with the
+    recording would hear the one before it again: a 21 s call's third chunk, 11-21 s)."""
     starts = list(range(0, max(1, length - CHUNK_SAMPLES + 1), STEP_SAMPLES))
-    if starts[-1] + CHUNK_SAMPLES < length:
-        starts.append(length - CHUNK_SAMPLES)
+    tail = length - (starts[-1] + CHUNK_SAMPLES)
+    if tail > 0:
+        short = tail < MIN_ALONE_S * 16_000
+        starts.append(starts[-1] + CHUNK_SAMPLES if short else length - CHUNK_SAMPLES)
     return starts
 
 
