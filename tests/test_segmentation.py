@@ -241,3 +241,22 @@ def test_the_labeller_streams_a_recording_longer_than_a_window(
     monkeypatch.setattr(windows, "probe", lambda audio: float("inf"))  # length unknown
     monkeypatch.setattr(windows, "WINDOW_S", 300.0)
     assert isinstance(labels.recording(path), Streamed)
+
+
+def test_a_streamed_pass_stops_when_the_run_stops(tmp_path: Path) -> None:
+    """Between two blocks (31 s each) of any pass, the counting one included."""
+    import threading
+
+    from batchscribe.errors import Stopped
+
+    samples = decoded(str(DATA / "quick-overlap.flac")).astype(np.float32) / 32768
+    path = str(write_wav(tmp_path / "long.wav", np.tile(samples, 4)))  # 74 s: three blocks
+    stopping = threading.Event()
+    recording = Streamed(path, stopping)
+    passes = recording.spans([(0, CHUNK_SAMPLES), (60 * SAMPLE_RATE, 70 * SAMPLE_RATE)])
+    assert len(next(passes)) == CHUNK_SAMPLES
+    stopping.set()
+    with pytest.raises(Stopped):
+        list(passes)
+    with pytest.raises(Stopped):
+        Streamed(path, stopping)

@@ -92,7 +92,9 @@ class SpeakerLabels:
         words = data.get("words") or []
         names: list[str] = []
         if words:
-            recorded = recording(audio if not isinstance(audio, Path) else str(audio))
+            recorded = recording(
+                audio if not isinstance(audio, Path) else str(audio), self._stopping
+            )
             times = [(int(w["start"]), int(w["end"])) for w in words]
             name = getattr(audio, "name", audio)
 
@@ -109,7 +111,7 @@ class SpeakerLabels:
             return self._encoder
 
 
-def recording(audio: str | BinaryIO) -> Recording:
+def recording(audio: str | BinaryIO, stopping: threading.Event | None = None) -> Recording:
     """What the labels read: a recording of up to a window of Whisper's (windows.py, 5
     minutes) held as 16-bit samples (`decoded`); a longer one, or one of unknown length,
     decoded again for each pass (recording.Streamed), as the transcriber streams it: an
@@ -121,7 +123,7 @@ def recording(audio: str | BinaryIO) -> Recording:
     said = probe(audio)
     if said is not None and math.isfinite(said) and said <= WINDOW_S:
         return InMemory(decoded(audio))
-    return Streamed(audio)
+    return Streamed(audio, stopping)
 
 
 def decoded(audio: str | BinaryIO) -> Samples:
