@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from batchscribe.engines.local.windows import FULL_SCALE
 from batchscribe.engines.speakers.onnx import data_path, onnx_session
 
 Floats = npt.NDArray[np.float32]
@@ -96,8 +97,6 @@ def mel_spectrogram(wav: Floats) -> Floats:
 def as_floats(samples: Samples) -> Floats:
     """float32 in [-1, 1): 16-bit samples over FULL_SCALE, as faster-whisper's `decode_audio`
     scales them (so the same numbers); float32 as it is, not copied."""
-    from batchscribe.engines.local.windows import FULL_SCALE
-
     if samples.dtype == np.int16:
         floats: Floats = samples.astype(np.float32) / np.float32(FULL_SCALE)
         return floats

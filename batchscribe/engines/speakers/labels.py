@@ -122,11 +122,11 @@ def recording(audio: str | BinaryIO, stopping: threading.Event | None = None) ->
 
     said = probe(audio)
     if said is not None and math.isfinite(said) and said <= WINDOW_S:
-        return InMemory(decoded(audio))
+        return InMemory(decoded(audio, said))
     return Streamed(audio, stopping)
 
 
-def decoded(audio: str | BinaryIO) -> Samples:
+def decoded(audio: str | BinaryIO, said: float | None = None) -> Samples:
     """The whole recording, 16 kHz mono, as 16-bit samples (faster-whisper's `decode_audio`'s,
     before it divides them by FULL_SCALE), filled into one array sized by the container's length:
     an hour is 115 MB. decode_audio peaked at 570 MB more for an hour (its buffer, its bytes
@@ -137,7 +137,8 @@ def decoded(audio: str | BinaryIO) -> Samples:
 
     from batchscribe.engines.local.windows import RATE, probe, stream_16bit
 
-    said = probe(audio)  # a guess: grown when short, cut when long
+    if said is None:  # the container's length, unless the caller has it already
+        said = probe(audio)  # a guess: grown when short, cut when long
     seconds = UNKNOWN_S
     if said is not None and math.isfinite(said) and said > 0:
         seconds = min(said * (1 + MARGIN_SHARE) + MARGIN_S, MOST_RESERVED_S)
