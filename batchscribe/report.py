@@ -276,6 +276,9 @@ class Reporter:
         self._ended = False
         #: --watch finished the walk (`watching`): a stop then may leave nothing to do
         self._caught_up = False
+        #: files refused by the budget and not started since: a watcher's rescans offer the
+        #: same waiting file again, and it is still one file left over (`over_budget`)
+        self._over_budget: set[Path] = set()
 
     # -- lifecycle
     def __enter__(self) -> Reporter:
@@ -337,6 +340,9 @@ class Reporter:
         self.summary.in_progress += 1
         if source is not None:
             self.stages[source] = "working"
+            if source in self._over_budget:  # a watcher's new day admitted it: not left over
+                self._over_budget.discard(source)
+                self.summary.over_budget -= 1
         self._refresh()
 
     def _idle(self) -> bool:
@@ -357,8 +363,11 @@ class Reporter:
         self._end(source)
 
     def over_budget(self, source: Path) -> None:
-        """Not started: --max-files or --max-audio-hours was reached (the next run does it)."""
-        self.summary.over_budget += 1
+        """Not started: --max-files or --max-audio-hours was reached (the next run does it).
+        Counted once per file, however often a watcher's rescans offer it again."""
+        if source not in self._over_budget:
+            self._over_budget.add(source)
+            self.summary.over_budget += 1
 
     def failed_before(self, count: int) -> None:
         """Files that failed for good in an earlier run, not retried (see --retry-failed)."""

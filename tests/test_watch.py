@@ -142,3 +142,28 @@ def test_a_file_added_while_stopped_is_done_at_the_next_start(
 
     assert (root / "late.txt").read_text() == "arrived at night\n"
     assert fake.api.transcript_count == 1
+
+
+def test_a_file_the_budget_holds_back_is_one_file_left_however_often_rescanned(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    root = tmp_path / "inbox"
+    root.mkdir()
+    metrics = tmp_path / "batchscribe.prom"
+    config = write_config(
+        tmp_path / "c.toml",
+        assemblyai={"poll_interval": 0.05},
+        watch={"settle": 0.2, "rescan": 0.2},
+    )
+    (root / "a.wav").write_bytes(speech("the first of the day"))
+    (root / "b.wav").write_bytes(speech("one too many"))
+    watching = Watching(root, fake, config, "--max-files", "1", "--metrics-file", str(metrics))
+    wait_for(lambda: watching.done("a.wav") + watching.done("b.wav") == 1)
+    time.sleep(2.0)  # ten rescans, each offering the waiting file again
+
+    code, _took, log = watching.stop()
+
+    assert code == EXIT_INTERRUPTED, log
+    assert fake.api.transcript_count == 1
+    assert "1 left for the next run (budget reached)" in log, log
+    assert 'batchscribe_run_files_total{result="over_budget"} 1.0' in metrics.read_text()
