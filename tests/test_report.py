@@ -428,6 +428,16 @@ def test_recent_keeps_the_last_items_and_counts_them_all() -> None:
     assert len(list(unbounded)) == 1000 and unbounded.dropped == 0
 
 
+def test_a_file_held_back_by_the_budget_counts_once_and_not_once_started() -> None:
+    reporter = Reporter(stream=io.StringIO())
+    for _rescan in range(3):  # a watcher offers the waiting files again at every rescan
+        reporter.over_budget(Path("a.mp3"))
+        reporter.over_budget(Path("b.mp3"))
+    assert reporter.summary.over_budget == 2
+    reporter.started(Path("a.mp3"))  # the next day's budget admits it
+    assert reporter.summary.over_budget == 1
+
+
 def test_a_watchers_summary_lists_the_last_failures_with_their_count(tmp_path: Path) -> None:
     reporter = Reporter(quiet=True)
     keep_last(reporter.summary, 5)
