@@ -1,8 +1,9 @@
 """What the user sees: progress while it runs, one line per finished or failed file, a summary.
 
 Human output goes to stderr, so stdout stays free for `--json`. On a terminal a rich progress
-display (files, audio hours, stages, rate, ETA) with finished files scrolling above it; piped or
-in cron, plain timestamped lines without control characters; `--quiet` keeps only trouble.
+display (files, audio hours, stages, rate, ETA) with finished files scrolling above it; piped, in
+cron or on a TERM=dumb terminal, plain timestamped lines without control characters, never cut
+to a width; `--quiet` keeps only trouble.
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ class Reporter:
 
     # -- lifecycle
     def __enter__(self) -> Reporter:
-        if self.console.is_terminal and not self.quiet:
+        if self._redraws and not self.quiet:
             # transient: cleared when it stops, so a stop leaves no frozen copy on screen
             self._live = Live(
                 LiveLine(self.snapshot), console=self.console, transient=True, refresh_per_second=4
@@ -294,6 +295,13 @@ class Reporter:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+    @property
+    def _redraws(self) -> bool:
+        """A terminal that can redraw a line: not TERM=dumb (an editor's shell, a serial
+        console), which gets the piped form, since rich can neither redraw on it nor learn its
+        width (it would cut every long line at 80 columns)."""
+        return self.console.is_terminal and not self.console.is_dumb_terminal
 
     @property
     def wants_lengths(self) -> bool:
@@ -481,7 +489,7 @@ class Reporter:
         log.info(text)  # --log-file keeps every line, --quiet or not
         if not show:
             return
-        if self.console.is_terminal:
+        if self._redraws:
             # Printed above the live display, which redraws below it.
             self.console.print(text, style=style, markup=False, highlight=False)
         else:

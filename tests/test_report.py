@@ -50,6 +50,19 @@ def test_plain_output_is_timestamped_lines_without_control_characters() -> None:
     assert "1 done" in lines[2] and "1 failed" in lines[2]
 
 
+def test_a_dumb_terminal_gets_whole_plain_lines_however_long_the_name() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, _environ={"TERM": "dumb"})
+    long_name = "/recordings/" + "a-very-long-folder-name/" * 6 + "call.mp3"
+    with Reporter(console=console) as reporter:
+        assert reporter._live is None  # it cannot redraw: no progress line
+        reporter.done(Path(long_name), 60.0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and STAMP.match(lines[0]), lines
+    assert lines[0].endswith(f"done    {long_name}")
+    assert "\x1b" not in out.getvalue()
+
+
 def test_terminal_gets_a_progress_display_with_stages() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=140)
