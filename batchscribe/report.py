@@ -490,8 +490,9 @@ class Reporter:
         if not show:
             return
         if self._redraws:
-            # Printed above the live display, which redraws below it.
-            self.console.print(text, style=style, markup=False, highlight=False)
+            # Printed above the live display, which redraws below it. Soft-wrapped: the
+            # terminal folds a long path, and copying it gives the path, not rich's newlines.
+            self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
         else:
             stamp = datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
             self.console.file.write(f"{stamp} {text}\n")

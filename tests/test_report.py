@@ -82,6 +82,14 @@ def test_terminal_gets_a_progress_display_with_stages() -> None:
     assert "done    a.mp3" in screen
 
 
+def test_a_long_name_on_a_narrow_terminal_is_one_line_the_terminal_folds() -> None:
+    out = io.StringIO()
+    long_name = "/recordings/" + "a-long-folder/" * 8 + "call.mp3"
+    with Reporter(quiet=True, console=Console(file=out, force_terminal=True, width=40)) as r:
+        r.failed(Path(long_name), "not audio")
+    assert ANSI.sub("", out.getvalue()).splitlines() == [f"failed  {long_name}: not audio"]
+
+
 def test_quiet_terminal_shows_no_progress_only_failures() -> None:
     out = io.StringIO()
     drive(Reporter(quiet=True, console=Console(file=out, force_terminal=True, width=100)))
