@@ -5,6 +5,7 @@ times in order and never overlapping. Memory bounded is measured in bench/memory
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 from faster_whisper import decode_audio
 
 from batchscribe.config import Settings
+from batchscribe.engines.base import DECODING_THREADS
 from batchscribe.engines.local import windows
+from batchscribe.engines.local.decoders import Decoders
 from batchscribe.engines.local.engine import ThreadPlan, Transcriber
 from tests.kit import EXAMPLES, three_minutes_of_speech
 from tests.wer import wer
@@ -89,12 +92,15 @@ def test_a_recording_heard_in_windows_reads_as_heard_whole(tmp_path: Path) -> No
 
 @pytest.mark.model
 @pytest.mark.timeout(300)
-def test_a_stop_between_segments_ends_a_windowed_recording(tmp_path: Path) -> None:
+@pytest.mark.parametrize("plan", [ThreadPlan(1, 2), ThreadPlan(2, 1)], ids=["alone", "lent"])
+def test_a_stop_between_segments_ends_a_windowed_recording(
+    tmp_path: Path, plan: ThreadPlan
+) -> None:
     from batchscribe.errors import Stopped
 
     path = tmp_path / "lecture.wav"
     three_minutes_of_speech(path)
-    transcriber = Transcriber(Settings(model="tiny.en", device="cpu").local(), ThreadPlan(1, 2),
+    transcriber = Transcriber(Settings(model="tiny.en", device="cpu").local(), plan,
                               window_s=40)  # fmt: skip
     heard: list[Any] = []
 
@@ -106,3 +112,116 @@ def test_a_stop_between_segments_ends_a_windowed_recording(tmp_path: Path) -> No
     with pytest.raises(Stopped):
         transcriber.transcribe(str(path), stop_after_three)
     assert len(heard) == 3
+
+
+def heard_on_threads(names: list[str], most: list[int] | None = None) -> Any:
+    """The engine's model factory, each `transcribe` call's thread name kept in `names`, and
+    the most windows decoded at once in `most[0]` (faster-whisper decodes as it is iterated)."""
+    from batchscribe.engines.local.engine import whisper_model
+
+    lock, now = threading.Lock(), [0]
+    most = most if most is not None else [0]
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        model = whisper_model(*args, **kwargs)
+        transcribe = model.transcribe
+
+        def decoding(segments: Any) -> Any:
+            with lock:
+                now[0] += 1
+                most[0] = max(most[0], now[0])
+            try:
+                yield from segments
+            finally:
+                with lock:
+                    now[0] -= 1
+
+        def named(*a: Any, **k: Any) -> Any:
+            names.append(threading.current_thread().name)
+            segments, info = transcribe(*a, **k)
+            return decoding(segments), info
+
+        model.transcribe = named
+        return model
+
+    return load
+
+
+@pytest.mark.model
+@pytest.mark.timeout(600)
+def test_a_lone_recordings_windows_on_the_idle_decoders_read_as_heard_by_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lecture.wav"
+    three_minutes_of_speech(path)
+    settings = Settings(model="tiny.en", device="cpu").local()
+    one, two = [], []  # the threads each window was heard on
+    heard: list[tuple[float, float | None]] = []
+
+    alone = Transcriber(settings, ThreadPlan(workers=1, threads=1), window_s=40,
+                        load_model=heard_on_threads(one)).transcribe(str(path))  # fmt: skip
+    shared = Transcriber(settings, ThreadPlan(workers=2, threads=1), window_s=40,
+                         load_model=heard_on_threads(two)).transcribe(
+        str(path), lambda s, of: heard.append((s, of))
+    )  # fmt: skip
+
+    assert len(one) == len(two) >= 4 and len(set(one)) == 1
+    assert any(name.startswith(f"{DECODING_THREADS}-window") for name in two), two
+    assert shared["words"] == alone["words"] and shared["text"] == alone["text"]
+    assert shared["audio_duration"] == alone["audio_duration"]
+    assert heard == sorted(heard) and len(heard) > 10
+
+
+def test_a_file_holds_a_decoder_and_a_long_file_borrows_only_idle_ones() -> None:
+    stopping = threading.Event()
+    decoders = Decoders(2, stopping)
+    release = threading.Event()
+    with decoders.held():
+        lent = decoders.borrow(release.wait)
+        assert lent is not None  # the second decoder was idle
+        assert decoders.borrow(release.wait) is None  # none is left to lend
+        came: list[str] = []
+        other = threading.Thread(target=lambda: (decoders.held().__enter__(), came.append("in")))
+        other.start()
+        other.join(0.5)
+        assert not came  # a new file waits for the lent decoder's window to end
+        release.set()
+        other.join(5)
+        assert came == ["in"] and lent.result(5) is True
+    decoders.close()
+
+
+def test_a_file_waiting_for_a_decoder_stops_when_the_run_stops_now() -> None:
+    from batchscribe.errors import Stopped
+
+    stopping = threading.Event()
+    decoders = Decoders(1, stopping)
+    with decoders.held():
+        assert decoders.borrow(lambda: None) is None  # one decoder: nothing to lend
+        threading.Timer(0.3, stopping.set).start()
+        with pytest.raises(Stopped), decoders.held():
+            pass
+
+
+@pytest.mark.model
+@pytest.mark.timeout(600)
+def test_two_long_files_at_once_borrow_nothing_never_more_decodes_than_decoders(
+    tmp_path: Path,
+) -> None:
+    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for lead, path in enumerate(paths):
+        three_minutes_of_speech(path, lead=lead)
+    names: list[str] = []
+    most = [0]
+    transcriber = Transcriber(Settings(model="tiny.en", device="cpu").local(),
+                              ThreadPlan(workers=2, threads=1), window_s=40,
+                              load_model=heard_on_threads(names, most))  # fmt: skip
+    transcriber.load()
+    files = [threading.Thread(target=transcriber.transcribe, args=(str(p),)) for p in paths]
+    for thread in files:
+        thread.start()
+    for thread in files:
+        thread.join(600)
+
+    assert len(names) >= 8
+    assert most[0] == 2, names  # each file on its own decoder, never a third at once

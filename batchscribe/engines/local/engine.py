@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from batchscribe.engines.base import DECODING_THREADS, Checkpoint, Finished, StillRunning
 from batchscribe.engines.local import windows
 from batchscribe.engines.local.batched import batched
+from batchscribe.engines.local.decoders import Decoders
 from batchscribe.engines.local.models import choose, locate
 from batchscribe.engines.local.options import (
     english_only_error,
@@ -142,6 +143,8 @@ class Transcriber:
         self._falling_back = threading.Lock()
         #: set when the run stops now: decoding ends at the next segment (raises Stopped)
         self.stopping = threading.Event()
+        #: the decoding threads: one per file, the idle ones lent to a long file's windows
+        self._decoders = Decoders(plan.workers, self.stopping)
         #: --speaker-labels: who spoke each word, after Whisper, on the same host (an actor too)
         self._speakers: SpeakerLabels | None = None
         if settings.speaker_labels:  # numpy and the encoder only when asked
@@ -162,6 +165,7 @@ class Transcriber:
 
     def release(self) -> None:
         self.stopping.set()
+        self._decoders.close()
         self._model = None
 
     def transcribe(self, audio: str | BinaryIO, heard: Heard | None = None) -> dict[str, Any]:
@@ -170,12 +174,13 @@ class Transcriber:
         TranscriptionFailed for what is not audio."""
         self.load()
         model, heard = self._model, heard or _heard_nothing
-        try:
-            return self._transcribe_on(model, audio, heard)
-        except _DeviceFailed as failed:
-            if not isinstance(audio, str):
-                audio.seek(0)
-            return self._transcribe_on(self._fall_back(model, failed.__cause__), audio, heard)
+        with self._decoders.held():
+            try:
+                return self._transcribe_on(model, audio, heard)
+            except _DeviceFailed as failed:
+                if not isinstance(audio, str):
+                    audio.seek(0)
+                return self._transcribe_on(self._fall_back(model, failed.__cause__), audio, heard)
 
     def _load_model(self) -> Any:
         """On the GPU when asked (or `auto` and one is seen), else, or when that fails with
@@ -267,7 +272,8 @@ class Transcriber:
             duration = getattr(info, "duration", None)
             return self._decode(segments, lambda end: heard(end, duration)), info
         of = length if math.isfinite(length) else None
-        run = windows.Windowed(model, audio, self._options, self._window_s)
+        run = windows.Windowed(model, audio, self._options, self._window_s,
+                               decoders=self._decoders, stopping=self.stopping)  # fmt: skip
         segments = self._decode(run.segments(), lambda end: heard(end, of))
         return segments, run.info  # info is known once every window is heard
 

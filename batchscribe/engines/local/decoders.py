@@ -1,0 +1,77 @@
+"""The run's decoding threads, shared by files and the windows of a lone long file.
+
+The default plan gives each core a file (one thread each: that beats every core on one file,
+BENCHMARKS.md). A folder keeps them all busy; one long recording alone kept one busy and left
+the rest idle. Here each file holds one decoder while it is transcribed, and a long recording
+heard window by window (windows.py) borrows the decoders no file holds for its next windows,
+one window each. A file that comes meanwhile waits for a borrowed decoder to end its window
+(minutes of audio, not the whole recording), so files never share a core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from batchscribe.engines.base import DECODING_THREADS
+from batchscribe.errors import Stopped
+
+T = TypeVar("T")
+
+#: How often a file waiting for its decoder looks whether the run is stopping now.
+STOP_CHECK_S = 0.2
+
+
+class Decoders:
+    """`count` decoders: a file holds one (`held`), a long file's later window borrows an idle
+    one (`borrow`) for that window only."""
+
+    def __init__(self, count: int, stopping: threading.Event) -> None:
+        self._free = threading.Semaphore(count)
+        self._count, self._stopping = count, stopping
+        self._lock = threading.Lock()
+        self._borrowers: ThreadPoolExecutor | None = None  # made when first borrowed
+        self._closed = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """One decoder for a file's transcription; raises Stopped when the run stops now while
+        it waits (a borrowed decoder ends its window first)."""
+        while not self._free.acquire(timeout=STOP_CHECK_S):
+            if self._stopping.is_set():
+                raise Stopped()
+        try:
+            yield
+        finally:
+            self._free.release()
+
+    def borrow(self, work: Callable[[], T]) -> Future[T] | None:
+        """`work` on an idle decoder, or None when every one is held or lent (the caller then
+        does it itself, later)."""
+        if self._count < 2 or not self._free.acquire(blocking=False):
+            return None
+        with self._lock:
+            if self._closed:
+                self._free.release()
+                return None
+            future = self._executor().submit(work)
+        future.add_done_callback(lambda _done: self._free.release())
+        return future
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._borrowers is None:
+            # named as the files' threads: a stop's exit knows a decode may be in them
+            self._borrowers = ThreadPoolExecutor(
+                max_workers=self._count - 1, thread_name_prefix=f"{DECODING_THREADS}-window"
+            )
+        return self._borrowers
+
+    def close(self) -> None:
+        """Lend no more; a window under way ends at its next segment (the run stops)."""
+        with self._lock:
+            self._closed = True
+            if self._borrowers is not None:
+                self._borrowers.shutdown(wait=False, cancel_futures=True)
