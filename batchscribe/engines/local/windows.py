@@ -158,9 +158,9 @@ class Windowed:
         read: deque[_Window] = deque()  # in the recording's order
         try:
             while True:
-                self._lend(source, read)
                 if not read and not self._take(source, read):
                     break
+                self._lend(source, read)
                 head = read[0]
                 if head.unstarted is not None:  # heard here, lazily: the caller sees each segment
                     read.popleft()
@@ -185,12 +185,13 @@ class Windowed:
         return True
 
     def _lend(self, source: Iterator[tuple[int, np.ndarray]], read: deque[_Window]) -> None:
-        """Read on while a decoder can be borrowed for the window read; one read that none
-        could take is kept for this thread (only one: each holds its samples)."""
+        """Past the next window (this thread's, heard segment by segment), read on while a
+        decoder can be borrowed for the window read; one read that none could take is kept
+        for this thread too (only one: each holds its samples)."""
         independent = self._options.get("multilingual") or self._options.get("language")
         if self._decoders is None or not independent:
             return
-        while not any(w.unstarted is not None for w in read) and self._take(source, read):
+        while not any(w.unstarted is not None for w in list(read)[1:]) and self._take(source, read):
             window = read[-1]
             samples, options = window.unstarted, dict(self._options)
             assert samples is not None
