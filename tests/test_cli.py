@@ -129,6 +129,26 @@ def test_stem_clash_uses_full_names(fake: FakeServer, tmp_path: Path, fast_confi
     assert not (root / "talk.txt").exists()
 
 
+def test_a_stem_that_is_another_recordings_full_name_gets_its_own_outputs(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.ogg").write_bytes(speech("from the ogg"))
+    (root / "a.mp3").write_bytes(speech("from the mp3"))
+    (root / "a.ogg.wav").write_bytes(speech("from the wav"))
+
+    result = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+
+    assert result.exit_code == EXIT_OK
+    for name, said in (("a.ogg", "from the ogg"), ("a.mp3", "from the mp3"),
+                       ("a.ogg.wav", "from the wav")):  # fmt: skip
+        assert (root / f"{name}.txt").read_text() == f"{said}\n"
+        assert json.loads((root / f"{name}.json").read_text())["text"] == said
+    again = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+    assert "3 up to date" in again.output and fake.api.transcript_count == 3
+
+
 def test_single_file_argument(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
     (tmp_path / "one.mp3").write_bytes(speech("just one"))
     (tmp_path / "two.mp3").write_bytes(speech("not this"))

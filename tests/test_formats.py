@@ -14,7 +14,7 @@ import pytest
 from batchscribe.errors import OutputError
 from batchscribe.output.atomic import _UMASK, FileOps, is_stale_temp, write_atomic
 from batchscribe.output.formats import render, render_json, render_txt
-from batchscribe.output.names import clashing_stems, output_paths
+from batchscribe.output.names import full_named, output_names, output_paths
 from batchscribe.output.paragraphs import (
     PARAGRAPH_CHARS,
     PARAGRAPH_PAUSE_MS,
@@ -41,8 +41,20 @@ def test_output_paths_in_another_folder_for_the_formats_asked() -> None:
     assert paths == {"srt": Path("/o/talk.srt")}
 
 
-def test_clashing_stems() -> None:
-    assert clashing_stems(["a.mp3", "a.wav", "b.mp3", "c.tar.mp3", "c.tar.wav"]) == {"a", "c.tar"}
+def test_recordings_sharing_a_stem_keep_their_full_names() -> None:
+    assert full_named(["a.mp3", "a.wav", "b.mp3", "c.tar.mp3", "c.tar.wav"]) == {
+        "a.mp3", "a.wav", "c.tar.mp3", "c.tar.wav"
+    }  # fmt: skip
+
+
+def test_a_stem_that_is_a_full_named_recordings_name_keeps_its_full_name_too() -> None:
+    # a.ogg writes a.ogg.txt (it shares "a" with a.mp3); a.ogg.wav's stem would write it too,
+    # and so on down the chain
+    names = ["a.ogg", "a.mp3", "a.ogg.wav", "a.ogg.wav.flac", "a.ogg.m4a.mp3", "b.ogg.wav"]
+    full = full_named(names)
+    assert full == {"a.ogg", "a.mp3", "a.ogg.wav", "a.ogg.wav.flac"}
+    written = [out for name in names for _, out in output_names(name, name in full)]
+    assert len(written) == len(set(written))  # one recording's each
 
 
 def test_txt_is_text_and_one_newline() -> None:

@@ -4,6 +4,7 @@ two recordings of one folder share a stem. Pure, on strings where the re-scan ne
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,14 +41,17 @@ def output_names(
     return [(fmt, f"{base}.{fmt}") for fmt in formats]
 
 
-def clashing_stems(names: Iterable[str]) -> set[str]:
-    """Stems shared by two or more of `names` (the audio files of one folder)."""
-    seen: set[str] = set()
-    clashes: set[str] = set()
-    for name in names:
-        stem = stem_of(name)
-        (clashes if stem in seen else seen).add(stem)
-    return clashes
+def full_named(names: Iterable[str]) -> set[str]:
+    """Which of `names` (the audio files of one folder) keep their full name in their outputs'
+    names: those sharing a stem (`a.mp3`, `a.ogg`), then any whose stem is the full name of
+    one of those (`a.ogg.wav` would write `a.ogg.txt`, as `a.ogg` does), until none is left:
+    every output name in the folder is then one recording's."""
+    listed = list(names)
+    stems = Counter(stem_of(name) for name in listed)
+    full = {name for name in listed if stems[stem_of(name)] > 1}
+    while more := {name for name in listed if name not in full and stem_of(name) in full}:
+        full |= more
+    return full
 
 
 def stem_of(name: str) -> str:

@@ -10,7 +10,6 @@ import contextlib
 import errno
 import os
 import stat
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import is_stale_temp
-from batchscribe.output.names import clashing_stems, output_names, output_paths, stem_of
+from batchscribe.output.names import full_named, output_names, output_paths
 from batchscribe.run.job import Job, Root, Wanted
 from batchscribe.state.journal import JOURNAL_NAME, Record
 from batchscribe.state.lock import STATE_DIR
@@ -26,7 +25,8 @@ from batchscribe.state.lock import STATE_DIR
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """An audio file the walk found; `clash` when a sibling shares its stem.
+    """An audio file the walk found; `clash` when its outputs keep its full name (a sibling
+    shares its stem, or its stem is such a sibling's name: `output.names.full_named`).
 
     `where` is its path as a string: a Path is built only for files that need work.
     """
@@ -163,10 +163,10 @@ def walk(
                         items.append(_unreadable_entry(entry, err, extensions))
         except OSError as err:
             items.append(Unreadable(folder, err.strerror or str(err)))
-        clashes = clashing_stems(name for name, _, _ in audio)
+        clashes = full_named(name for name, _, _ in audio)
         siblings = frozenset(names)
         items.extend(
-            Found(path, st, stem_of(name) in clashes, siblings)
+            Found(path, st, name in clashes, siblings)
             for name, path, st in sorted(audio, key=lambda a: a[0])
         )
         stack.extend(sorted(subfolders, reverse=True))
@@ -267,13 +267,15 @@ class Listing:
     """A folder's names, listed once for all the single files given in it (`rec/*.mp3`)."""
 
     names: frozenset[str]
-    #: audio files per stem: a clash is found with one lookup, not a pass over the folder
-    stems: Mapping[str, int]
+    audio: frozenset[str]
+    #: the audio files whose outputs keep their full name: a clash is one lookup, not a pass
+    full_named: frozenset[str]
 
     @classmethod
     def of(cls, folder: str, extensions: frozenset[str]) -> Listing:
         names = frozenset(entry.name for entry in os.scandir(folder))
-        return cls(names, Counter(stem_of(n) for n in names if _is_audio(n, extensions)))
+        audio = frozenset(n for n in names if _is_audio(n, extensions))
+        return cls(names, audio, frozenset(full_named(audio)))
 
 
 def _single_file(
@@ -291,8 +293,10 @@ def _single_file(
     except OSError as err:
         return [Unreadable(path, err.strerror or str(err))]
     listing = listings[folder]
-    itself = 1 if _is_audio(path.name, extensions) else 0
-    clash = listing.stems.get(stem_of(path.name), 0) - itself > 0
+    if _is_audio(path.name, extensions):
+        clash = path.name in listing.full_named
+    else:  # named on the command line, though not of an audio extension: one more of them
+        clash = path.name in full_named([*listing.audio, path.name])
     return [Found(str(path), st, clash, listing.names)]
 
 
