@@ -193,6 +193,24 @@ def test_bad_key_stops_at_once_with_one_line_and_exit_2(
     assert fake.api.request_count < len(TREE_AUDIO)
 
 
+def test_an_api_url_with_v2_stops_the_run_and_the_next_run_at_the_right_one_does_them(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    root = tmp_path / "r"
+    make_tree(root)
+    env = {**api_env(fake), "ASSEMBLYAI_BASE_URL": fake.url + "/v2"}  # an easy slip
+
+    wrong = run_cli(str(root), "--config", str(fast_config), env=env)
+
+    assert wrong.exit_code == EXIT_USAGE, wrong.output
+    line = [text for text in wrong.output.splitlines() if "HTTP 404" in text]
+    assert len(line) == 1 and "without /v2" in line[0] and "Traceback" not in wrong.output
+    assert fake.api.request_count < len(TREE_AUDIO)  # stopped at once, not file by file
+    right = run_cli(str(root), "--config", str(fast_config), env=api_env(fake))
+    assert right.exit_code == EXIT_OK, right.output
+    assert f"{len(TREE_AUDIO)} done" in right.output  # none failed for good
+
+
 def test_key_never_appears_in_output_outputs_or_journal(
     fake: FakeServer, tmp_path: Path, fast_config: Path
 ) -> None:

@@ -213,6 +213,8 @@ class AssemblyAIClient:
                         raise RetryableApiError(f"{what}: unexpected response from the API")
                     return body
                 text = await resp.text()
+                if resp.status in (404, 405) and (method, path) in FIXED_ENDPOINTS:
+                    raise no_such_endpoint(resp.status, self._base, what)
                 raise error_for_status(resp.status, text, resp.headers.get("Retry-After"), what)
         except NO_ANSWER as err:
             cause = no_answer_cause(err)
@@ -265,6 +267,21 @@ def error_for_status(status: int, body: str, retry_after: str | None, what: str)
     return PermanentApiError(message, status=status)
 
 
+#: The requests whose path names no file: a 404 or 405 there says the address is not the
+#: API's (a `/v2` too many in --api-url), not that one recording is wrong.
+FIXED_ENDPOINTS = frozenset({("POST", "/v2/upload"), ("POST", "/v2/transcript")})
+
+
+def no_such_endpoint(status: int, base: str, what: str) -> FatalApiError:
+    """The whole run refused, not every file failed for good: the next run, at the right
+    address, transcribes them."""
+    return FatalApiError(
+        f"{what}: HTTP {status} from {_host(base)}{urlsplit(base).path}: the AssemblyAI API is "
+        "not at that address. Set --api-url to the API's base address, without /v2 (e.g. "
+        "https://api.assemblyai.com); no file was transcribed or failed."
+    )
+
+
 def redirect_error(status: int, base: str, location: str, what: str) -> FatalApiError:
     """A redirect, refused for the whole run: the key goes only to the --api-url host. The line
     names where it pointed (scheme and host only: a query could carry a token)."""
@@ -282,8 +299,8 @@ def redirect_error(status: int, base: str, location: str, what: str) -> FatalApi
 
 
 def _host(base_url: str) -> str:
-    """The host (and port) the one "cannot reach" line names."""
-    return urlsplit(base_url).netloc or base_url
+    """The host (and port) the one "cannot reach" line names (never a user:password@ part)."""
+    return urlsplit(base_url).netloc.rpartition("@")[2] or base_url
 
 
 def _seconds(value: str | None) -> float | None:
