@@ -22,7 +22,7 @@ from typing import Any, Generic, TextIO, TypeVar
 from rich.console import Console
 from rich.live import Live
 
-from batchscribe.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchscribe.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
 from batchscribe.lines import one_line
 from batchscribe.progress import LiveLine, Snapshot
 from batchscribe.transcript import OUR_KEY
@@ -229,11 +229,16 @@ def format_interrupted(summary: Summary, *, idle: bool = False) -> str:
     )
 
 
-def summary_json(summary: Summary) -> dict[str, Any]:
-    """The `--json` object: stable keys for scripts."""
+def summary_json(
+    summary: Summary, *, code: int | None = None, error: str | None = None
+) -> dict[str, Any]:
+    """The `--json` object: stable keys for scripts. `code`: the run's exit status when it did
+    not end by itself (130 after a stop, 2 or 3 for the run's one `error` line, then kept as
+    `error`); else the summary's own."""
     return {
         "engine": summary.engine,
-        "exit_code": exit_code(summary),
+        "exit_code": exit_code(summary) if code is None else code,
+        **({"error": error} if error is not None else {}),
         "done": summary.done,
         "up_to_date": summary.skipped,
         "failed": [{"path": str(p), "error": e} for p, e in summary.failed],
@@ -454,16 +459,22 @@ class Reporter:
         stages = list(self.stages.values())
         self._line(format_stopping(self.summary, stages, grace, how, idle=self._idle()))
 
-    def interrupted(self) -> None:
+    def interrupted(self, *, as_json: bool = False) -> None:
         """Say what was done and what is left: always shown, even with --quiet. Called once the
         run has stopped (after `stopping`, or at once on a second signal); a second call, or
-        one after `finish`, prints nothing."""
+        one after `finish`, prints nothing. `as_json`: the `--json` object too, exit code 130."""
         if self._ended:
             return
         self.__exit__()
         self._ended = True
         self._line(format_summary(self.summary))
         self._line(format_interrupted(self.summary, idle=self._idle()))
+        if as_json:
+            self.print_json(code=EXIT_INTERRUPTED)
+
+    def print_json(self, *, code: int | None = None, error: str | None = None) -> None:
+        """The `--json` object on stdout, the run's one line of it (see `summary_json`)."""
+        print(json.dumps(summary_json(self.summary, code=code, error=error)), flush=True)
 
     def finish(self, *, as_json: bool = False) -> None:
         """The summary (with --quiet only when something needs attention) and `--json`."""
@@ -474,7 +485,7 @@ class Reporter:
         # --log-file keeps it either way: a cron log shows every night's summary
         self._line(format_summary(self.summary), show=not self.quiet or _notable(self.summary))
         if as_json:
-            print(json.dumps(summary_json(self.summary)), flush=True)
+            self.print_json()
 
     # -- output
     def _end(self, source: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,15 +38,17 @@ def test_interrupt_exits_130_and_the_next_run_finishes_without_paying_again(
     root.mkdir()
     for i in range(6):
         (root / f"{i}.mp3").write_bytes(speech(f"number {i}"))
-    proc = start_cli(root, fake, "-c", "2", "--config", str(config), "--grace", "0.5")
+    proc = start_cli(root, fake, "-c", "2", "--config", str(config), "--grace", "0.5", "--json")
     wait_for(lambda: fake.api.transcript_count == 6)
 
     proc.send_signal(sig)  # the transcripts get half a second to finish; they will not
-    _, stderr = proc.communicate(timeout=20)
+    stdout, stderr = proc.communicate(timeout=20)
 
     assert proc.returncode == EXIT_INTERRUPTED, stderr
     assert "stopping" in stderr and "Traceback" not in stderr
     assert "interrupted with 6 file(s) under way" in stderr
+    summary = json.loads(stdout)  # --json: one object, whatever the end
+    assert summary["exit_code"] == EXIT_INTERRUPTED and summary["done"] == 0
     # a create cut short may not have its id journaled yet: the next run adopts it from the list
     assert set(journal_states(root).values()) <= {"uploaded", "submitted"}
     fake.api.processing_seconds = 0
@@ -107,9 +110,14 @@ def test_second_run_on_the_same_folder_exits_3_naming_the_holder(
     (tmp_path / "a.mp3").write_bytes(speech("x"))
     with RunLock(tmp_path):
         result = run_cli(str(tmp_path), env=api_env(fake))
+        as_json = spawn_cli(str(tmp_path), "--json", env=api_env(fake))
+        stdout, stderr = as_json.communicate(timeout=60)
     assert result.exit_code == EXIT_LOCKED
     assert f"pid {os.getpid()}" in result.output
     assert fake.api.request_count == 0
+    assert as_json.returncode == EXIT_LOCKED and f"pid {os.getpid()}" in stderr
+    summary = json.loads(stdout)  # a script reading --json still gets one object
+    assert summary["exit_code"] == EXIT_LOCKED and f"pid {os.getpid()}" in summary["error"]
 
 
 def expected_kill_points() -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, LockHeld
-from batchscribe.lines import error_line
+from batchscribe.lines import error_line, one_line
 from batchscribe.report import Reporter, exit_code, keep_last
 from batchscribe.run.live import Live
 from batchscribe.run.named import format_set_aside
@@ -47,13 +47,15 @@ def session(
         if not isinstance(err, LockHeld):  # the metrics file is the lock holder's
             live.ended(err.exit_code)
         print(error_line(err), file=sys.stderr)
+        if settings.json:  # a script reads one object whatever the end
+            reporter.print_json(code=err.exit_code, error=one_line(str(err)))
         return err.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         stopped = True
     finally:
         exit_on_signal()
     if stopped:
-        reporter.interrupted()
+        reporter.interrupted(as_json=settings.json)
         live.ended(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     reporter.finish(as_json=settings.json)
