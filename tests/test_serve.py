@@ -111,6 +111,33 @@ async def test_a_transcript_is_made_from_an_upload(
     assert got["text"] == "hello there" and got["audio_url"] == upload_url
 
 
+async def test_a_transcript_without_words_has_no_sentences_no_paragraphs_no_segments(
+    server: str, http: aiohttp.ClientSession
+) -> None:
+    # the fake engine writes no words, as the local engine does for silence
+    created = await _create(http, server, await _upload(http, server, b"SPEECH:\n"))
+    for name in ("sentences", "paragraphs"):
+        async with http.get(f"{server}/v2/transcript/{created}/{name}") as response:
+            assert response.status == 200, await response.text()
+            assert (await response.json())[name] == []
+    form = _form(model="whisper-1", response_format="verbose_json")
+    async with http.post(f"{server}/v1/audio/transcriptions", data=form) as response:
+        assert response.status == 200, await response.text()
+        assert (await response.json())["segments"] == []
+
+
+async def _create(http: aiohttp.ClientSession, url: str, upload_url: str) -> str:
+    """A transcript of `upload_url`, waited for until completed: its id."""
+    async with http.post(f"{url}/v2/transcript", json={"audio_url": upload_url}) as response:
+        transcript_id = str((await response.json())["id"])
+    for _ in range(500):
+        async with http.get(f"{url}/v2/transcript/{transcript_id}") as response:
+            if (await response.json())["status"] == "completed":
+                return transcript_id
+        await asyncio.sleep(0.01)
+    raise AssertionError("never completed")
+
+
 async def test_an_audio_url_not_of_our_uploads_is_refused_and_never_fetched(
     server: str, http: aiohttp.ClientSession
 ) -> None:
@@ -275,6 +302,7 @@ def test_words_are_cut_into_sentences_and_paragraphs() -> None:
     assert sentences[1]["start"] == 200 and sentences[1]["end"] == 490
     paragraphs = cut(words, paragraph_word_starts(words))
     assert [p["text"] for p in paragraphs] == ["Hello there. How are you?", "Fine."]
+    assert cut([], sentence_starts([])) == cut([], paragraph_word_starts([])) == []
 
 
 def test_the_serve_section_of_the_config_file(tmp_path: Path) -> None:

@@ -33,7 +33,10 @@ def paragraph_word_starts(words: Sequence[Word]) -> list[int]:
 
 
 def cut(words: Sequence[Word], starts: list[int]) -> list[dict[str, Any]]:
-    """The words in pieces at `starts`, each as AssemblyAI writes a sentence or paragraph."""
+    """The words in pieces at `starts`, each as AssemblyAI writes a sentence or paragraph;
+    none for a transcript without words (silence)."""
+    if not words or not starts:
+        return []
     ends = [*starts[1:], len(words)]
     return [section(words[a:b]) for a, b in zip(starts, ends, strict=True) if b > a]
 
