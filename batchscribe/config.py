@@ -6,6 +6,7 @@ This is the only module that reads `os.environ` (the CLI hands it over) or a con
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -366,10 +367,21 @@ def build_settings(
     return settings
 
 
+def check_finite(settings: Settings) -> None:
+    """Refuse nan and infinity, which a flag or TOML may give as a number: every comparison
+    with nan is false, so it passes each range check and then never ends a wait."""
+    numbers = [(f.name, getattr(settings, f.name)) for f in fields(settings)]
+    numbers += [(f"[assemblyai.prices] {model}", price) for model, price in settings.prices.items()]
+    for name, value in numbers:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} is {value}: give a finite number.")
+
+
 def validate(settings: Settings) -> None:
     """Reject values no run can use, with a line that says what to give instead."""
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not '{settings.engine}'.")
+    check_finite(settings)
     check_ranges({name: getattr(settings, name) for name in RANGES})
     if min(settings.poll_interval, settings.max_wait, settings.grace) <= 0:
         raise ConfigError("poll_interval, max_wait and grace must be positive numbers of seconds.")

@@ -109,6 +109,29 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "bad.toml" in result.output and "'nonsense'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ("[watch]\nsettle = nan\n", "watch_settle is nan"),
+        ("[assemblyai]\nmax_wait = inf\n", "max_wait is inf"),
+        ("[output]\npause_seconds = -nan\n", "pause_seconds is nan"),
+        ("[assemblyai.prices]\nbest = nan\n", "[assemblyai.prices] best is nan"),
+    ],
+)
+def test_nan_and_infinity_are_refused_naming_the_setting(
+    tmp_path: Path, toml: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match="give a finite number") as err:
+        settings(tmp_path, config=toml)
+    assert named in str(err.value)
+
+
+def test_cli_nan_seconds_exit_2_in_one_line(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path), "--engine", "local", "--grace", "nan")
+    assert result.exit_code == 2 and "grace is nan" in result.output
+    assert result.output.strip().count("\n") == 0
+
+
 def test_cli_bad_ext_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path), "--ext", ",")
     assert result.exit_code == 2 and "--ext" in result.output
