@@ -41,6 +41,26 @@ def test_adding_a_format_later_makes_no_request(
     assert "outputs missing" in result.output
 
 
+def test_a_format_added_or_an_output_deleted_leaves_a_corrected_one_as_it_is(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("Helo there."))
+    env = api_env(fake)
+    assert run_cli(str(tmp_path), "--config", str(fast_config), env=env).exit_code == EXIT_OK
+    (tmp_path / "a.txt").write_text("Hello there.\n")  # the user's correction
+
+    added = run_cli(str(tmp_path), "--formats", "txt,json,srt", "--config", str(fast_config),
+                    env=env)  # fmt: skip
+    (tmp_path / "a.json").unlink()
+    again = run_cli(str(tmp_path), "--config", str(fast_config), env=env)
+
+    assert added.exit_code == again.exit_code == EXIT_OK, added.output + again.output
+    assert "outputs missing" in added.output and "outputs missing" in again.output
+    assert (tmp_path / "a.txt").read_text() == "Hello there.\n"
+    assert (tmp_path / "a.srt").exists()
+    assert json.loads((tmp_path / "a.json").read_text())["text"] == "Helo there."
+
+
 def test_formats_from_the_config_file(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(fast_config.read_text() + '[output]\nformats = ["vtt"]\n')

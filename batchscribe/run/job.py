@@ -13,6 +13,9 @@ from batchscribe.fingerprint import Fingerprint
 from batchscribe.state.journal import Record
 from batchscribe.state.store import options_id
 
+#: A done file's reason when an output it wants is not there (deleted, or a format added).
+OUTPUTS_MISSING = "outputs missing"
+
 
 @dataclass(frozen=True, slots=True)
 class Root:

@@ -18,7 +18,7 @@ from batchscribe.errors import ConfigError
 from batchscribe.fingerprint import Fingerprint
 from batchscribe.output.atomic import is_stale_temp
 from batchscribe.output.names import full_named, output_names, output_paths
-from batchscribe.run.job import Job, Root, Wanted
+from batchscribe.run.job import OUTPUTS_MISSING, Job, Root, Wanted
 from batchscribe.state.journal import JOURNAL_NAME, Record
 from batchscribe.state.lock import STATE_DIR
 
@@ -336,7 +336,7 @@ def needs_work(
             and not wanted.keep_existing
         ):
             return "options changed"
-        return None if outputs_exist else "outputs missing"
+        return None if outputs_exist else OUTPUTS_MISSING
     if record.failed:
         return "failed before"
     return "unfinished"

@@ -9,6 +9,7 @@ that wanted it is written.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from batchscribe.output.subtitles import CueLimits
 from batchscribe.report import Reporter, low_confidence_note
 from batchscribe.run.attempt import Attempt, Attempts
 from batchscribe.run.identical import IdenticalRecordings
-from batchscribe.run.job import Job
+from batchscribe.run.job import OUTPUTS_MISSING, Job
 from batchscribe.run.truncation import flag_truncated, read_container, truncated_note
 from batchscribe.state.state_dirs import StateDirs
 from batchscribe.transcript import Transcript
@@ -110,8 +111,12 @@ class Writer:
 
     def _written(self, job: Job, transcript: Transcript) -> OutputError | None:
         """Write `job`'s outputs (blocking); the error, if one could not be written."""
+        outputs = job.outputs
+        if job.reason == OUTPUTS_MISSING:
+            # The same transcript wrote the ones still there: a correction made in one is kept.
+            outputs = {fmt: path for fmt, path in outputs.items() if not os.path.lexists(path)}
         try:
-            write_outputs(job.outputs, transcript, self._limits, self._files)
+            write_outputs(outputs, transcript, self._limits, self._files)
         except OutputError as err:
             return err
         return None
