@@ -83,6 +83,9 @@ def test_a_watcher_keeps_its_metrics_current_and_status_says_what_is_queued(
     end = samples(metrics.read_text())
     assert value(end, "batchscribe_up") == 0
     assert value(end, "batchscribe_last_run_exit_code") == EXIT_INTERRUPTED
+    # well until it stopped: the 26-hour alert counts from then, not from 1970
+    last_up = value(up, "batchscribe_last_success_timestamp_seconds")
+    assert value(end, "batchscribe_last_success_timestamp_seconds") >= last_up > 0
     assert value(end, "batchscribe_run_files_total", result="done") == 4
     assert not (root / ".batchscribe" / WATCH_FILE).exists()
     assert API_KEY not in metrics.read_text()

@@ -79,6 +79,8 @@ class Live:
         self._since = clock()
         self._view: RunView | None = None
         self._writing_failed = False
+        #: a watcher's last update while up: its last success still, once it has stopped
+        self._last_up = 0.0
 
     @contextlib.asynccontextmanager
     async def following(self, view: RunView) -> AsyncIterator[None]:
@@ -181,6 +183,9 @@ class Live:
         now = self._clock()
         if up or (exit_code == 0 and last_success < self._since):
             last_success = now  # a watcher running; a good run its journal could not record
+        if up:
+            self._last_up = now
+        last_success = max(last_success, self._last_up)  # a stopped watcher was well till then
         figures = Figures(
             states=states,
             results=moment.results,
