@@ -185,9 +185,11 @@ def test_a_file_holds_a_decoder_and_a_long_file_borrows_only_idle_ones() -> None
         other.start()
         other.join(0.5)
         assert not came  # a new file waits for the lent decoder's window to end
+        assert decoders.wanted()  # which a borrowed decoder looks at between windows
         release.set()
         other.join(5)
         assert came == ["in"] and lent.result(5) is True
+        assert not decoders.wanted()
     decoders.close()
 
 

@@ -3,9 +3,9 @@
 The default plan gives each core a file (one thread each: that beats every core on one file,
 BENCHMARKS.md). A folder keeps them all busy; one long recording alone kept one busy and left
 the rest idle. Here each file holds one decoder while it is transcribed, and a long recording
-heard window by window (windows.py) borrows the decoders no file holds for its next windows,
-one window each. A file that comes meanwhile waits for a borrowed decoder to end its window
-(minutes of audio, not the whole recording), so files never share a core.
+heard window by window (windows.py) borrows the decoders no file holds for its later windows.
+A file that comes meanwhile waits for a borrowed decoder to end its window (minutes of audio,
+not the whole recording) and then has it back, so files never share a core.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ STOP_CHECK_S = 0.2
 
 
 class Decoders:
-    """`count` decoders: a file holds one (`held`), a long file's later window borrows an idle
-    one (`borrow`) for that window only."""
+    """`count` decoders: a file holds one (`held`), a long file's later windows borrow an idle
+    one (`borrow`) until a file wants it (`wanted`)."""
 
     def __init__(self, count: int, stopping: threading.Event) -> None:
         self._free = threading.Semaphore(count)
@@ -35,23 +35,34 @@ class Decoders:
         self._lock = threading.Lock()
         self._borrowers: ThreadPoolExecutor | None = None  # made when first borrowed
         self._closed = False
+        self._waiting = 0  # files waiting in `held`
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """One decoder for a file's transcription; raises Stopped when the run stops now while
         it waits (a borrowed decoder ends its window first)."""
-        while not self._free.acquire(timeout=STOP_CHECK_S):
-            if self._stopping.is_set():
-                raise Stopped()
+        with self._lock:
+            self._waiting += 1
+        try:
+            while not self._free.acquire(timeout=STOP_CHECK_S):
+                if self._stopping.is_set():
+                    raise Stopped()
+        finally:
+            with self._lock:
+                self._waiting -= 1
         try:
             yield
         finally:
             self._free.release()
 
+    def wanted(self) -> bool:
+        """A file waits for a decoder: a borrowed one gives it back after its window."""
+        return self._waiting > 0
+
     def borrow(self, work: Callable[[], T]) -> Future[T] | None:
         """`work` on an idle decoder, or None when every one is held or lent (the caller then
         does it itself, later)."""
-        if self._count < 2 or not self._free.acquire(blocking=False):
+        if self._count < 2 or self.wanted() or not self._free.acquire(blocking=False):
             return None
         with self._lock:
             if self._closed:

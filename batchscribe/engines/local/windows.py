@@ -19,9 +19,7 @@ import dataclasses
 import functools
 import math
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -114,26 +112,29 @@ def windows(blocks: Iterator[np.ndarray], seconds: float) -> Iterator[tuple[int,
         yield offset, np.concatenate(held)
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Window:
-    """A window read and not yet given out: its samples until it is heard (`unstarted`), the
-    borrowed decoder's work (`lent`), or its segments and info once heard (`heard`)."""
+    """A window as a decoder takes it: its place in the recording's order, and its samples."""
 
+    index: int
     offset: int
-    length: int
-    unstarted: np.ndarray | None = None
-    lent: Future[tuple[list[Any], Any]] | None = None
-    heard: tuple[list[Any], Any] | None = None
+    samples: np.ndarray
+
+
+#: A window heard apart: its segments and info, or what its decoding raised.
+_Heard = tuple[int, int, list[Any], Any] | BaseException
 
 
 class Windowed:
     """`model.transcribe` over the windows of one recording: iterate `segments()` (lazily, as
     faster-whisper's own), then `info` is the first speech window's, with the whole duration.
 
-    With `decoders` (decoders.py), later windows go to the decoders no file holds, while this
-    thread hears the next one not lent; the segments still come in order. Windows are lent only
-    once none waits for the language (a given language, or each window's own: `multilingual`).
-    `stopping`: the run stops now, and a window heard apart ends at its next segment."""
+    With `decoders` (decoders.py), the decoders no file holds take the next windows too, each
+    window after window until none is left or a file wants its decoder back; this thread hears
+    the window due next segment by segment (the caller sees each), any other it takes whole,
+    and the segments come in the recording's order. Windows are lent only once none waits for
+    the language (a given language, or each window's own: `multilingual`). `stopping`: the run
+    stops now, and every window ends at its next segment."""
 
     def __init__(
         self,
@@ -149,96 +150,115 @@ class Windowed:
         self._options = dict(options)
         self._decoders, self._stopping = decoders, stopping or threading.Event()
         self._abandoned = threading.Event()  # this recording's own end (a failure, a stop)
+        self._source: Iterator[tuple[int, np.ndarray]] = iter(())
+        self._taken = 0  # windows taken so far, by any decoder
+        self._exhausted = False
+        self._heard: dict[int, _Heard] = {}  # by index, until their turn
+        self._changed = threading.Condition()  # guards the four above
         self.info: Any = None
         self._first: Any = None
         self._total = 0
 
     def segments(self) -> Iterator[Any]:
-        source = windows(stream(self._audio), self._seconds)
-        read: deque[_Window] = deque()  # in the recording's order
+        self._source = windows(stream(self._audio), self._seconds)
+        due = 0  # the next window to give out
         try:
             while True:
-                if not read and not self._take(source, read):
-                    break
-                self._lend(source, read)
-                head = read[0]
-                if head.unstarted is not None:  # heard here, lazily: the caller sees each segment
-                    read.popleft()
-                    segments, info = self._model.transcribe(head.unstarted, **self._options)
-                    yield from self._took(head, segments, info)
-                elif head.lent is None or head.lent.done() or not self._hear_later(source, read):
-                    read.popleft()
-                    yield from self._took(head, *self._result(head))
+                self._lend()
+                with self._changed:
+                    heard = self._heard.pop(due, None)
+                if heard is not None:
+                    yield from self._took(*self._unpacked(heard))
+                    due += 1
+                    continue
+                window = self._take()
+                if window is None:
+                    if not self._wait_for(due):
+                        break
+                elif window.index == due:  # heard here, lazily: the caller sees each segment
+                    segments, info = self._model.transcribe(window.samples, **self._options)
+                    yield from self._took(window.offset, len(window.samples), segments, info)
+                    due += 1
+                else:
+                    heard = self._whole(window, self._options)
+                    with self._changed:
+                        self._heard[window.index] = heard
         finally:
             self._abandoned.set()
-            for window in read:
-                if window.lent is not None:
-                    window.lent.cancel()
         chosen = self.info if self.info is not None else self._first
         self.info = dataclasses.replace(chosen, duration=self._total / RATE) if chosen else None
 
-    def _take(self, source: Iterator[tuple[int, np.ndarray]], read: deque[_Window]) -> bool:
-        window = next(source, None)
-        if window is None:
-            return False
-        read.append(_Window(window[0], len(window[1]), unstarted=window[1]))
-        return True
+    def _take(self) -> _Window | None:
+        """The next window of the recording, read from the stream, for whichever decoder asks."""
+        with self._changed:
+            if self._exhausted:
+                return None
+            window = next(self._source, None)
+            if window is None:
+                self._exhausted = True
+                self._changed.notify_all()
+                return None
+            self._taken += 1
+            return _Window(self._taken - 1, window[0], window[1])
 
-    def _lend(self, source: Iterator[tuple[int, np.ndarray]], read: deque[_Window]) -> None:
-        """Past the next window (this thread's, heard segment by segment), read on while a
-        decoder can be borrowed for the window read; one read that none could take is kept
-        for this thread too (only one: each holds its samples)."""
-        independent = self._options.get("multilingual") or self._options.get("language")
-        if self._decoders is None or not independent:
-            return
-        while not any(w.unstarted is not None for w in list(read)[1:]) and self._take(source, read):
-            window = read[-1]
-            samples, options = window.unstarted, dict(self._options)
-            assert samples is not None
-            lent = self._decoders.borrow(functools.partial(self._whole, samples, options))
-            if lent is None:
-                return
-            window.unstarted, window.lent = None, lent
-
-    def _hear_later(self, source: Iterator[tuple[int, np.ndarray]], read: deque[_Window]) -> bool:
-        """While the head is on a borrowed decoder, hear the first later window nobody has
-        here (False: none is left to hear)."""
-        later = next((w for w in read if w.unstarted is not None), None)
-        if later is None and self._take(source, read):
-            later = read[-1]
-        if later is None:
-            return False
-        samples, later.unstarted = later.unstarted, None
-        assert samples is not None
-        later.heard = self._whole(samples, self._options)
-        return True
-
-    def _whole(self, samples: np.ndarray, options: dict[str, Any]) -> tuple[list[Any], Any]:
-        """One window heard to its end, here or on a borrowed decoder; ends at the next segment
-        when the run stops now or this recording is given up."""
-        segments, info = self._model.transcribe(samples, **options)
-        heard = []
-        for segment in segments:
-            if self._stopping.is_set() or self._abandoned.is_set():
-                raise Stopped()
-            heard.append(segment)
-        return heard, info
-
-    def _result(self, window: _Window) -> tuple[list[Any], Any]:
-        if window.heard is not None:
-            return window.heard
-        assert window.lent is not None
-        while True:
-            try:
-                return window.lent.result(timeout=STOP_CHECK_S)
-            except TimeoutError:
+    def _wait_for(self, due: int) -> bool:
+        """Wait until window `due`, taken by a borrowed decoder, is heard (False: every window
+        was given out). Raises Stopped when the run stops now."""
+        with self._changed:
+            while due not in self._heard:
+                if due >= self._taken and self._exhausted:
+                    return False
                 if self._stopping.is_set():
-                    raise Stopped() from None
+                    raise Stopped()
+                self._changed.wait(STOP_CHECK_S)
+            return True
 
-    def _took(self, window: _Window, segments: Iterable[Any], info: Any) -> Iterator[Any]:
+    def _lend(self) -> None:
+        """Every idle decoder takes windows too, once none waits for the language."""
+        independent = self._options.get("multilingual") or self._options.get("language")
+        if self._decoders is None or not independent or self._exhausted:
+            return
+        options = dict(self._options)
+        while self._decoders.borrow(functools.partial(self._help, options)) is not None:
+            pass
+
+    def _help(self, options: dict[str, Any]) -> None:
+        """A borrowed decoder's work: window after window, until none is left, the recording
+        is given up, or a file waits for a decoder."""
+        assert self._decoders is not None
+        while not self._abandoned.is_set() and not self._decoders.wanted():
+            window = self._take()
+            if window is None:
+                return
+            heard = self._whole(window, options)
+            with self._changed:
+                self._heard[window.index] = heard
+                self._changed.notify_all()
+
+    def _whole(self, window: _Window, options: dict[str, Any]) -> _Heard:
+        """One window heard to its end, or what that raised; ends at the next segment when the
+        run stops now or this recording is given up."""
+        try:
+            segments, info = self._model.transcribe(window.samples, **options)
+            heard = []
+            for segment in segments:
+                if self._stopping.is_set() or self._abandoned.is_set():
+                    raise Stopped()
+                heard.append(segment)
+        except BaseException as err:  # raised where the segments are given out, in order
+            return err
+        return window.offset, len(window.samples), heard, info
+
+    @staticmethod
+    def _unpacked(heard: _Heard) -> tuple[int, int, list[Any], Any]:
+        if isinstance(heard, BaseException):
+            raise heard
+        return heard
+
+    def _took(self, offset: int, length: int, segments: Iterable[Any], info: Any) -> Iterator[Any]:
         """A window's segments in the recording's time, in order; the first speech window's
         info (and language, unless each window detects its own) kept."""
-        start, end = window.offset / RATE, (window.offset + window.length) / RATE
+        start, end = offset / RATE, (offset + length) / RATE
         spoke = False
         for segment in segments:
             spoke = True
@@ -248,7 +268,7 @@ class Windowed:
             self.info = info
             if not self._options.get("multilingual"):
                 self._options["language"] = info.language  # detected once
-        self._total = window.offset + window.length
+        self._total = offset + length
 
 
 def _shifted(segment: Any, start: float, end: float) -> Any:
