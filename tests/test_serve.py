@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchscribe.config import build_settings
-from batchscribe.errors import ConfigError
+from batchscribe.errors import ConfigError, LockHeld
 from batchscribe.serve.app import serve
 from batchscribe.serve.assemblyai_face import options_of, own_upload
 from batchscribe.serve.auth import check_bind, is_loopback, key_matches
@@ -233,6 +234,20 @@ async def test_openai_refuses_a_model_not_served_and_a_temperature_out_of_range(
         assert body["error"]["param"] == param
     if param == "model":
         assert "whisper-1 or tiny.en" in body["error"]["message"]
+
+
+async def test_a_second_server_on_the_same_state_folder_is_refused_naming_the_first(
+    server: str, tmp_path: Path
+) -> None:
+    settings = build_settings(
+        flags={"serve_port": free_port(), "serve_state_dir": tmp_path / "state",
+               "model": "tiny.en"},
+        env={"BATCHSCRIBE_SERVER_KEY": KEY}, cwd=tmp_path,
+    )  # fmt: skip
+    with pytest.raises(LockHeld, match=rf"another batchscribe server \(pid {os.getpid()}\)"):
+        await serve(settings, make_engine=lambda s, d: FakeEngine())
+    async with aiohttp.ClientSession() as anyone, anyone.get(f"{server}/health") as response:
+        assert response.status == 200  # the first one serves on
 
 
 def test_the_key_matches_only_itself() -> None:

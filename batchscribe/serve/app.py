@@ -10,20 +10,21 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
 
 from batchscribe.config import Settings
 from batchscribe.engines.local.options import model_label
-from batchscribe.errors import ConfigError
+from batchscribe.errors import ConfigError, LockHeld
 from batchscribe.run.metrics import Figures, write_metrics
 from batchscribe.serve import assemblyai_face, openai_face
 from batchscribe.serve.auth import key_required
 from batchscribe.serve.context import Context
 from batchscribe.serve.jobs import Jobs, MakeEngine, SharedModel
 from batchscribe.serve.store import Store
+from batchscribe.state.lock import RunLock, lock_holder
 
 log = logging.getLogger("batchscribe.serve")
 
@@ -77,14 +78,49 @@ async def serve(
     ready: Callable[[str], None] = lambda line: None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (a second one stops at once). Raises ConfigError when
-    the state folder or the port cannot be had."""
+    the state folder or the port cannot be had, LockHeld when another server has the folder."""
     folder = state_folder(settings)
+    with one_server(folder):
+        try:
+            store = Store(folder)
+        except OSError as err:
+            raise ConfigError(
+                f"cannot use the state folder {folder} ({err.strerror}); pass --state-dir"
+            ) from None
+        await _serve(settings, store, folder, make_engine, ready)
+
+
+@contextlib.contextmanager
+def one_server(folder: Path) -> Iterator[None]:
+    """One server per state folder: a second would queue the first's unfinished transcripts
+    again and hear them twice. Raises LockHeld (exit 3) naming the holder's pid."""
     try:
-        store = Store(folder)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(
             f"cannot use the state folder {folder} ({err.strerror}); pass --state-dir"
         ) from None
+    lock = RunLock(folder)
+    try:
+        lock.__enter__()
+    except LockHeld:
+        raise LockHeld(
+            f"{folder}: another batchscribe server (pid {lock_holder(folder)}) keeps its "
+            "transcripts here; stop it, or pass another --state-dir."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+async def _serve(
+    settings: Settings,
+    store: Store,
+    folder: Path,
+    make_engine: MakeEngine | None,
+    ready: Callable[[str], None],
+) -> None:
     jobs = Jobs(settings, store, make_engine or engine_factory(settings))
     resumed = await jobs.resume()
     runner = web.AppRunner(build_app(Context(settings, store, jobs)), access_log=None)
