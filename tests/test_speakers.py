@@ -229,6 +229,31 @@ def test_config_file_turns_them_on(tmp_path: Path) -> None:
     assert "speakers_expected) must be from 1 to 32" in result.output
 
 
+def test_a_count_or_range_flag_replaces_the_config_files_other(tmp_path: Path) -> None:
+    from batchscribe.config import build_settings
+    from batchscribe.settings.request_flags import merge
+
+    config = tmp_path / "c.toml"
+    config.write_text("[local]\nspeaker_labels = true\nspeakers_expected = 2\n")
+    ranged = build_settings(flags={"min_speakers": 1, "max_speakers": 3}, env={}, cwd=tmp_path,
+                            config_path=config)  # fmt: skip
+    assert (ranged.speakers_expected, ranged.min_speakers, ranged.max_speakers) == (None, 1, 3)
+    config.write_text("[local]\nspeaker_labels = true\nmin_speakers = 2\nmax_speakers = 4\n")
+    counted = build_settings(flags={"speakers_expected": 3}, env={}, cwd=tmp_path,
+                             config_path=config)  # fmt: skip
+    assert (counted.speakers_expected, counted.min_speakers, counted.max_speakers) == (
+        3,
+        None,
+        None,
+    )
+    # and AssemblyAI's fields, from [assemblyai.transcript]
+    bounds = {"min_speakers_expected": 2, "max_speakers_expected": 4}
+    assert merge({"speakers_expected": 2}, {"speaker_options": bounds}) == {
+        "speaker_options": bounds
+    }
+    assert merge({"speaker_options": bounds}, {"speakers_expected": 3}) == {"speakers_expected": 3}
+
+
 def test_a_count_without_speaker_labels_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path), "--engine", "local", "--speakers-expected", "2")
     assert result.exit_code == EXIT_USAGE

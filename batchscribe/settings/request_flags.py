@@ -59,9 +59,24 @@ def from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+def file_counts_replaced(flags: Mapping[str, Any]) -> tuple[str, ...]:
+    """The config file's speaker-count settings the flags replace: a count given on the command
+    line replaces the file's range, a bound the file's count (either with both is an error)."""
+    given = {name for name in SPEAKER_COUNTS if flags.get(name) is not None}
+    if not given:
+        return ()
+    if given == {"speakers_expected"}:
+        return ("min_speakers", "max_speakers")
+    return ("speakers_expected",) if "speakers_expected" not in given else ()
+
+
 def merge(from_file: Mapping[str, Any], from_flags: Mapping[str, Any]) -> dict[str, Any]:
     """The flags' fields over the config file's; models given by a flag replace the file's,
-    whichever the spelling on either side."""
-    if from_flags.keys() & MODEL_FIELDS:
-        from_file = {name: value for name, value in from_file.items() if name not in MODEL_FIELDS}
+    whichever the spelling on either side, and a speaker count or range the file's other."""
+    replaced = set(MODEL_FIELDS) if from_flags.keys() & MODEL_FIELDS else set()
+    if "speakers_expected" in from_flags and "speaker_options" not in from_flags:
+        replaced.add("speaker_options")
+    if "speaker_options" in from_flags and "speakers_expected" not in from_flags:
+        replaced.add("speakers_expected")
+    from_file = {name: value for name, value in from_file.items() if name not in replaced}
     return {**from_file, **from_flags}
