@@ -31,7 +31,13 @@ from batchscribe.settings.parts import (
     OutputSettings,
     WatchSettings,
 )
-from batchscribe.settings.request_flags import REQUEST_FLAGS, SPEAKER_COUNTS, from_flags, merge
+from batchscribe.settings.request_flags import (
+    REQUEST_FLAGS,
+    SPEAKER_COUNTS,
+    file_counts_replaced,
+    from_flags,
+    merge,
+)
 
 __all__ = [
     "LOCAL_CONFIG_NAME",
@@ -59,6 +65,9 @@ LIST_PRICES_DATE = "2026-03"
 LIST_PRICES = {"universal-3-pro": 0.21, "universal-2": 0.15, "keyterms": 0.04}
 #: "auto": CUDA when CTranslate2 reports a GPU, else (or when the GPU fails) the CPU.
 DEVICES = ("auto", "cpu", "cuda")
+#: CTranslate2's compute types (`default` and `auto` let it choose for the device).
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+                 "int16", "float16", "bfloat16", "float32")  # fmt: skip
 #: Files under way with --ray and a pool the cluster sizes: workers waiting for an actor cost
 #: a coroutine each, and a pool larger than half of this wants --concurrency raised.
 RAY_CONCURRENCY = 256
@@ -351,6 +360,8 @@ def build_settings(
     if config_file is not None:
         values.update(read_config_file(config_file), config_path=config_file)
     values.update(from_environment(env))
+    for name in file_counts_replaced(flags):  # a count flag replaces the file's range, and back
+        values.pop(name, None)
     request_only = REQUEST_FLAGS.keys() - settable  # --speaker-labels, --speech-model
     values.update({n: v for n, v in flags.items() if v is not None and n not in request_only})
     if transcript_options:  # flags add to [assemblyai.transcript] rather than replace it
@@ -392,6 +403,11 @@ def validate(settings: Settings) -> None:
     if not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"API URL must start with http:// or https://, not '{settings.base_url}'."
+        )
+    if "@" in urlsplit(settings.base_url).netloc:  # never echoed: it may hold the key
+        raise ConfigError(
+            "API URL must not carry a user or password (user:secret@host): give the key in "
+            "ASSEMBLYAI_API_KEY and the URL as https://host."
         )
     if settings.chosen_engine() == "assemblyai" and not _key_travels_safely(settings.base_url):
         raise ConfigError(
@@ -460,6 +476,11 @@ def _validate_local(settings: Settings) -> None:
     if settings.device not in DEVICES:
         raise ConfigError(
             f"[local] device must be one of {', '.join(DEVICES)}, not '{settings.device}'."
+        )
+    if settings.compute_type not in COMPUTE_TYPES:
+        raise ConfigError(
+            f"[local] compute_type must be one of {', '.join(COMPUTE_TYPES)}, not "
+            f"'{settings.compute_type}'."
         )
     if not 0 < settings.vad_threshold < 1:
         raise ConfigError("[local] vad_threshold must be between 0 and 1.")

@@ -132,6 +132,12 @@ def test_cli_nan_seconds_exit_2_in_one_line(tmp_path: Path) -> None:
     assert result.output.strip().count("\n") == 0
 
 
+def test_an_api_url_with_a_password_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    result = run_cli(str(tmp_path), "--api-url", "https://user:s3cr3t@api.example.com")
+    assert result.exit_code == 2 and "must not carry a user or password" in result.output
+    assert "s3cr3t" not in result.output
+
+
 def test_cli_bad_ext_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(str(tmp_path), "--ext", ",")
     assert result.exit_code == 2 and "--ext" in result.output
@@ -331,6 +337,7 @@ def test_local_options_fingerprint_counts_vad_and_guards_but_not_the_device(
         ("[local]\nno_speech_threshold = 2\n", "no_speech_threshold"),
         ("[output]\nlow_confidence = 1.5\n", "low_confidence"),
         ('[local]\nvad_filter = "yes"\n', "vad_filter"),
+        ('[local]\ncompute_type = "bogus"\n', "compute_type must be one of default, auto, int8"),
     ],
 )
 def test_bad_local_values_are_refused_naming_them(tmp_path: Path, toml: str, named: str) -> None:
