@@ -256,6 +256,18 @@ def summary_json(
     }
 
 
+def redraws(console: Console) -> bool:
+    """A terminal that can redraw a line: not TERM=dumb (an editor's shell, a serial console),
+    which gets the piped form, since rich can neither redraw on it nor learn its width (it
+    would cut every long line at 80 columns)."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def print_json(summary: Summary, *, code: int | None = None, error: str | None = None) -> None:
+    """The `--json` object on stdout, the run's one line of it (see `summary_json`)."""
+    print(json.dumps(summary_json(summary, code=code, error=error)), flush=True)
+
+
 class Reporter:
     """Receives the pipeline's events; prints as the mode asks; keeps the Summary."""
 
@@ -288,7 +300,7 @@ class Reporter:
 
     # -- lifecycle
     def __enter__(self) -> Reporter:
-        if self._redraws and not self.quiet:
+        if redraws(self.console) and not self.quiet:
             # transient: cleared when it stops, so a stop leaves no frozen copy on screen
             self._live = Live(
                 LiveLine(self.snapshot), console=self.console, transient=True, refresh_per_second=4
@@ -300,13 +312,6 @@ class Reporter:
         if self._live is not None:
             self._live.stop()
             self._live = None
-
-    @property
-    def _redraws(self) -> bool:
-        """A terminal that can redraw a line: not TERM=dumb (an editor's shell, a serial
-        console), which gets the piped form, since rich can neither redraw on it nor learn its
-        width (it would cut every long line at 80 columns)."""
-        return self.console.is_terminal and not self.console.is_dumb_terminal
 
     @property
     def wants_lengths(self) -> bool:
@@ -470,11 +475,7 @@ class Reporter:
         self._line(format_summary(self.summary))
         self._line(format_interrupted(self.summary, idle=self._idle()))
         if as_json:
-            self.print_json(code=EXIT_INTERRUPTED)
-
-    def print_json(self, *, code: int | None = None, error: str | None = None) -> None:
-        """The `--json` object on stdout, the run's one line of it (see `summary_json`)."""
-        print(json.dumps(summary_json(self.summary, code=code, error=error)), flush=True)
+            print_json(self.summary, code=EXIT_INTERRUPTED)
 
     def finish(self, *, as_json: bool = False) -> None:
         """The summary (with --quiet only when something needs attention) and `--json`."""
@@ -485,7 +486,7 @@ class Reporter:
         # --log-file keeps it either way: a cron log shows every night's summary
         self._line(format_summary(self.summary), show=not self.quiet or _notable(self.summary))
         if as_json:
-            self.print_json()
+            print_json(self.summary)
 
     # -- output
     def _end(self, source: Path) -> None:
@@ -500,7 +501,7 @@ class Reporter:
         log.info(text)  # --log-file keeps every line, --quiet or not
         if not show:
             return
-        if self._redraws:
+        if redraws(self.console):
             # Printed above the live display, which redraws below it. Soft-wrapped: the
             # terminal folds a long path, and copying it gives the path, not rich's newlines.
             self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)

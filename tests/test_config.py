@@ -136,6 +136,9 @@ def test_an_api_url_with_a_password_is_refused_without_repeating_it(tmp_path: Pa
     result = run_cli(str(tmp_path), "--api-url", "https://user:s3cr3t@api.example.com")
     assert result.exit_code == 2 and "must not carry a user or password" in result.output
     assert "s3cr3t" not in result.output
+    mistyped = run_cli(str(tmp_path), "--api-url", "htps://user:s3cr3t@api.example.com")
+    assert mistyped.exit_code == 2 and "must start with http" in mistyped.output
+    assert "s3cr3t" not in mistyped.output
 
 
 def test_cli_bad_ext_is_a_usage_error(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ def test_plain_http_to_another_machine_is_refused_before_any_connection(
     assert result.exit_code == EXIT_USAGE, result.output
     (line,) = result.output.splitlines()
     assert "plain http to another machine" in line and "in clear" in line
-    assert API_KEY not in line
+    assert API_KEY not in line and ":pw@" not in line  # nor a password in the URL
     assert looked_up == []
     assert not (tmp_path / "talk.txt").exists()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from batchscribe.config import Settings
 from batchscribe.errors import EXIT_INTERRUPTED, BatchscribeError, LockHeld
 from batchscribe.lines import error_line, one_line
-from batchscribe.report import Reporter, exit_code, keep_last
+from batchscribe.report import Reporter, exit_code, keep_last, print_json
 from batchscribe.run.live import Live
 from batchscribe.run.named import format_set_aside
 from batchscribe.run.pipeline import EngineFactory, run
@@ -48,7 +48,7 @@ def session(
             live.ended(err.exit_code)
         print(error_line(err), file=sys.stderr)
         if settings.json:  # a script reads one object whatever the end
-            reporter.print_json(code=err.exit_code, error=one_line(str(err)))
+            print_json(reporter.summary, code=err.exit_code, error=one_line(str(err)))
         return err.exit_code
     except (KeyboardInterrupt, asyncio.CancelledError):
         stopped = True
