@@ -4,8 +4,10 @@ times in order and never overlapping. Memory bounded is measured in bench/memory
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +157,8 @@ def test_a_lone_recordings_windows_on_the_idle_decoders_read_as_heard_by_one(
     path = tmp_path / "lecture.wav"
     three_minutes_of_speech(path)
     settings = Settings(model="tiny.en", device="cpu").local()
-    one, two = [], []  # the threads each window was heard on
+    one: list[str] = []  # the threads each window was heard on
+    two: list[str] = []
     heard: list[tuple[float, float | None]] = []
 
     alone = Transcriber(settings, ThreadPlan(workers=1, threads=1), window_s=40,
@@ -181,7 +184,12 @@ def test_a_file_holds_a_decoder_and_a_long_file_borrows_only_idle_ones() -> None
         assert lent is not None  # the second decoder was idle
         assert decoders.borrow(release.wait) is None  # none is left to lend
         came: list[str] = []
-        other = threading.Thread(target=lambda: (decoders.held().__enter__(), came.append("in")))
+
+        def another_file() -> None:
+            with decoders.held():
+                came.append("in")
+
+        other = threading.Thread(target=another_file)
         other.start()
         other.join(0.5)
         assert not came  # a new file waits for the lent decoder's window to end
@@ -227,3 +235,82 @@ def test_two_long_files_at_once_borrow_nothing_never_more_decodes_than_decoders(
 
     assert len(names) >= 8
     assert most[0] == 2, names  # each file on its own decoder, never a third at once
+
+
+@dataclasses.dataclass
+class _Said:
+    """faster-whisper's Segment as Windowed reads it (times, text, words)."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Any] | None = None
+
+
+@dataclasses.dataclass
+class _Info:
+    language: str = "en"
+    duration: float = 0.0
+
+
+class _Counting:
+    """A stand-in model, to drive Windowed's threads exactly: one segment a window, after
+    `delay` seconds (`here` on the test's own thread); every call's thread kept."""
+
+    def __init__(self, delay: float, here: float | None = None) -> None:
+        self.delay, self.here = delay, delay if here is None else here
+        self.calls: list[str] = []
+
+    def transcribe(self, samples: Any, **options: Any) -> Any:
+        name = threading.current_thread().name
+        self.calls.append(name)
+        delay = self.here if name == "MainThread" else self.delay
+
+        def said() -> Any:
+            time.sleep(delay)
+            yield _Said(0.0, len(samples) / windows.RATE, "w")
+
+        return said(), _Info()
+
+
+def _blocks_then(error: BaseException | None, seconds: int) -> Any:
+    def stream(audio: Any, chunk: int = 0) -> Any:
+        noise = np.random.default_rng(0)
+        for _ in range(seconds):
+            yield noise.standard_normal(windows.RATE).astype(np.float32) * 0.1
+        if error is not None:
+            raise error
+
+    return stream
+
+
+def test_a_read_error_on_a_lent_decoder_fails_the_recording_not_cuts_it_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(windows, "stream", _blocks_then(OSError("damaged at 20 s"), 20))
+    stopping = threading.Event()
+    model = _Counting(delay=0.01, here=0.5)  # the lent decoder reads on to the damage
+    run = windows.Windowed(model, "x.wav", {"language": "en"}, 1.0,
+                           decoders=Decoders(2, stopping), stopping=stopping)  # fmt: skip
+    with pytest.raises(OSError, match="damaged at 20 s"):
+        list(run.segments())
+    assert any(name.startswith(DECODING_THREADS) for name in model.calls)  # lent indeed
+
+
+def test_a_stop_now_ends_the_lent_decoders_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchscribe.errors import Stopped
+
+    monkeypatch.setattr(windows, "stream", _blocks_then(None, 60))
+    stopping = threading.Event()
+    model = _Counting(delay=0.05)
+    run = windows.Windowed(model, "x.wav", {"language": "en"}, 1.0,
+                           decoders=Decoders(2, stopping), stopping=stopping)  # fmt: skip
+    segments = run.segments()  # held, not closed: as a caller's frame holds it
+    with pytest.raises(Stopped):
+        for count, _segment in enumerate(segments):
+            if count == 3:  # the engine's own check between segments (Transcriber._decode)
+                stopping.set()
+                raise Stopped()
+    at_stop = len(model.calls)
+    time.sleep(0.5)  # ten windows' time: none more may start, here or lent
+    assert len(model.calls) <= at_stop + 1 and at_stop < 10

@@ -10,6 +10,7 @@ missing cuDNN only shows then).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import math
@@ -274,7 +275,9 @@ class Transcriber:
         of = length if math.isfinite(length) else None
         run = windows.Windowed(model, audio, self._options, self._window_s,
                                decoders=self._decoders, stopping=self.stopping)  # fmt: skip
-        segments = self._decode(run.segments(), lambda end: heard(end, of))
+        # closed when the decoding stops early: its lent decoders end with it, not with the GC
+        with contextlib.closing(run.segments()) as windowed:
+            segments = self._decode(windowed, lambda end: heard(end, of))
         return segments, run.info  # info is known once every window is heard
 
     def _fall_back(self, gpu_model: Any, err: BaseException | None) -> Any:
@@ -333,7 +336,8 @@ class LocalEngine:
         await self._load()
         loop = asyncio.get_running_loop()
         # One file per decoding thread: a file waiting for one has not begun, so a stop drops
-        # it, and the files said to be "transcribing" are the ones really being decoded.
+        # it. (A file said to be "transcribing" may still wait, up to one window, for a
+        # decoder a lone long file borrowed: decoders.py.)
         async with self._slots:
             checkpoint.transcribing()
             data = await loop.run_in_executor(

@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -159,11 +159,13 @@ class Windowed:
         self._first: Any = None
         self._total = 0
 
-    def segments(self) -> Iterator[Any]:
+    def segments(self) -> Generator[Any, None, None]:
         self._source = windows(stream(self._audio), self._seconds)
         due = 0  # the next window to give out
         try:
             while True:
+                if self._stopping.is_set():  # no window more, here or lent
+                    raise Stopped()
                 self._lend()
                 with self._changed:
                     heard = self._heard.pop(due, None)
@@ -193,7 +195,12 @@ class Windowed:
         with self._changed:
             if self._exhausted:
                 return None
-            window = next(self._source, None)
+            try:
+                window = next(self._source, None)
+            except Exception as err:  # the stream's own (a damaged file): raised in its turn
+                self._heard[self._taken] = err
+                self._taken += 1
+                window = None
             if window is None:
                 self._exhausted = True
                 self._changed.notify_all()
@@ -226,7 +233,7 @@ class Windowed:
         """A borrowed decoder's work: window after window, until none is left, the recording
         is given up, or a file waits for a decoder."""
         assert self._decoders is not None
-        while not self._abandoned.is_set() and not self._decoders.wanted():
+        while not self._ended() and not self._decoders.wanted():
             window = self._take()
             if window is None:
                 return
@@ -239,15 +246,21 @@ class Windowed:
         """One window heard to its end, or what that raised; ends at the next segment when the
         run stops now or this recording is given up."""
         try:
+            if self._ended():
+                raise Stopped()
             segments, info = self._model.transcribe(window.samples, **options)
             heard = []
             for segment in segments:
-                if self._stopping.is_set() or self._abandoned.is_set():
+                if self._ended():
                     raise Stopped()
                 heard.append(segment)
         except BaseException as err:  # raised where the segments are given out, in order
             return err
         return window.offset, len(window.samples), heard, info
+
+    def _ended(self) -> bool:
+        """The run stops now, or this recording was given up."""
+        return self._stopping.is_set() or self._abandoned.is_set()
 
     @staticmethod
     def _unpacked(heard: _Heard) -> tuple[int, int, list[Any], Any]:
