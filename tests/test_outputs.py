@@ -61,6 +61,24 @@ def test_a_format_added_or_an_output_deleted_leaves_a_corrected_one_as_it_is(
     assert json.loads((tmp_path / "a.json").read_text())["text"] == "Helo there."
 
 
+def test_outputs_missing_under_keep_existing_with_other_options_are_all_of_one_transcript(
+    fake: FakeServer, tmp_path: Path, fast_config: Path
+) -> None:
+    (tmp_path / "a.mp3").write_bytes(speech("Hi. Bye."))
+    env = api_env(fake)
+    assert run_cli(str(tmp_path), "--config", str(fast_config), env=env).exit_code == EXIT_OK
+    (tmp_path / "a.txt").write_text("An edit.\n")
+    (tmp_path / "a.json").unlink()
+
+    # other options: the kept transcript is not theirs, so a new one is made and written whole
+    result = run_cli(str(tmp_path), "--speaker-labels", "--keep-existing", "--config",
+                     str(fast_config), env=env)  # fmt: skip
+
+    assert result.exit_code == EXIT_OK, result.output
+    assert json.loads((tmp_path / "a.json").read_text())["utterances"]  # the new one's
+    assert (tmp_path / "a.txt").read_text().startswith("Speaker A:")  # and so is the .txt
+
+
 def test_formats_from_the_config_file(fake: FakeServer, tmp_path: Path, fast_config: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(fast_config.read_text() + '[output]\nformats = ["vtt"]\n')

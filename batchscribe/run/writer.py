@@ -112,8 +112,10 @@ class Writer:
     def _written(self, job: Job, transcript: Transcript) -> OutputError | None:
         """Write `job`'s outputs (blocking); the error, if one could not be written."""
         outputs = job.outputs
-        if job.reason == OUTPUTS_MISSING:
+        record = job.record
+        if job.reason == OUTPUTS_MISSING and record is not None and record.options == self._options:
             # The same transcript wrote the ones still there: a correction made in one is kept.
+            # (With --keep-existing after an options change, it is a new one: all are written.)
             outputs = {fmt: path for fmt, path in outputs.items() if not os.path.lexists(path)}
         try:
             write_outputs(outputs, transcript, self._limits, self._files)
