@@ -250,6 +250,16 @@ async def test_a_second_server_on_the_same_state_folder_is_refused_naming_the_fi
         assert response.status == 200  # the first one serves on
 
 
+def test_every_engine_of_the_server_shares_one_set_of_decoding_threads(tmp_path: Path) -> None:
+    from batchscribe.serve.app import engine_factory
+
+    settings = build_settings(flags={"model": "tiny.en"}, env={}, cwd=tmp_path)
+    make = engine_factory(settings)
+    plain, prompted = make(settings, {}), make(settings, {"initial_prompt": "Xanthe."})
+    # a long request lends only the decoders no other request holds, whatever its options
+    assert plain._transcriber._decoders is prompted._transcriber._decoders
+
+
 def test_the_key_matches_only_itself() -> None:
     assert key_matches(KEY, KEY) and key_matches(f"Bearer {KEY}", KEY)
     assert key_matches(f"bearer  {KEY} ", KEY)

@@ -177,16 +177,16 @@ def test_a_lone_recordings_windows_on_the_idle_decoders_read_as_heard_by_one(
 
 def test_a_file_holds_a_decoder_and_a_long_file_borrows_only_idle_ones() -> None:
     stopping = threading.Event()
-    decoders = Decoders(2, stopping)
+    decoders = Decoders(2)
     release = threading.Event()
-    with decoders.held():
+    with decoders.held(stopping):
         lent = decoders.borrow(release.wait)
         assert lent is not None  # the second decoder was idle
         assert decoders.borrow(release.wait) is None  # none is left to lend
         came: list[str] = []
 
         def another_file() -> None:
-            with decoders.held():
+            with decoders.held(stopping):
                 came.append("in")
 
         other = threading.Thread(target=another_file)
@@ -205,11 +205,11 @@ def test_a_file_waiting_for_a_decoder_stops_when_the_run_stops_now() -> None:
     from batchscribe.errors import Stopped
 
     stopping = threading.Event()
-    decoders = Decoders(1, stopping)
-    with decoders.held():
+    decoders = Decoders(1)
+    with decoders.held(stopping):
         assert decoders.borrow(lambda: None) is None  # one decoder: nothing to lend
         threading.Timer(0.3, stopping.set).start()
-        with pytest.raises(Stopped), decoders.held():
+        with pytest.raises(Stopped), decoders.held(stopping):
             pass
 
 
@@ -291,7 +291,7 @@ def test_a_read_error_on_a_lent_decoder_fails_the_recording_not_cuts_it_short(
     stopping = threading.Event()
     model = _Counting(delay=0.01, here=0.5)  # the lent decoder reads on to the damage
     run = windows.Windowed(model, "x.wav", {"language": "en"}, 1.0,
-                           decoders=Decoders(2, stopping), stopping=stopping)  # fmt: skip
+                           decoders=Decoders(2), stopping=stopping)  # fmt: skip
     with pytest.raises(OSError, match="damaged at 20 s"):
         list(run.segments())
     assert any(name.startswith(DECODING_THREADS) for name in model.calls)  # lent indeed
@@ -304,7 +304,7 @@ def test_a_stop_now_ends_the_lent_decoders_too(monkeypatch: pytest.MonkeyPatch) 
     stopping = threading.Event()
     model = _Counting(delay=0.05)
     run = windows.Windowed(model, "x.wav", {"language": "en"}, 1.0,
-                           decoders=Decoders(2, stopping), stopping=stopping)  # fmt: skip
+                           decoders=Decoders(2), stopping=stopping)  # fmt: skip
     segments = run.segments()  # held, not closed: as a caller's frame holds it
     with pytest.raises(Stopped):
         for count, _segment in enumerate(segments):

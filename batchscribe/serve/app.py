@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -49,11 +50,16 @@ def engine_factory(settings: Settings) -> MakeEngine:
         from batchscribe.engines.factory import create_engine
 
         return lambda wanted, decoding: create_engine(wanted)
-    from batchscribe.engines.local.engine import LocalEngine, whisper_model
+    from batchscribe.engines.local.decoders import Decoders
+    from batchscribe.engines.local.engine import LocalEngine, plan_threads, whisper_model
 
     shared = SharedModel(whisper_model)
+    # one set of decoding threads for every engine: a long request lends only what no other
+    # request uses
+    plan = plan_threads(os.cpu_count() or 1, workers=settings.workers, threads=settings.threads)
+    decoders = Decoders(plan.workers)
     return lambda wanted, decoding: LocalEngine(
-        wanted.local(), load_model=shared, decoding=decoding
+        wanted.local(), load_model=shared, decoding=decoding, decoders=decoders
     )
 
 

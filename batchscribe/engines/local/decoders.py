@@ -27,25 +27,26 @@ STOP_CHECK_S = 0.2
 
 class Decoders:
     """`count` decoders: a file holds one (`held`), a long file's later windows borrow an idle
-    one (`borrow`) until a file wants it (`wanted`)."""
+    one (`borrow`) until a file wants it (`wanted`). One set may serve several engines (a
+    server's, one per option set), so that together they never decode more at once."""
 
-    def __init__(self, count: int, stopping: threading.Event) -> None:
+    def __init__(self, count: int) -> None:
         self._free = threading.Semaphore(count)
-        self._count, self._stopping = count, stopping
+        self._count = count
         self._lock = threading.Lock()
         self._borrowers: ThreadPoolExecutor | None = None  # made when first borrowed
         self._closed = False
         self._waiting = 0  # files waiting in `held`
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """One decoder for a file's transcription; raises Stopped when the run stops now while
-        it waits (a borrowed decoder ends its window first)."""
+    def held(self, stopping: threading.Event) -> Iterator[None]:
+        """One decoder for a file's transcription; raises Stopped when `stopping` (its run
+        stops now) is set while it waits (a borrowed decoder ends its window first)."""
         with self._lock:
             self._waiting += 1
         try:
             while not self._free.acquire(timeout=STOP_CHECK_S):
-                if self._stopping.is_set():
+                if stopping.is_set():
                     raise Stopped()
         finally:
             with self._lock:

@@ -131,6 +131,7 @@ class Transcriber:
         cuda_devices: Callable[[], int] = cuda_device_count,
         decoding: Mapping[str, Any] | None = None,
         window_s: float = windows.WINDOW_S,
+        decoders: Decoders | None = None,
     ) -> None:
         self._settings, self._plan, self._window_s = settings, plan, window_s
         self._model_name = model_label(settings)
@@ -145,7 +146,7 @@ class Transcriber:
         #: set when the run stops now: decoding ends at the next segment (raises Stopped)
         self.stopping = threading.Event()
         #: the decoding threads: one per file, the idle ones lent to a long file's windows
-        self._decoders = Decoders(plan.workers, self.stopping)
+        self._decoders = decoders or Decoders(plan.workers)
         #: --speaker-labels: who spoke each word, after Whisper, on the same host (an actor too)
         self._speakers: SpeakerLabels | None = None
         if settings.speaker_labels:  # numpy and the encoder only when asked
@@ -175,7 +176,7 @@ class Transcriber:
         TranscriptionFailed for what is not audio."""
         self.load()
         model, heard = self._model, heard or _heard_nothing
-        with self._decoders.held():
+        with self._decoders.held(self.stopping):
             try:
                 return self._transcribe_on(model, audio, heard)
             except _DeviceFailed as failed:
@@ -317,11 +318,17 @@ class LocalEngine:
         load_model: Callable[..., Any] = whisper_model,
         cuda_devices: Callable[[], int] = cuda_device_count,
         decoding: Mapping[str, Any] | None = None,
+        decoders: Decoders | None = None,
     ) -> None:
         check_installed()
         plan = plan_threads(os.cpu_count() or 1, workers=settings.workers, threads=settings.threads)
         self._transcriber = Transcriber(
-            settings, plan, load_model=load_model, cuda_devices=cuda_devices, decoding=decoding
+            settings,
+            plan,
+            load_model=load_model,
+            cuda_devices=cuda_devices,
+            decoding=decoding,
+            decoders=decoders,
         )
         self._executor = ThreadPoolExecutor(
             max_workers=plan.workers, thread_name_prefix=DECODING_THREADS
