@@ -24,6 +24,7 @@ from batchscribe.config_file import (
     user_config_path,
 )
 from batchscribe.errors import ConfigError
+from batchscribe.lines import shown_url
 from batchscribe.settings.parts import (
     AssemblyAISettings,
     ClusterSettings,
@@ -402,11 +403,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("retry_base_delay and retry_max_delay must not be negative.")
     if not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(
-            f"API URL must start with http:// or https://, not '{_shown(settings.base_url)}'."
+            f"API URL must start with http:// or https://, not '{shown_url(settings.base_url)}'."
         )
     if settings.chosen_engine() == "assemblyai" and not _key_travels_safely(settings.base_url):
         raise ConfigError(
-            f"API URL {_shown(settings.base_url)} is plain http to another machine: the API key "
+            f"API URL {shown_url(settings.base_url)} is plain http to another machine: the API key "
             "would travel in clear. Use https://, or plain http only to this machine (localhost, "
             "127.0.0.1, ::1)."
         )
@@ -454,12 +455,6 @@ def _key_travels_safely(base_url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name: it could resolve anywhere
-
-
-def _shown(url: str) -> str:
-    """`url` as a line may show it: without a user:password@ part."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _validate_speaker_count(settings: Settings) -> None:

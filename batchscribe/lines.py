@@ -4,6 +4,7 @@ an escape sequence) are written escaped, so a log line is never split or a termi
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 #: C0 and C1 controls, DEL, and the characters `str.splitlines` also splits at.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -30,3 +31,9 @@ def error_line(err: object) -> str:
     """The one line a run-wide error ends the command with (on stderr; its exit status says
     which kind): `batchscribe: error: ...`."""
     return one_line(f"batchscribe: error: {err}")
+
+
+def shown_url(url: str) -> str:
+    """`url` as a line may show it: without a user:password@ part (it may hold a key)."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

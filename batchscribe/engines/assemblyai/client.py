@@ -32,6 +32,7 @@ from batchscribe.errors import (
     PermanentApiError,
     RetryableApiError,
 )
+from batchscribe.lines import shown_url
 from batchscribe.settings.parts import AssemblyAISettings
 
 log = logging.getLogger("batchscribe.assemblyai")
@@ -300,7 +301,7 @@ def redirect_error(status: int, base: str, location: str, what: str) -> FatalApi
 
 def _host(base_url: str) -> str:
     """The host (and port) the one "cannot reach" line names (never a user:password@ part)."""
-    return urlsplit(base_url).netloc.rpartition("@")[2] or base_url
+    return urlsplit(shown_url(base_url)).netloc or shown_url(base_url)
 
 
 def _seconds(value: str | None) -> float | None:
